@@ -1,0 +1,24 @@
+"""ASGI entry point for daphne: HTTP through Django, WebSockets through Channels."""
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "confserver.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+try:
+    from confserver.signaling.routing import websocket_application  # noqa: E402
+except ImportError:  # signaling not built yet
+    websocket_application = None
+
+http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
+routes = {"http": http_app}
+if websocket_application is not None:
+    routes["websocket"] = websocket_application
+application = ProtocolTypeRouter(routes)

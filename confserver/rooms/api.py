@@ -1,0 +1,180 @@
+"""HTTP API for meetings (django-ninja; OpenAPI at /api/openapi.json, docs at /api/docs)."""
+from django.http import HttpRequest
+from ninja import NinjaAPI, Router
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from confserver.errors import DomainError
+
+from . import meetings, policy, tokens
+from .hierarchy import subtree
+from .models import Level, Meeting, Room
+from .schemas import (AttendanceOut, AttendanceRow, ErrorOut, InvitedOut, MeetingIn, MeetingOut, RollCallIn,
+                      RoomTokenOut, SelectionIn, StateIn, TimelineRow, UnitOut)
+
+LEVELS = {"province": Level.PROVINCE, "district": Level.DISTRICT, "commune": Level.COMMUNE}
+
+
+class RoomToken(HttpBearer):
+    """Room terminals call the API with `Authorization: Bearer <room token>`."""
+
+    def authenticate(self, request, token):
+        try:
+            return tokens.user_from_room_token(token)
+        except tokens.BadToken:
+            return None
+
+
+api = NinjaAPI(title="confserver", version="1", auth=[SessionAuth(), RoomToken()], urls_namespace="api")
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return api.create_response(request, {"code": exc.code, "message": exc.message}, status=exc.status)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request, exc: NinjaValidationError):
+    return api.create_response(
+        request, {"code": "invalid", "message": "Dữ liệu gửi lên không hợp lệ.", "details": exc.errors}, status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request, exc):
+    return api.create_response(request, {"code": "unauthenticated", "message": "Cần đăng nhập."}, status=401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    code = "csrf_failed" if "CSRF" in str(exc) else "http_error"
+    return api.create_response(request, {"code": code, "message": str(exc)}, status=exc.status_code)
+
+
+def meeting_out(m: Meeting) -> MeetingOut:
+    return MeetingOut(
+        id=m.id, title=m.title, host_unit=m.host_unit.code, host_unit_name=m.host_unit.name,
+        scheduled_start=m.scheduled_start, scheduled_end=m.scheduled_end, state=m.state,
+        started_at=m.started_at, ended_at=m.ended_at,
+        invited_rooms=getattr(m, "n_rooms", None) if getattr(m, "n_rooms", None) is not None else m.participations.count(),
+    )
+
+
+def to_selection(s: SelectionIn) -> meetings.Selection:
+    return meetings.Selection(mode=s.mode, max_level=LEVELS[s.max_level] if s.max_level else None,
+                              unit_codes=tuple(s.unit_codes))
+
+
+def viewable(request: HttpRequest, meeting_id: int) -> Meeting:
+    m = meetings.get_meeting(meeting_id)
+    policy.check_can_view(request.auth, m)
+    return m
+
+
+units = Router(tags=["units"])
+rooms_api = Router(tags=["meetings"])
+
+
+@units.get("/{code}/subtree", response={200: list[UnitOut], **ERRORS})
+def unit_subtree(request, code: str, max_level: str | None = None, only_level: str | None = None):
+    """Units under `code` (itself included), optionally down to / only at a level."""
+    unit = meetings.get_unit(code)
+    if not policy.in_scope(request.auth, unit):
+        raise policy.Forbidden("outside_subtree", f"Đơn vị {code} nằm ngoài phạm vi của bạn.")
+    for name, value in (("max_level", max_level), ("only_level", only_level)):
+        if value is not None and value not in LEVELS:
+            raise DomainError("bad_level", f"{name} phải là một trong {', '.join(LEVELS)}.")
+    qs = subtree(unit, max_level=LEVELS.get(max_level), only_level=LEVELS.get(only_level)).select_related("parent")
+    return [UnitOut(code=u.code, name=u.name, division_type=u.division_type, level=u.level,
+                    parent_code=u.parent.code if u.parent else None) for u in qs]
+
+
+@rooms_api.post("", response={201: MeetingOut, **ERRORS})
+def create_meeting(request, payload: MeetingIn):
+    m = meetings.create_meeting(request.auth, host_unit_code=payload.host_unit, title=payload.title,
+                                scheduled_start=payload.scheduled_start, scheduled_end=payload.scheduled_end,
+                                selection=to_selection(payload.participants))
+    return 201, meeting_out(m)
+
+
+@rooms_api.get("", response=list[MeetingOut])
+def list_meetings(request, state: str | None = None):
+    from django.db.models import Count
+
+    qs = policy.visible_meetings(request.auth).annotate(n_rooms=Count("participations", distinct=True))
+    if state:
+        qs = qs.filter(state=state)
+    return [meeting_out(m) for m in qs[:500]]
+
+
+@rooms_api.get("/{meeting_id}", response={200: MeetingOut, **ERRORS})
+def read_meeting(request, meeting_id: int):
+    return meeting_out(viewable(request, meeting_id))
+
+
+@rooms_api.post("/{meeting_id}/invite", response={200: InvitedOut, **ERRORS})
+def invite(request, meeting_id: int, payload: SelectionIn):
+    return InvitedOut(invited=meetings.invite(request.auth, meetings.get_meeting(meeting_id), to_selection(payload)))
+
+
+@rooms_api.post("/{meeting_id}/state", response={200: MeetingOut, **ERRORS})
+def change_state(request, meeting_id: int, payload: StateIn):
+    return meeting_out(meetings.change_state(request.auth, meeting_id, payload.state))
+
+
+@rooms_api.post("/{meeting_id}/confirm", response={200: AttendanceRow, **ERRORS})
+def confirm(request, meeting_id: int):
+    """A room terminal confirms its room will attend."""
+    return attendance_row(meetings.confirm(request.auth, meetings.get_meeting(meeting_id)))
+
+
+def attendance_row(p) -> AttendanceRow:
+    return AttendanceRow(room_id=p.room_id, room_name=p.room.name, unit_code=p.room.unit.code,
+                         unit_name=p.room.unit.name, level=p.room.unit.level, status=p.status,
+                         confirmed_at=p.confirmed_at, joined_at=p.joined_at, roll_call=p.roll_call,
+                         absence_reason=p.absence_reason)
+
+
+@rooms_api.get("/{meeting_id}/attendance", response={200: AttendanceOut, **ERRORS})
+def attendance(request, meeting_id: int):
+    m = viewable(request, meeting_id)
+    rows = [attendance_row(p) for p in meetings.attendance(m)]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.roll_call] = counts.get(r.roll_call, 0) + 1
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return AttendanceOut(meeting_id=m.id, total=len(rows), counts=counts, rooms=rows)
+
+
+@rooms_api.post("/{meeting_id}/attendance/{room_id}", response={200: AttendanceRow, **ERRORS})
+def mark_roll_call(request, meeting_id: int, room_id: int, payload: RollCallIn):
+    p = meetings.mark_roll_call(request.auth, meetings.get_meeting(meeting_id), room_id, payload.status, payload.reason)
+    return attendance_row(p)
+
+
+@rooms_api.get("/{meeting_id}/timeline", response={200: list[TimelineRow], **ERRORS})
+def meeting_timeline(request, meeting_id: int):
+    m = viewable(request, meeting_id)
+    return [TimelineRow(at=e.at, kind=e.kind, room_id=e.room_id, actor=e.actor.username if e.actor else None, data=e.data)
+            for e in m.timeline.select_related("actor")]
+
+
+@rooms_api.get("/{meeting_id}/room-tokens", response={200: list[RoomTokenOut], **ERRORS})
+def room_tokens(request, meeting_id: int):
+    """The chair's operator hands each invited room its sign-in link."""
+    from confserver.accounts.models import Role, User
+
+    m = meetings.get_meeting(meeting_id)
+    policy.check_chair(request.auth, m)
+    out = []
+    room_ids = m.participations.values_list("room_id", flat=True)
+    for terminal in User.objects.filter(role=Role.TERMINAL, room_id__in=room_ids, is_active=True).order_by("room_id"):
+        token = tokens.make_room_token(terminal)
+        out.append(RoomTokenOut(room_id=terminal.room_id, token=token, url=f"/web/room.html?meeting={m.id}&token={token}"))
+    return out
+
+
+api.add_router("/units", units)
+api.add_router("/meetings", rooms_api)

@@ -1,0 +1,172 @@
+"""Administrative units, their meeting rooms, meetings and who takes part."""
+from django.conf import settings
+from django.db import models
+
+
+class Level(models.IntegerChoices):
+    """Administrative level; the number is the rank (lower = higher up)."""
+
+    CENTRAL = 0, "Trung ương"
+    PROVINCE = 1, "Tỉnh"
+    DISTRICT = 2, "Huyện"
+    COMMUNE = 3, "Xã"
+
+
+class DivisionType(models.TextChoices):
+    TRUNG_UONG = "trung_uong", "Trung ương"
+    TINH = "tinh", "Tỉnh"
+    THANH_PHO_TRUNG_UONG = "thanh_pho_trung_uong", "Thành phố trực thuộc trung ương"
+    THANH_PHO = "thanh_pho", "Thành phố"
+    THI_XA = "thi_xa", "Thị xã"
+    QUAN = "quan", "Quận"
+    HUYEN = "huyen", "Huyện"
+    XA = "xa", "Xã"
+    PHUONG = "phuong", "Phường"
+    THI_TRAN = "thi_tran", "Thị trấn"
+    DAC_KHU = "dac_khu", "Đặc khu"
+
+
+LEVEL_OF_TYPE = {
+    DivisionType.TRUNG_UONG: Level.CENTRAL,
+    DivisionType.TINH: Level.PROVINCE,
+    DivisionType.THANH_PHO_TRUNG_UONG: Level.PROVINCE,
+    DivisionType.THANH_PHO: Level.DISTRICT,
+    DivisionType.THI_XA: Level.DISTRICT,
+    DivisionType.QUAN: Level.DISTRICT,
+    DivisionType.HUYEN: Level.DISTRICT,
+    DivisionType.XA: Level.COMMUNE,
+    DivisionType.PHUONG: Level.COMMUNE,
+    DivisionType.THI_TRAN: Level.COMMUNE,
+    DivisionType.DAC_KHU: Level.COMMUNE,
+}
+
+PATH_SEP = "."
+
+
+class AdminUnit(models.Model):
+    """A unit of the administrative hierarchy (central, province, district, commune).
+
+    `path` is a materialised path of codes ("VN.46.474.19753."), so a subtree is
+    one indexed prefix query; see rooms/hierarchy.py.
+    """
+
+    code = models.CharField("mã", max_length=16, unique=True)
+    name = models.CharField("tên", max_length=200)
+    division_type = models.CharField("loại", max_length=32, choices=DivisionType.choices)
+    level = models.PositiveSmallIntegerField("cấp", choices=Level.choices)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name="đơn vị cha"
+    )
+    # unique=True also gives PostgreSQL a varchar_pattern_ops index, which serves
+    # the LIKE 'prefix%' of subtree queries whatever the collation.
+    path = models.CharField(max_length=255, unique=True, editable=False)
+
+    class Meta:
+        verbose_name = "đơn vị hành chính"
+        verbose_name_plural = "đơn vị hành chính"
+        ordering = ["path"]
+        indexes = [
+            models.Index(fields=["level", "path"], name="unit_level_path"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    def is_within(self, other: "AdminUnit") -> bool:
+        """True when this unit is `other` or one of its descendants."""
+        return self.path.startswith(other.path)
+
+
+class Room(models.Model):
+    """A meeting room (phòng họp trực tuyến) of a unit; a unit may have several."""
+
+    unit = models.ForeignKey(AdminUnit, on_delete=models.PROTECT, related_name="rooms", verbose_name="đơn vị")
+    name = models.CharField("tên phòng", max_length=200)
+    is_active = models.BooleanField("đang dùng", default=True)
+
+    class Meta:
+        verbose_name = "phòng họp"
+        verbose_name_plural = "phòng họp"
+        ordering = ["unit__path", "id"]
+        constraints = [models.UniqueConstraint(fields=["unit", "name"], name="room_unique_name_per_unit")]
+
+    def __str__(self):
+        return self.name
+
+
+class MeetingState(models.TextChoices):
+    SCHEDULED = "scheduled", "Đã lên lịch"
+    TEST_RUN = "test_run", "Chạy thử"
+    LIVE = "live", "Đang họp"
+    ENDED = "ended", "Đã kết thúc"
+
+
+class Meeting(models.Model):
+    host_unit = models.ForeignKey(AdminUnit, on_delete=models.PROTECT, related_name="hosted_meetings", verbose_name="đơn vị chủ trì")
+    title = models.CharField("tiêu đề", max_length=300)
+    scheduled_start = models.DateTimeField("bắt đầu dự kiến")
+    scheduled_end = models.DateTimeField("kết thúc dự kiến")
+    state = models.CharField("trạng thái", max_length=16, choices=MeetingState.choices, default=MeetingState.SCHEDULED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "cuộc họp"
+        verbose_name_plural = "cuộc họp"
+        ordering = ["-scheduled_start", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(scheduled_end__gt=models.F("scheduled_start")), name="meeting_end_after_start")
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class InviteStatus(models.TextChoices):
+    INVITED = "invited", "Đã mời"
+    CONFIRMED = "confirmed", "Đã xác nhận"
+    JOINED = "joined", "Đã vào họp"
+
+
+class RollCall(models.TextChoices):
+    NOT_MARKED = "not_marked", "Chưa điểm danh"
+    PRESENT_ONLINE = "present_online", "Có mặt trực tuyến"
+    PRESENT_IN_PERSON = "present_in_person", "Có mặt trực tiếp"
+    ABSENT = "absent", "Vắng mặt"
+
+
+class Participation(models.Model):
+    """One invited room of a meeting."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participations")
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="participations")
+    status = models.CharField(max_length=16, choices=InviteStatus.choices, default=InviteStatus.INVITED)
+    invited_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    roll_call = models.CharField(max_length=24, choices=RollCall.choices, default=RollCall.NOT_MARKED)
+    absence_reason = models.CharField(max_length=300, blank=True)
+    roll_call_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "phòng tham dự"
+        verbose_name_plural = "phòng tham dự"
+        constraints = [models.UniqueConstraint(fields=["meeting", "room"], name="participation_unique_room")]
+        indexes = [models.Index(fields=["room", "meeting"], name="participation_room")]
+
+
+class TimelineEvent(models.Model):
+    """Every control action of a meeting with its time; recordings cut chapters from it."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["meeting", "at"], name="timeline_meeting_at")]

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.conf import settings
+from django.urls import path, re_path
+from django.views.static import serve
+from django.views.generic import RedirectView
+
+from confserver.rooms.api import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("login/", auth_views.LoginView.as_view(template_name="admin/login.html", extra_context={"site_header": "confserver"}), name="login"),
+    # The browser pages are plain files; behind a production proxy, serve web/ from it.
+    re_path(r"^web/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web"}),
+    path("", RedirectView.as_view(url="/web/index.html", permanent=False)),
+]

@@ -5,7 +5,7 @@ from django.urls import path, re_path
 from django.views.static import serve
 from django.views.generic import RedirectView
 
-from confserver.rooms.api import api
+from confserver.api import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -1,9 +1,6 @@
-"""HTTP API for meetings (django-ninja; OpenAPI at /api/openapi.json, docs at /api/docs)."""
+"""HTTP API for units and meetings (mounted in confserver/api.py)."""
 from django.http import HttpRequest
-from ninja import NinjaAPI, Router
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import HttpBearer, SessionAuth
+from ninja import Router
 
 from confserver.errors import DomainError
 
@@ -16,41 +13,7 @@ from .schemas import (AttendanceOut, AttendanceRow, ErrorOut, InvitedOut, Meetin
 LEVELS = {"province": Level.PROVINCE, "district": Level.DISTRICT, "commune": Level.COMMUNE}
 
 
-class RoomToken(HttpBearer):
-    """Room terminals call the API with `Authorization: Bearer <room token>`."""
-
-    def authenticate(self, request, token):
-        try:
-            return tokens.user_from_room_token(token)
-        except tokens.BadToken:
-            return None
-
-
-api = NinjaAPI(title="confserver", version="1", auth=[SessionAuth(), RoomToken()], urls_namespace="api")
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-
-
-@api.exception_handler(DomainError)
-def _domain_error(request, exc: DomainError):
-    return api.create_response(request, {"code": exc.code, "message": exc.message}, status=exc.status)
-
-
-@api.exception_handler(NinjaValidationError)
-def _validation_error(request, exc: NinjaValidationError):
-    return api.create_response(
-        request, {"code": "invalid", "message": "Dữ liệu gửi lên không hợp lệ.", "details": exc.errors}, status=422
-    )
-
-
-@api.exception_handler(AuthenticationError)
-def _auth_error(request, exc):
-    return api.create_response(request, {"code": "unauthenticated", "message": "Cần đăng nhập."}, status=401)
-
-
-@api.exception_handler(HttpError)
-def _http_error(request, exc: HttpError):
-    code = "csrf_failed" if "CSRF" in str(exc) else "http_error"
-    return api.create_response(request, {"code": code, "message": str(exc)}, status=exc.status_code)
 
 
 def meeting_out(m: Meeting) -> MeetingOut:
@@ -176,5 +139,3 @@ def room_tokens(request, meeting_id: int):
     return out
 
 
-api.add_router("/units", units)
-api.add_router("/meetings", rooms_api)

@@ -44,9 +44,10 @@ def get_meeting(meeting_id: int) -> Meeting:
         raise NotFound("meeting_not_found", f"Không có cuộc họp số {meeting_id}.") from None
 
 
-def selected_units(host_unit: AdminUnit, selection: Selection) -> list[AdminUnit]:
+def selected_units(host_unit: AdminUnit, selection: Selection):
+    """The chosen units: a queryset for a subtree (used as a subquery), a list for picks."""
     if selection.mode == "subtree":
-        return list(subtree(host_unit, max_level=selection.max_level))
+        return subtree(host_unit, max_level=selection.max_level)
     if selection.mode != "units":
         raise DomainError("bad_selection", f"Cách chọn '{selection.mode}' không hợp lệ.")
     codes = set(selection.unit_codes)
@@ -61,7 +62,7 @@ def selected_units(host_unit: AdminUnit, selection: Selection) -> list[AdminUnit
     return list(found.values())
 
 
-def _invite_units(meeting: Meeting, units: list[AdminUnit]) -> int:
+def _invite_units(meeting: Meeting, units) -> int:
     rooms = Room.objects.filter(unit__in=units, is_active=True)
     have = set(meeting.participations.values_list("room_id", flat=True))
     new = [Participation(meeting=meeting, room=r) for r in rooms if r.id not in have]

@@ -1,0 +1,52 @@
+"""The one NinjaAPI of the product (OpenAPI at /api/openapi.json, docs at /api/docs).
+
+Each app contributes a Router; errors leave as `{"code", "message"}` JSON.
+"""
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from confserver.errors import DomainError
+from confserver.rooms import tokens
+from confserver.rooms.api import rooms_api, units
+
+
+class RoomToken(HttpBearer):
+    """Room terminals call the API with `Authorization: Bearer <room token>`."""
+
+    def authenticate(self, request, token):
+        try:
+            return tokens.user_from_room_token(token)
+        except tokens.BadToken:
+            return None
+
+
+api = NinjaAPI(title="confserver", version="1", auth=[SessionAuth(), RoomToken()], urls_namespace="api")
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return api.create_response(request, {"code": exc.code, "message": exc.message}, status=exc.status)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request, exc: NinjaValidationError):
+    return api.create_response(
+        request, {"code": "invalid", "message": "Dữ liệu gửi lên không hợp lệ.", "details": exc.errors}, status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request, exc):
+    return api.create_response(request, {"code": "unauthenticated", "message": "Cần đăng nhập."}, status=401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    code = "csrf_failed" if "CSRF" in str(exc) else "http_error"
+    return api.create_response(request, {"code": code, "message": str(exc)}, status=exc.status_code)
+
+
+api.add_router("/units", units)
+api.add_router("/meetings", rooms_api)

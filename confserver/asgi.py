@@ -12,13 +12,7 @@ from django.conf import settings  # noqa: E402
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-try:
-    from confserver.signaling.routing import websocket_application  # noqa: E402
-except ImportError:  # signaling not built yet
-    websocket_application = None
+from confserver.signaling.routing import websocket_application  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
-routes = {"http": http_app}
-if websocket_application is not None:
-    routes["websocket"] = websocket_application
-application = ProtocolTypeRouter(routes)
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_application()})

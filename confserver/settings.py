@@ -118,3 +118,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# Live meeting state (signaling/live.py) keys start with this; the grace period
+# during which a dropped connection may resume before its room counts as gone.
+LIVE_PREFIX = env("LIVE_PREFIX", default="confserver")
+SIGNALING_GRACE_S = env.float("SIGNALING_GRACE_S", default=20.0)
+# Per-connection flood limit: a token bucket of this many messages per second and burst.
+SIGNALING_RATE = env.float("SIGNALING_RATE", default=20.0)
+SIGNALING_BURST = env.int("SIGNALING_BURST", default=40)
+# Notifications kept per session for resume; and the most a slow client may have queued.
+SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
+SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)

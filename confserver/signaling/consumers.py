@@ -1,0 +1,256 @@
+"""The meeting WebSocket: parse, authorise, call one domain function, send what it returns."""
+import asyncio
+import logging
+import time
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from confserver.errors import DomainError
+from confserver.rooms import tokens
+
+from . import control, protocol, sessions
+from .control import group_name
+
+log = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's).
+CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_DROPPED, CLOSE_TOO_SLOW, CLOSE_FLOOD, CLOSE_ENDED = 4403, 4001, 4004, 4008, 4029, 4000
+
+# Grace timers of detached connections, owned here so they can be cancelled.
+_grace_tasks: set[asyncio.Task] = set()
+
+
+@database_sync_to_async
+def _token_user(token: str):
+    try:
+        return tokens.user_from_room_token(token)
+    except tokens.BadToken as exc:
+        return exc
+
+
+class MeetingConsumer(AsyncWebsocketConsumer):
+    actor: control.Actor | None = None
+    session: sessions.Session | None = None
+
+    # ---- connection ---------------------------------------------------------
+
+    async def connect(self):
+        self.meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
+        self.bucket, self.bucket_at, self.flood = float(settings.SIGNALING_BURST), time.monotonic(), 0
+        self.closing = False
+        await self.accept()
+        user = self.scope.get("user")
+        token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [None])[0]
+        if token:
+            user = await _token_user(token)
+            if isinstance(user, DomainError):
+                return await self.refuse(user)
+        try:
+            self.actor, _ = await control.authorize(user, self.meeting_id)
+        except DomainError as exc:
+            return await self.refuse(exc)
+        self.actor.conn = self.channel_name
+
+    async def refuse(self, exc: DomainError):
+        await self.send_json({"type": "error", "id": None, "code": exc.code, "message": exc.message})
+        await self.close(code=CLOSE_REFUSED)
+
+    async def disconnect(self, code):
+        if self.actor is None or self.session is None:
+            return
+        if self.closing:
+            return await sessions.close(self.session)
+        sessions.detach(self.session)
+        await control.detach(self.actor)
+        task = asyncio.ensure_future(self._leave_after_grace(self.actor, self.session))
+        _grace_tasks.add(task)
+        task.add_done_callback(_grace_tasks.discard)
+
+    async def _leave_after_grace(self, actor, session):
+        """The room is shown as present for the grace period, then leaves unless it came back."""
+        await asyncio.sleep(settings.SIGNALING_GRACE_S)
+        if session.detached_at is None:
+            return  # resumed on this process
+        await sessions.close(session)
+        try:
+            await self.tell(await control.leave(actor, reason="connection_lost"))
+        except Exception:
+            log.exception("leave after grace failed for room %s", actor.room_id)
+
+    # ---- incoming -----------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.actor is None or self.closing:
+            return
+        if not self._take_token():
+            self.flood += 1
+            if self.flood > settings.SIGNALING_BURST * 5:
+                self.closing = True
+                return await self.close(code=CLOSE_FLOOD)
+            return await self.send_error(None, "rate_limited", "Gửi quá nhanh; tin nhắn bị bỏ qua.")
+        try:
+            msg = protocol.parse_client(text_data if text_data is not None else bytes_data)
+        except protocol.ProtocolError as exc:
+            return await self.send_error(exc.id, exc.code, exc.message)
+        if self.session is None and msg.type not in ("join", "ping"):
+            return await self.send_error(msg.id, "not_joined", "Hãy gửi 'join' trước.")
+        handler = getattr(self, f"on_{msg.type}", None) or self.on_unavailable
+        try:
+            outcome = await handler(msg)
+        except DomainError as exc:
+            return await self.send_error(msg.id, exc.code, exc.message)
+        except Exception:
+            log.exception("signaling handler %s failed", msg.type)
+            return await self.send_error(msg.id, "internal", "Lỗi máy chủ; thao tác chưa được thực hiện.")
+        if isinstance(outcome, control.Outcome):
+            await self.send_json({"type": "ok", "id": msg.id, "data": outcome.reply})
+            await self.tell(outcome)
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self.bucket = min(settings.SIGNALING_BURST, self.bucket + (now - self.bucket_at) * settings.SIGNALING_RATE)
+        self.bucket_at = now
+        if self.bucket < 1:
+            return False
+        self.bucket -= 1
+        return True
+
+    async def tell(self, outcome: control.Outcome):
+        """Fan out an outcome: events to the whole meeting, messages to single connections."""
+        for ev in outcome.events:
+            await self.channel_layer.group_send(group_name(self.meeting_id), {"type": "meeting.event", "event": ev})
+        for conn, message in outcome.direct:
+            if conn == "*":
+                await self.channel_layer.group_send(group_name(self.meeting_id), message)
+            else:
+                await self.channel_layer.send(conn, message)
+
+    # ---- requests -----------------------------------------------------------
+
+    async def on_join(self, msg: protocol.Join):
+        if self.session is not None:
+            raise DomainError("already_joined", "Kết nối này đã vào họp.")
+        a = self.actor
+        key = (a.meeting_id, a.role, a.room_id)
+        state = await control.current_state(a.meeting_id)
+        resumed = sessions.resume(msg.resume.session, key, self.from_session) if msg.resume else None
+        missed = resumed.missed_since(msg.resume.last_seq) if resumed else None
+        if resumed is not None and missed is None:
+            await sessions.close(resumed)
+        session = resumed if missed is not None else await sessions.open_session(
+            key, self.channel_layer, group_name(a.meeting_id), self.from_session)
+        a.session = session.id
+        outcome = await control.join(a, state)
+        self.session = session
+        if missed is not None:
+            outcome.reply = {"session": session.id, "seq": session.seq, "resumed": True, "replayed": len(missed)}
+            await self.send_json({"type": "ok", "id": msg.id, "data": outcome.reply})
+            for m in missed:
+                await self.send_json(m)
+            await self.tell(outcome)
+            return None
+        outcome.reply = {"session": session.id, "seq": session.seq, "resumed": False,
+                         "snapshot": await control.snapshot(a, state)}
+        return outcome
+
+    async def on_leave(self, msg):
+        outcome = await control.leave(self.actor)
+        self.closing = True
+        await self.send_json({"type": "ok", "id": msg.id, "data": {}})
+        await self.tell(outcome)
+        await self.close()
+
+    async def on_ping(self, msg):
+        return control.Outcome(reply={"seq": self.session.seq if self.session else 0})
+
+    async def on_snapshot(self, msg):
+        state = await control.current_state(self.meeting_id)
+        return control.Outcome(reply={"seq": self.session.seq, "snapshot": await control.snapshot(self.actor, state)})
+
+    async def on_raise_hand(self, msg):
+        return await control.raise_hand(self.actor)
+
+    async def on_lower_hand(self, msg):
+        return await control.lower_hand(self.actor)
+
+    async def on_grant_floor(self, msg):
+        return await control.grant_floor(self.actor, msg.room_id)
+
+    async def on_revoke_floor(self, msg):
+        return await control.revoke_floor(self.actor)
+
+    async def on_broadcast_room(self, msg):
+        return await control.broadcast_room(self.actor, msg.room_id)
+
+    async def on_lecture_mode(self, msg):
+        return await control.lecture_mode(self.actor)
+
+    async def on_mute_room(self, msg):
+        return await control.mute_room(self.actor, msg.room_id, msg.muted)
+
+    async def on_drop_room(self, msg):
+        return await control.drop_room(self.actor, msg.room_id)
+
+    async def on_set_state(self, msg):
+        return await control.set_state(self.actor, msg.state)
+
+    async def on_roll_call_start(self, msg):
+        return await control.roll_call_start(self.actor)
+
+    async def on_roll_call_end(self, msg):
+        return await control.roll_call_end(self.actor)
+
+    async def on_roll_call_answer(self, msg):
+        return await control.roll_call_answer(self.actor)
+
+    async def on_roll_call_mark(self, msg):
+        return await control.roll_call_mark(self.actor, msg.room_id, msg.status, msg.reason)
+
+    async def on_unavailable(self, msg):
+        raise DomainError("unavailable", f"'{msg.type}' chưa được hỗ trợ trên máy chủ này.")
+
+    # ---- from the channel layer --------------------------------------------
+
+    async def from_session(self, message):
+        """What the session's pump hands over: numbered events, and meeting-wide closes."""
+        if self.closing:
+            return
+        if message["type"] == "session.event":
+            if message["backlog"] > settings.SIGNALING_MAX_BACKLOG:
+                # Too far behind: stop feeding this connection; the session keeps
+                # collecting, and the client resumes (or gets a snapshot) on reconnect.
+                self.session.sink = None
+                return await self.close(code=CLOSE_TOO_SLOW)
+            return await self.send_json(message["message"])
+        if message["type"] == "meeting.ended":
+            await self.meeting_ended(message)
+
+    async def meeting_replaced(self, message):
+        await self._close_with("replaced", CLOSE_REPLACED, "Phòng đã kết nối từ nơi khác.")
+
+    async def meeting_dropped(self, message):
+        await self._close_with("dropped", CLOSE_DROPPED, "Chủ trì đã ngắt kết nối phòng.")
+
+    async def meeting_ended(self, message):
+        await self._close_with("ended", CLOSE_ENDED, "Cuộc họp đã kết thúc.")
+
+    async def _close_with(self, event, code, text):
+        if self.closing:
+            return
+        self.closing = True
+        if self.session is not None:
+            await self.send_json(self.session.stamp({"event": event, "message": text}))
+        await self.close(code=code)
+
+    # ---- helpers ------------------------------------------------------------
+
+    async def send_json(self, obj):
+        import json
+
+        await self.send(text_data=json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+    async def send_error(self, rid, code, message):
+        await self.send_json({"type": "error", "id": rid, "code": code, "message": message})

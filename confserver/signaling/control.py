@@ -1,0 +1,431 @@
+"""Meeting control: the domain layer behind the socket (consumers stay thin).
+
+Each action validates and authorises (raising a coded DomainError), changes
+the live store and/or the database, and returns an Outcome: the reply data,
+the events to fan out to the whole meeting, and messages for single
+connections. Nothing here knows about WebSockets.
+"""
+import time
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from confserver.accounts.models import Role
+from confserver.errors import Conflict, DomainError, Forbidden, NotFound
+from confserver.rooms import meetings, policy, timeline
+from confserver.rooms.models import Meeting, MeetingState, Participation, RollCall
+
+from .live import BROADCAST, FLOOR, LECTURE, get_store
+
+CHAIR, ROOM = "chair", "room"
+ACTIVE = (MeetingState.TEST_RUN, MeetingState.LIVE)
+
+
+def db(fn):
+    """Run ORM code off the event loop, in the thread pool (joins run side by side)."""
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+@dataclass
+class Actor:
+    """Who is on a connection: the chair's console or one room's terminal."""
+
+    user: object
+    meeting_id: int
+    role: str
+    room_id: int          # the chair speaks from the host unit's room
+    room_name: str
+    conn: str = ""        # the connection's channel name
+    session: str = ""
+
+    @property
+    def is_chair(self):
+        return self.role == CHAIR
+
+
+@dataclass
+class Outcome:
+    reply: dict = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
+    direct: list[tuple[str, dict]] = field(default_factory=list)
+
+
+def group_name(meeting_id: int) -> str:
+    return f"meeting-{meeting_id}"
+
+
+# ---- connecting -------------------------------------------------------------
+
+@db
+def authorize(user, meeting_id: int) -> tuple[Actor, str]:
+    """Decide who a connecting user is in this meeting, or refuse; returns (actor, meeting state)."""
+    if user is None or not user.is_authenticated:
+        raise Forbidden("unauthenticated", "Cần đăng nhập hoặc dùng liên kết của phòng.")
+    meeting = meetings.get_meeting(meeting_id)
+    if meeting.state == MeetingState.ENDED:
+        raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+    if user.role == Role.TERMINAL:
+        part = policy.check_terminal_can_join(user, meeting)
+        return Actor(user, meeting.id, ROOM, part.room_id, part.room.name), meeting.state
+    policy.check_chair(user, meeting)
+    chair = (Participation.objects.select_related("room").filter(meeting=meeting, room__unit=meeting.host_unit)
+             .order_by("room_id").first())
+    if chair is None:
+        raise NotFound("no_chair_room", "Đơn vị chủ trì chưa có phòng họp trong cuộc họp này.")
+    return Actor(user, meeting.id, CHAIR, chair.room_id, chair.room.name), meeting.state
+
+
+# ---- reading ----------------------------------------------------------------
+
+_rooms_cache: dict[int, tuple[float, list[dict]]] = {}
+
+
+def _rooms_sync(meeting_id: int, fresh: bool = False) -> list[dict]:
+    """The meeting's invited rooms (cached briefly: joins and checks read it often)."""
+    hit = _rooms_cache.get(meeting_id)
+    if hit and not fresh and time.monotonic() - hit[0] < 30:
+        return hit[1]
+    rows = [
+        {"room_id": p.room_id, "name": p.room.name, "unit_code": p.room.unit.code, "unit_name": p.room.unit.name,
+         "level": p.room.unit.level, "roll_call": p.roll_call, "absence_reason": p.absence_reason}
+        for p in Participation.objects.filter(meeting_id=meeting_id).select_related("room__unit")
+        .order_by("room__unit__path", "room_id")
+    ]
+    _rooms_cache[meeting_id] = (time.monotonic(), rows)
+    return rows
+
+
+_rooms = db(_rooms_sync)
+
+
+def forget_rooms(meeting_id: int):
+    _rooms_cache.pop(meeting_id, None)
+
+
+async def program(meeting_id: int) -> dict:
+    ctl = await get_store().ctl_get(meeting_id)
+    return {"mode": ctl.get("mode", LECTURE), "source_room": ctl.get("source_room"),
+            "floor_room": ctl.get("floor_room"), "chair_room": ctl.get("chair_room")}
+
+
+async def snapshot(actor: Actor, state: str) -> dict:
+    """Everything a client needs to draw the meeting from scratch."""
+    store = get_store()
+    presence = await store.presence_all(actor.meeting_id)
+    muted = await store.muted_all(actor.meeting_id)
+    queue = await store.queue_list(actor.meeting_id)
+    ctl = await store.ctl_get(actor.meeting_id)
+    snap = {
+        "meeting_id": actor.meeting_id, "state": state,
+        "me": {"role": actor.role, "room_id": actor.room_id, "room_name": actor.room_name,
+               "muted": actor.room_id in muted, "hand_raised": actor.room_id in queue},
+        "program": await program(actor.meeting_id),
+        "queue": queue, "online": sorted(presence), "muted": sorted(muted),
+        "roll_call_active": bool(ctl.get("roll_call")),
+    }
+    if actor.is_chair:
+        rooms = [dict(r) for r in await db(_rooms_sync)(actor.meeting_id, True)]
+        for r in rooms:
+            p = presence.get(r["room_id"])
+            r["online"] = p is not None
+            r["reconnecting"] = bool(p and p.get("detached"))
+        snap["rooms"] = rooms
+    return snap
+
+
+# ---- presence ---------------------------------------------------------------
+
+async def join(actor: Actor, state: str) -> Outcome:
+    """Take the actor's place; a second connection for the same room replaces the first."""
+    store = get_store()
+    ctl = await store.ctl_get(actor.meeting_id)
+    if state == MeetingState.ENDED:
+        raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+    if not actor.is_chair and state == MeetingState.SCHEDULED:
+        raise Conflict("not_started", "Cuộc họp chưa mở; phòng vào được khi chạy thử hoặc đang họp.")
+    out = Outcome()
+    old = await store.presence_get(actor.meeting_id, actor.room_id)
+    if old and old.get("conn") and old["conn"] != actor.conn:
+        out.direct.append((old["conn"], {"type": "meeting.replaced"}))
+    await store.presence_set(actor.meeting_id, actor.room_id,
+                             {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": time.time()})
+    if actor.is_chair and ctl.get("chair_room") != actor.room_id:
+        await store.ctl_set(actor.meeting_id, chair_room=actor.room_id)
+    was_online = bool(old)
+    if not was_online:
+        out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role})
+        await db(_joined)(actor)
+    return out
+
+
+def _joined(actor: Actor):
+    part = Participation.objects.filter(meeting_id=actor.meeting_id, room_id=actor.room_id).first()
+    if part:
+        meetings.mark_joined(part)
+    timeline.record(Meeting(pk=actor.meeting_id), "join", actor=actor.user, room=part.room if part else None,
+                    role=actor.role)
+
+
+async def detach(actor: Actor):
+    """The connection dropped: keep the room present for the grace period."""
+    store = get_store()
+    info = await store.presence_get(actor.meeting_id, actor.room_id)
+    if info and info.get("conn") == actor.conn:
+        info["detached"] = time.time()
+        await store.presence_set(actor.meeting_id, actor.room_id, info)
+
+
+async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
+    """The room is gone (it left, was dropped, or did not come back in time)."""
+    store = get_store()
+    out = Outcome()
+    if not await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None):
+        return out  # a newer connection holds the room's place
+    out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason})
+    if await store.queue_remove(actor.meeting_id, actor.room_id):
+        out.events.append(await _queue_event(actor.meeting_id))
+    ctl = await store.ctl_get(actor.meeting_id)
+    if actor.room_id in (ctl.get("floor_room"), ctl.get("source_room")) and not actor.is_chair:
+        out.events.append(await _set_program(actor.meeting_id, LECTURE, None))
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "leave", actor=actor.user,
+                              room=_room_ref(actor.room_id), reason=reason)
+    return out
+
+
+def _room_ref(room_id):
+    from confserver.rooms.models import Room
+
+    return Room(pk=room_id)
+
+
+# ---- floor and program ------------------------------------------------------
+
+async def _queue_event(mid) -> dict:
+    return {"event": "queue", "queue": await get_store().queue_list(mid)}
+
+
+async def _set_program(mid, mode, room_id) -> dict:
+    fields = {"mode": mode, "source_room": room_id if mode != LECTURE else None,
+              "floor_room": room_id if mode == FLOOR else None}
+    await get_store().ctl_set(mid, **fields)
+    for hook in PROGRAM_HOOKS:
+        await hook(mid, await program(mid))
+    return {"event": "program", **(await program(mid))}
+
+
+# Called with (meeting_id, program dict) whenever the program changes (the media relay listens).
+PROGRAM_HOOKS: list = []
+MUTE_HOOKS: list = []
+
+
+async def current_state(mid) -> str:
+    """The meeting state, from the database: the HTTP API may change it too."""
+    return await db(lambda: Meeting.objects.values_list("state", flat=True).get(pk=mid))()
+
+
+async def _check_active(mid, allow=ACTIVE):
+    state = await current_state(mid)
+    if state not in allow:
+        raise Conflict("bad_state", "Thao tác này chỉ làm được khi cuộc họp đang chạy thử hoặc đang họp.")
+    return state
+
+
+def _chair_only(actor: Actor):
+    if not actor.is_chair:
+        raise Forbidden("chair_only", "Chỉ chủ trì mới được làm thao tác này.")
+
+
+def _room_only(actor: Actor):
+    if actor.is_chair:
+        raise Forbidden("room_only", "Thao tác này dành cho phòng họp.")
+
+
+async def _check_room(mid, room_id, *, online=True):
+    rooms = {r["room_id"] for r in await _rooms(mid)}
+    if room_id not in rooms:
+        raise NotFound("room_not_invited", f"Phòng {room_id} không có trong cuộc họp.")
+    if online and await get_store().presence_get(mid, room_id) is None:
+        raise Conflict("room_offline", f"Phòng {room_id} đang không kết nối.")
+
+
+async def raise_hand(actor: Actor) -> Outcome:
+    _room_only(actor)
+    await _check_active(actor.meeting_id)
+    store = get_store()
+    if (await store.ctl_get(actor.meeting_id)).get("floor_room") == actor.room_id:
+        raise Conflict("has_floor", "Phòng đang được phát biểu.")
+    if not await store.queue_add(actor.meeting_id, actor.room_id):
+        raise Conflict("already_raised", "Phòng đã đăng ký phát biểu.")
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "hand_raised", actor=actor.user, room=_room_ref(actor.room_id))
+    ev = await _queue_event(actor.meeting_id)
+    return Outcome(reply={"queue": ev["queue"]}, events=[ev])
+
+
+async def lower_hand(actor: Actor) -> Outcome:
+    """Withdraw the request; a room holding the floor gives it back."""
+    _room_only(actor)
+    await _check_active(actor.meeting_id)
+    store = get_store()
+    out = Outcome()
+    if await store.queue_remove(actor.meeting_id, actor.room_id):
+        out.events.append(await _queue_event(actor.meeting_id))
+        await db(timeline.record)(Meeting(pk=actor.meeting_id), "hand_lowered", actor=actor.user, room=_room_ref(actor.room_id))
+    elif (await store.ctl_get(actor.meeting_id)).get("floor_room") == actor.room_id:
+        out.events.append(await _set_program(actor.meeting_id, LECTURE, None))
+        await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_released", actor=actor.user, room=_room_ref(actor.room_id))
+    else:
+        raise Conflict("not_raised", "Phòng chưa đăng ký phát biểu.")
+    return out
+
+
+async def grant_floor(actor: Actor, room_id: int) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    await _check_room(actor.meeting_id, room_id)
+    if room_id == actor.room_id:
+        raise Conflict("is_chair", "Phòng chủ trì không cần được cho phát biểu.")
+    store = get_store()
+    out = Outcome()
+    if await store.queue_remove(actor.meeting_id, room_id):
+        out.events.append(await _queue_event(actor.meeting_id))
+    if room_id in await store.muted_all(actor.meeting_id):
+        # Giving the floor opens the room's microphone.
+        out.events.extend(await _mute(actor.meeting_id, room_id, False))
+    out.events.append(await _set_program(actor.meeting_id, FLOOR, room_id))
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_granted", actor=actor.user, room=_room_ref(room_id))
+    return out
+
+
+async def revoke_floor(actor: Actor) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    prog = await program(actor.meeting_id)
+    if prog["floor_room"] is None:
+        raise Conflict("no_floor", "Không có phòng nào đang phát biểu.")
+    ev = await _set_program(actor.meeting_id, LECTURE, None)
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_revoked", actor=actor.user,
+                              room=_room_ref(prog["floor_room"]))
+    return Outcome(events=[ev])
+
+
+async def broadcast_room(actor: Actor, room_id: int) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    await _check_room(actor.meeting_id, room_id)
+    ev = await _set_program(actor.meeting_id, BROADCAST if room_id != actor.room_id else LECTURE,
+                            room_id if room_id != actor.room_id else None)
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "broadcast", actor=actor.user, room=_room_ref(room_id))
+    return Outcome(events=[ev])
+
+
+async def lecture_mode(actor: Actor) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    ev = await _set_program(actor.meeting_id, LECTURE, None)
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "lecture_mode", actor=actor.user)
+    return Outcome(events=[ev])
+
+
+async def _mute(mid, room_id, muted) -> list[dict]:
+    await get_store().muted_set(mid, room_id, muted)
+    for hook in MUTE_HOOKS:
+        await hook(mid, room_id, muted)
+    return [{"event": "muted", "room_id": room_id, "muted": muted}]
+
+
+async def mute_room(actor: Actor, room_id: int, muted: bool) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    await _check_room(actor.meeting_id, room_id, online=False)
+    events = await _mute(actor.meeting_id, room_id, muted)
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "muted" if muted else "unmuted", actor=actor.user,
+                              room=_room_ref(room_id))
+    return Outcome(events=events)
+
+
+async def drop_room(actor: Actor, room_id: int) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    await _check_room(actor.meeting_id, room_id)
+    if room_id == actor.room_id:
+        raise Conflict("is_chair", "Không thể ngắt phòng chủ trì.")
+    info = await get_store().presence_get(actor.meeting_id, room_id)
+    gone = Actor(user=None, meeting_id=actor.meeting_id, role=ROOM, room_id=room_id, room_name="", conn=info["conn"])
+    out = await leave(gone, reason="dropped")
+    out.direct.append((info["conn"], {"type": "meeting.dropped"}))
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "dropped", actor=actor.user, room=_room_ref(room_id))
+    return out
+
+
+# ---- meeting state and roll call --------------------------------------------
+
+async def set_state(actor: Actor, state: str) -> Outcome:
+    _chair_only(actor)
+    await db(meetings.change_state)(actor.user, actor.meeting_id, state)
+    out = Outcome(events=[{"event": "state", "state": state}])
+    if state == MeetingState.ENDED:
+        await get_store().clear(actor.meeting_id)
+        out.direct.append(("*", {"type": "meeting.ended"}))
+    return out
+
+
+async def roll_call_start(actor: Actor) -> Outcome:
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    store = get_store()
+    if (await store.ctl_get(actor.meeting_id)).get("roll_call"):
+        raise Conflict("roll_call_active", "Đang điểm danh.")
+    await store.ctl_set(actor.meeting_id, roll_call=True)
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "roll_call_start", actor=actor.user)
+    return Outcome(events=[{"event": "roll_call", "active": True}])
+
+
+async def roll_call_end(actor: Actor) -> Outcome:
+    _chair_only(actor)
+    store = get_store()
+    if not (await store.ctl_get(actor.meeting_id)).get("roll_call"):
+        raise Conflict("roll_call_inactive", "Không có đợt điểm danh nào đang diễn ra.")
+    await store.ctl_set(actor.meeting_id, roll_call=False)
+    summary = await db(_roll_call_summary)(actor)
+    forget_rooms(actor.meeting_id)
+    return Outcome(reply={"summary": summary}, events=[{"event": "roll_call", "active": False, "summary": summary}])
+
+
+def _roll_call_summary(actor):
+    counts = {c.value: 0 for c in RollCall}
+    for status in Participation.objects.filter(meeting_id=actor.meeting_id).values_list("roll_call", flat=True):
+        counts[status] += 1
+    timeline.record(Meeting(pk=actor.meeting_id), "roll_call_end", actor=actor.user, summary=counts)
+    return counts
+
+
+async def roll_call_answer(actor: Actor) -> Outcome:
+    _room_only(actor)
+    if not (await get_store().ctl_get(actor.meeting_id)).get("roll_call"):
+        raise Conflict("roll_call_inactive", "Không có đợt điểm danh nào đang diễn ra.")
+    await db(_answer)(actor)
+    forget_rooms(actor.meeting_id)
+    return Outcome(events=[{"event": "roll_call_mark", "room_id": actor.room_id, "status": RollCall.PRESENT_ONLINE.value,
+                            "reason": ""}])
+
+
+def _answer(actor):
+    Participation.objects.filter(meeting_id=actor.meeting_id, room_id=actor.room_id).update(
+        roll_call=RollCall.PRESENT_ONLINE, absence_reason="", roll_call_at=timezone.now())
+    timeline.record(Meeting(pk=actor.meeting_id), "roll_call_answer", actor=actor.user, room=_room_ref(actor.room_id))
+
+
+async def roll_call_mark(actor: Actor, room_id: int, status: str, reason: str) -> Outcome:
+    _chair_only(actor)
+
+    def mark():
+        return meetings.mark_roll_call(actor.user, meetings.get_meeting(actor.meeting_id), room_id, status, reason)
+
+    part = await db(mark)()
+    forget_rooms(actor.meeting_id)
+    return Outcome(events=[{"event": "roll_call_mark", "room_id": room_id, "status": part.roll_call,
+                            "reason": part.absence_reason}])
+
+
+__all__ = ["Actor", "Outcome", "DomainError", "authorize", "join", "leave", "detach", "snapshot"]

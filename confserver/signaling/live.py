@@ -1,0 +1,174 @@
+"""Live meeting state shared by every server process: presence, hands, program, mutes.
+
+Redis holds it when REDIS_URL is set (several daphne workers see one meeting);
+the embedded default keeps it in this process. Both stores have the same
+async interface so the domain layer (control.py) never knows which it has.
+Durable facts (meeting state, roll call, timeline) live in the database.
+"""
+import json
+import time
+
+from django.conf import settings
+
+TTL_S = 24 * 3600  # live keys of a forgotten meeting expire by themselves
+
+# The program: what every room watches.
+LECTURE, FLOOR, BROADCAST = "lecture", "floor", "broadcast"
+
+
+class MemoryStore:
+    def __init__(self):
+        self._m: dict[int, dict] = {}
+
+    def _meeting(self, mid):
+        return self._m.setdefault(mid, {"presence": {}, "queue": {}, "ctl": {}, "muted": set()})
+
+    async def presence_set(self, mid, room_id, info: dict):
+        self._meeting(mid)["presence"][room_id] = dict(info)
+
+    async def presence_get(self, mid, room_id):
+        info = self._meeting(mid)["presence"].get(room_id)
+        return dict(info) if info else None
+
+    async def presence_all(self, mid) -> dict[int, dict]:
+        return {k: dict(v) for k, v in self._meeting(mid)["presence"].items()}
+
+    async def presence_remove_if(self, mid, room_id, conn: str | None) -> bool:
+        """Remove the room's presence if it still belongs to connection `conn` (None: any)."""
+        p = self._meeting(mid)["presence"]
+        if room_id in p and (conn is None or p[room_id].get("conn") == conn):
+            del p[room_id]
+            return True
+        return False
+
+    async def queue_add(self, mid, room_id) -> bool:
+        q = self._meeting(mid)["queue"]
+        if room_id in q:
+            return False
+        q[room_id] = time.time()
+        return True
+
+    async def queue_remove(self, mid, room_id) -> bool:
+        return self._meeting(mid)["queue"].pop(room_id, None) is not None
+
+    async def queue_list(self, mid) -> list[int]:
+        q = self._meeting(mid)["queue"]
+        return sorted(q, key=lambda r: (q[r], r))
+
+    async def ctl_get(self, mid) -> dict:
+        return dict(self._meeting(mid)["ctl"])
+
+    async def ctl_set(self, mid, **fields):
+        self._meeting(mid)["ctl"].update(fields)
+
+    async def muted_set(self, mid, room_id, muted: bool):
+        s = self._meeting(mid)["muted"]
+        (s.add if muted else s.discard)(room_id)
+
+    async def muted_all(self, mid) -> set[int]:
+        return set(self._meeting(mid)["muted"])
+
+    async def clear(self, mid):
+        self._m.pop(mid, None)
+
+
+class RedisStore:
+    # Compare-and-delete: a stale grace timer must not remove a newer connection's presence.
+    _REMOVE_IF = """
+    local v = redis.call('HGET', KEYS[1], ARGV[1])
+    if not v then return 0 end
+    if ARGV[2] ~= '' and cjson.decode(v)['conn'] ~= ARGV[2] then return 0 end
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    return 1
+    """
+
+    def __init__(self, url: str, prefix: str):
+        import redis.asyncio as aioredis
+
+        self.r = aioredis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self._remove_if = self.r.register_script(self._REMOVE_IF)
+
+    def _k(self, mid, name):
+        return f"{self.prefix}:live:{mid}:{name}"
+
+    async def _touch(self, pipe, *keys):
+        for k in keys:
+            pipe.expire(k, TTL_S)
+
+    async def presence_set(self, mid, room_id, info):
+        k = self._k(mid, "presence")
+        async with self.r.pipeline(transaction=False) as p:
+            p.hset(k, str(room_id), json.dumps(info))
+            p.expire(k, TTL_S)
+            await p.execute()
+
+    async def presence_get(self, mid, room_id):
+        v = await self.r.hget(self._k(mid, "presence"), str(room_id))
+        return json.loads(v) if v else None
+
+    async def presence_all(self, mid):
+        raw = await self.r.hgetall(self._k(mid, "presence"))
+        return {int(k): json.loads(v) for k, v in raw.items()}
+
+    async def presence_remove_if(self, mid, room_id, conn):
+        return bool(await self._remove_if(keys=[self._k(mid, "presence")], args=[str(room_id), conn or ""]))
+
+    async def queue_add(self, mid, room_id):
+        k = self._k(mid, "queue")
+        async with self.r.pipeline(transaction=False) as p:
+            p.zadd(k, {str(room_id): time.time()}, nx=True)
+            p.expire(k, TTL_S)
+            added, _ = await p.execute()
+        return bool(added)
+
+    async def queue_remove(self, mid, room_id):
+        return bool(await self.r.zrem(self._k(mid, "queue"), str(room_id)))
+
+    async def queue_list(self, mid):
+        return [int(x) for x in await self.r.zrange(self._k(mid, "queue"), 0, -1)]
+
+    async def ctl_get(self, mid):
+        raw = await self.r.hgetall(self._k(mid, "ctl"))
+        return {k: json.loads(v) for k, v in raw.items()}
+
+    async def ctl_set(self, mid, **fields):
+        k = self._k(mid, "ctl")
+        async with self.r.pipeline(transaction=False) as p:
+            p.hset(k, mapping={f: json.dumps(v) for f, v in fields.items()})
+            p.expire(k, TTL_S)
+            await p.execute()
+
+    async def muted_set(self, mid, room_id, muted):
+        k = self._k(mid, "muted")
+        if muted:
+            async with self.r.pipeline(transaction=False) as p:
+                p.sadd(k, str(room_id))
+                p.expire(k, TTL_S)
+                await p.execute()
+        else:
+            await self.r.srem(k, str(room_id))
+
+    async def muted_all(self, mid):
+        return {int(x) for x in await self.r.smembers(self._k(mid, "muted"))}
+
+    async def clear(self, mid):
+        await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted")))
+
+
+_store = None
+
+
+def get_store():
+    """The process's store (one Redis client per process; created on first use)."""
+    global _store
+    if _store is None:
+        url = settings.REDIS_URL
+        _store = RedisStore(url, settings.LIVE_PREFIX) if url else MemoryStore()
+    return _store
+
+
+def reset_store():
+    """Forget the process's store (tests switch event loops and settings)."""
+    global _store
+    _store = None

@@ -1,0 +1,219 @@
+"""The meeting WebSocket protocol: every message in both directions as a pydantic model.
+
+Client messages are one discriminated union on `type` with extra fields
+forbidden; each carries an `id` that the server echoes in its `ok` or `error`
+reply. Server notifications (`event`) carry a per-session sequence number
+`seq` so a client that reconnects can ask for what it missed.
+docs/protocol.md explains it; docs/protocol-*.schema.json are generated from here.
+"""
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+RequestId = Annotated[Union[int, Annotated[str, Field(max_length=64)]], Field(union_mode="left_to_right")]
+RoomId = Annotated[int, Field(ge=1)]
+
+
+class Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    id: RequestId
+
+
+# ---- client → server -------------------------------------------------------
+
+class Resume(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    session: str = Field(min_length=1, max_length=64)
+    last_seq: int = Field(ge=0)
+
+
+class Join(Msg):
+    """First message on a connection: take the room's (or the chair's) place in the meeting."""
+    type: Literal["join"]
+    resume: Resume | None = None
+
+
+class Leave(Msg):
+    type: Literal["leave"]
+
+
+class Ping(Msg):
+    type: Literal["ping"]
+
+
+class GetSnapshot(Msg):
+    type: Literal["snapshot"]
+
+
+class RaiseHand(Msg):
+    """A room asks for the floor."""
+    type: Literal["raise_hand"]
+
+
+class LowerHand(Msg):
+    """A room withdraws its request, or gives back the floor it holds."""
+    type: Literal["lower_hand"]
+
+
+class GrantFloor(Msg):
+    type: Literal["grant_floor"]
+    room_id: RoomId
+
+
+class RevokeFloor(Msg):
+    type: Literal["revoke_floor"]
+
+
+class BroadcastRoom(Msg):
+    """The chair makes one room what every room watches."""
+    type: Literal["broadcast_room"]
+    room_id: RoomId
+
+
+class LectureMode(Msg):
+    """Everyone watches the chair."""
+    type: Literal["lecture_mode"]
+
+
+class MuteRoom(Msg):
+    type: Literal["mute_room"]
+    room_id: RoomId
+    muted: bool
+
+
+class DropRoom(Msg):
+    type: Literal["drop_room"]
+    room_id: RoomId
+
+
+class SetState(Msg):
+    """Move the meeting on: test_run, live, ended."""
+    type: Literal["set_state"]
+    state: Literal["test_run", "live", "ended"]
+
+
+class RollCallStart(Msg):
+    type: Literal["roll_call_start"]
+
+
+class RollCallEnd(Msg):
+    type: Literal["roll_call_end"]
+
+
+class RollCallAnswer(Msg):
+    """A room answers the roll call: present online."""
+    type: Literal["roll_call_answer"]
+
+
+class RollCallMark(Msg):
+    """The chair's operator marks a room (present in person, absent with a reason...)."""
+    type: Literal["roll_call_mark"]
+    room_id: RoomId
+    status: Literal["not_marked", "present_online", "present_in_person", "absent"]
+    reason: str = Field(default="", max_length=300)
+
+
+class SdpOffer(Msg):
+    """WebRTC: the client's offer to the media relay; the reply carries the answer."""
+    type: Literal["sdp_offer"]
+    sdp: str = Field(min_length=10, max_length=60000)
+
+
+class IceCandidate(Msg):
+    type: Literal["ice_candidate"]
+    candidate: str | None = Field(default=None, max_length=1000)
+    sdp_mid: str | None = Field(default=None, max_length=64)
+    sdp_mline_index: int | None = Field(default=None, ge=0, le=64)
+
+
+class SetAgendaItem(Msg):
+    """Paperless: the chair moves the meeting to an agenda item."""
+    type: Literal["agenda_item"]
+    item_id: int = Field(ge=1)
+
+
+class Present(Msg):
+    """Paperless: the presenter shows a document page; rooms in the synced view follow."""
+    type: Literal["present"]
+    version_id: int = Field(ge=1)
+    page: int = Field(ge=1)
+
+
+CLIENT_MODELS = (Join, Leave, Ping, GetSnapshot, RaiseHand, LowerHand, GrantFloor, RevokeFloor, BroadcastRoom,
+                 LectureMode, MuteRoom, DropRoom, SetState, RollCallStart, RollCallEnd, RollCallAnswer, RollCallMark,
+                 SdpOffer, IceCandidate, SetAgendaItem, Present)
+ClientMessage = Annotated[Union[CLIENT_MODELS], Field(discriminator="type")]
+CLIENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in CLIENT_MODELS)
+_client_adapter = TypeAdapter(ClientMessage)
+
+
+# ---- server → client -------------------------------------------------------
+
+class Ok(BaseModel):
+    """The reply to a request; `data` depends on the request."""
+    type: Literal["ok"] = "ok"
+    id: RequestId
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Error(BaseModel):
+    type: Literal["error"] = "error"
+    id: RequestId | None = None
+    code: str
+    message: str
+
+
+class Event(BaseModel):
+    """A notification. `event` names it; the other fields depend on it (see docs/protocol.md)."""
+    model_config = ConfigDict(extra="allow")
+    type: Literal["event"] = "event"
+    seq: int
+    event: str
+
+
+ServerMessage = Annotated[Union[Ok, Error, Event], Field(discriminator="type")]
+
+
+class ProtocolError(Exception):
+    """A message that cannot be parsed; `id` is the request id when it could be read."""
+
+    def __init__(self, code: str, message: str, id=None):
+        super().__init__(message)
+        self.code, self.message, self.id = code, message, id
+
+
+def parse_client(raw: str | bytes) -> BaseModel:
+    """Parse one client frame, or raise ProtocolError with a stable code."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"Tin nhắn vượt quá {MAX_MESSAGE_BYTES // 1024} KB.")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError("bad_json", "Tin nhắn không phải JSON hợp lệ.") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_message", "Tin nhắn phải là một đối tượng JSON.")
+    rid = obj.get("id")
+    if not isinstance(rid, (int, str)) or isinstance(rid, bool) or (isinstance(rid, str) and len(rid) > 64):
+        rid = None
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in CLIENT_TYPES:
+        raise ProtocolError("unknown_type", f"Loại tin nhắn không được hỗ trợ: {str(kind)[:40]!r}.", rid)
+    try:
+        return _client_adapter.validate_python(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        code = {"extra_forbidden": "extra_field", "missing": "missing_field"}.get(first["type"], "invalid_field")
+        raise ProtocolError(code, f"Trường '{where}': {first['msg']}", rid) from None
+
+
+def schemas() -> dict[str, dict]:
+    """JSON Schema of both directions (written to docs/ by `manage.py protocol_schema`)."""
+    return {
+        "client": TypeAdapter(ClientMessage).json_schema(),
+        "server": TypeAdapter(ServerMessage).json_schema(),
+    }

@@ -129,3 +129,16 @@ SIGNALING_BURST = env.int("SIGNALING_BURST", default=40)
 # Notifications kept per session for resume; and the most a slow client may have queued.
 SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
 SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
+
+# Media relay ICE: addresses to offer (empty = every non-loopback interface; tests use 127.0.0.1),
+# a UDP port range "first-last", the public address of a 1:1 NAT, and TURN for browsers
+# (time-limited credentials from a shared secret, as coturn's use-auth-secret expects).
+MEDIA_ICE_HOSTS = env.list("MEDIA_ICE_HOSTS", default=[])
+_ports = env("MEDIA_PORT_RANGE", default="")
+MEDIA_PORT_RANGE = tuple(int(p) for p in _ports.split("-")) if _ports else None
+MEDIA_PUBLIC_ADDRESS = env("MEDIA_PUBLIC_ADDRESS", default="")
+MEDIA_TURN_URLS = env.list("MEDIA_TURN_URLS", default=[])
+MEDIA_TURN_SECRET = env("MEDIA_TURN_SECRET", default="")
+MEDIA_TURN_TTL_S = env.int("MEDIA_TURN_TTL_S", default=6 * 3600)
+# How often the chair's console gets the rooms' media quality.
+MEDIA_QUALITY_PERIOD_S = env.float("MEDIA_QUALITY_PERIOD_S", default=2.0)

@@ -59,6 +59,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_REFUSED)
 
     async def disconnect(self, code):
+        task = getattr(self, "quality_task", None)
+        if task is not None:
+            task.cancel()
         if self.actor is None or self.session is None:
             return
         if self.closing:
@@ -145,6 +148,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         a.session = session.id
         outcome = await control.join(a, state)
         self.session = session
+        self._start_quality()
         if missed is not None:
             outcome.reply = {"session": session.id, "seq": session.seq, "resumed": True, "replayed": len(missed)}
             await self.send_json({"type": "ok", "id": msg.id, "data": outcome.reply})
@@ -155,6 +159,10 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         outcome.reply = {"session": session.id, "seq": session.seq, "resumed": False,
                          "snapshot": await control.snapshot(a, state)}
         return outcome
+
+    def _start_quality(self):
+        if self.actor.is_chair and getattr(self, "quality_task", None) is None:
+            self.quality_task = asyncio.ensure_future(self._send_quality())
 
     async def on_leave(self, msg):
         outcome = await control.leave(self.actor)
@@ -208,6 +216,25 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     async def on_roll_call_mark(self, msg):
         return await control.roll_call_mark(self.actor, msg.room_id, msg.status, msg.reason)
+
+    async def on_sdp_offer(self, msg):
+        return await control.media_offer(self.actor, msg.sdp)
+
+    async def on_ice_candidate(self, msg):
+        return await control.media_candidate(self.actor, msg.candidate, msg.sdp_mid, msg.sdp_mline_index)
+
+    async def on_multiview(self, msg):
+        return await control.multiview(self.actor, msg.room_ids)
+
+    async def _send_quality(self):
+        """The chair's console sees every room's media quality, refreshed every few seconds."""
+        from confserver.media import service
+
+        while True:
+            await asyncio.sleep(settings.MEDIA_QUALITY_PERIOD_S)
+            rooms = service.quality(self.meeting_id)
+            if rooms:
+                await self.send_json({"type": "stats", "rooms": {str(k): v for k, v in rooms.items()}})
 
     async def on_unavailable(self, msg):
         raise DomainError("unavailable", f"'{msg.type}' chưa được hỗ trợ trên máy chủ này.")

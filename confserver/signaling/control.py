@@ -16,6 +16,8 @@ from confserver.errors import Conflict, DomainError, Forbidden, NotFound
 from confserver.rooms import meetings, policy, timeline
 from confserver.rooms.models import Meeting, MeetingState, Participation, RollCall
 
+from confserver.media import service
+
 from .live import BROADCAST, FLOOR, LECTURE, get_store
 
 CHAIR, ROOM = "chair", "room"
@@ -123,6 +125,7 @@ async def snapshot(actor: Actor, state: str) -> dict:
         "program": await program(actor.meeting_id),
         "queue": queue, "online": sorted(presence), "muted": sorted(muted),
         "roll_call_active": bool(ctl.get("roll_call")),
+        "ice_servers": service.browser_ice_servers(f"room-{actor.room_id}"),
     }
     if actor.is_chair:
         rooms = [dict(r) for r in await db(_rooms_sync)(actor.meeting_id, True)]
@@ -183,6 +186,7 @@ async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
     if not await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None):
         return out  # a newer connection holds the room's place
     out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason})
+    await service.close_peer(actor.meeting_id, actor.room_id)
     if await store.queue_remove(actor.meeting_id, actor.room_id):
         out.events.append(await _queue_event(actor.meeting_id))
     ctl = await store.ctl_get(actor.meeting_id)
@@ -366,6 +370,7 @@ async def set_state(actor: Actor, state: str) -> Outcome:
     out = Outcome(events=[{"event": "state", "state": state}])
     if state == MeetingState.ENDED:
         await get_store().clear(actor.meeting_id)
+        await service.end_meeting(actor.meeting_id)
         out.direct.append(("*", {"type": "meeting.ended"}))
     return out
 
@@ -426,6 +431,36 @@ async def roll_call_mark(actor: Actor, room_id: int, status: str, reason: str) -
     forget_rooms(actor.meeting_id)
     return Outcome(events=[{"event": "roll_call_mark", "room_id": room_id, "status": part.roll_call,
                             "reason": part.absence_reason}])
+
+
+# ---- media ------------------------------------------------------------------
+
+async def media_offer(actor: Actor, sdp: str) -> Outcome:
+    """The client's WebRTC offer to the meeting's relay; the reply carries the answer."""
+    state = await current_state(actor.meeting_id)
+    if state not in ACTIVE and not actor.is_chair:
+        raise Conflict("bad_state", "Chưa thể gửi hình và tiếng khi cuộc họp chưa mở.")
+    store = get_store()
+    prog = await program(actor.meeting_id)
+    if prog["chair_room"] is None and actor.is_chair:
+        prog["chair_room"] = actor.room_id
+    answer = await service.open_peer(actor.meeting_id, actor.room_id, sdp, prog, await store.muted_all(actor.meeting_id))
+    return Outcome(reply={"sdp": answer})
+
+
+async def media_candidate(actor: Actor, candidate: str | None, sdp_mid: str | None, index: int | None) -> Outcome:
+    cand = None if candidate is None else {"candidate": candidate, "sdpMid": sdp_mid, "sdpMLineIndex": index}
+    await service.add_ice_candidate(actor.meeting_id, actor.room_id, cand)
+    return Outcome()
+
+
+async def multiview(actor: Actor, room_ids: list[int]) -> Outcome:
+    _chair_only(actor)
+    known = {r["room_id"] for r in await _rooms(actor.meeting_id)}
+    unknown = [r for r in room_ids if r not in known]
+    if unknown:
+        raise NotFound("room_not_invited", f"Phòng không có trong cuộc họp: {unknown}.")
+    return Outcome(reply={"slots": service.set_multiview(actor.meeting_id, actor.room_id, room_ids)})
 
 
 __all__ = ["Actor", "Outcome", "DomainError", "authorize", "join", "leave", "detach", "snapshot"]

@@ -129,6 +129,12 @@ class IceCandidate(Msg):
     sdp_mline_index: int | None = Field(default=None, ge=0, le=64)
 
 
+class Multiview(Msg):
+    """The chair console's grid: which rooms its extra video slots show (one page, up to 16)."""
+    type: Literal["multiview"]
+    room_ids: list[RoomId] = Field(max_length=16)
+
+
 class SetAgendaItem(Msg):
     """Paperless: the chair moves the meeting to an agenda item."""
     type: Literal["agenda_item"]
@@ -144,7 +150,7 @@ class Present(Msg):
 
 CLIENT_MODELS = (Join, Leave, Ping, GetSnapshot, RaiseHand, LowerHand, GrantFloor, RevokeFloor, BroadcastRoom,
                  LectureMode, MuteRoom, DropRoom, SetState, RollCallStart, RollCallEnd, RollCallAnswer, RollCallMark,
-                 SdpOffer, IceCandidate, SetAgendaItem, Present)
+                 SdpOffer, IceCandidate, Multiview, SetAgendaItem, Present)
 ClientMessage = Annotated[Union[CLIENT_MODELS], Field(discriminator="type")]
 CLIENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in CLIENT_MODELS)
 _client_adapter = TypeAdapter(ClientMessage)
@@ -174,7 +180,13 @@ class Event(BaseModel):
     event: str
 
 
-ServerMessage = Annotated[Union[Ok, Error, Event], Field(discriminator="type")]
+class Stats(BaseModel):
+    """Media quality per room for the chair's console: frequent, not numbered, never replayed."""
+    type: Literal["stats"] = "stats"
+    rooms: dict[str, dict[str, Any]]
+
+
+ServerMessage = Annotated[Union[Ok, Error, Event, Stats], Field(discriminator="type")]
 
 
 class ProtocolError(Exception):

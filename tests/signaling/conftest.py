@@ -94,16 +94,10 @@ class Client:
         return self.next_id
 
     async def recv(self, timeout=3):
-        """The next frame. Waits by polling: asgiref's receive_output cancels the app on timeout."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while self.comm.output_queue.empty():
-            if self.comm.future.done():
-                self.comm.future.result()
-            if loop.time() > end:
-                raise asyncio.TimeoutError
-            await asyncio.sleep(0.005)
-        out = await self.comm.receive_output()
+        """The next frame. (asgiref's receive_output would cancel the app on a timeout.)"""
+        if self.comm.output_queue.empty() and self.comm.future.done():
+            self.comm.future.result()
+        out = await asyncio.wait_for(self.comm.output_queue.get(), timeout)
         if out["type"] == "websocket.close":
             return {"type": "closed", "code": out.get("code")}
         msg = json.loads(out["text"])

@@ -84,7 +84,13 @@ def invite(request, meeting_id: int, payload: SelectionIn):
 
 @rooms_api.post("/{meeting_id}/state", response={200: MeetingOut, **ERRORS})
 def change_state(request, meeting_id: int, payload: StateIn):
-    return meeting_out(meetings.change_state(request.auth, meeting_id, payload.state))
+    from confserver.signaling.consumers import tell_sync
+    from confserver.signaling.control import state_changed
+
+    m = meetings.change_state(request.auth, meeting_id, payload.state)
+    # Rooms connected to the meeting see the change as if the chair made it on the socket.
+    tell_sync(m.id, state_changed, m.id, m.state)
+    return meeting_out(m)
 
 
 @rooms_api.post("/{meeting_id}/confirm", response={200: AttendanceRow, **ERRORS})

@@ -31,6 +31,28 @@ def _token_user(token: str):
         return exc
 
 
+async def tell(layer, meeting_id: int, outcome: control.Outcome):
+    """Fan out an outcome: events to the whole meeting, messages to single connections."""
+    for ev in outcome.events:
+        await layer.group_send(group_name(meeting_id), {"type": "meeting.event", "event": ev})
+    for conn, message in outcome.direct:
+        if conn == "*":
+            await layer.group_send(group_name(meeting_id), message)
+        else:
+            await layer.send(conn, message)
+
+
+def tell_sync(meeting_id: int, outcome_coro_fn, *args):
+    """From synchronous code (the HTTP API): run a control function and fan out its outcome."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    async def run():
+        await tell(get_channel_layer(), meeting_id, await outcome_coro_fn(*args))
+
+    async_to_sync(run)()
+
+
 class MeetingConsumer(AsyncWebsocketConsumer):
     actor: control.Actor | None = None
     session: sessions.Session | None = None
@@ -122,14 +144,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         return True
 
     async def tell(self, outcome: control.Outcome):
-        """Fan out an outcome: events to the whole meeting, messages to single connections."""
-        for ev in outcome.events:
-            await self.channel_layer.group_send(group_name(self.meeting_id), {"type": "meeting.event", "event": ev})
-        for conn, message in outcome.direct:
-            if conn == "*":
-                await self.channel_layer.group_send(group_name(self.meeting_id), message)
-            else:
-                await self.channel_layer.send(conn, message)
+        await tell(self.channel_layer, self.meeting_id, outcome)
 
     # ---- requests -----------------------------------------------------------
 
@@ -138,7 +153,6 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             raise DomainError("already_joined", "Kết nối này đã vào họp.")
         a = self.actor
         key = (a.meeting_id, a.role, a.room_id)
-        state = await control.current_state(a.meeting_id)
         resumed = sessions.resume(msg.resume.session, key, self.from_session) if msg.resume else None
         missed = resumed.missed_since(msg.resume.last_seq) if resumed else None
         if resumed is not None and missed is None:
@@ -146,7 +160,12 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         session = resumed if missed is not None else await sessions.open_session(
             key, self.channel_layer, group_name(a.meeting_id), self.from_session)
         a.session = session.id
-        outcome = await control.join(a, state)
+        try:
+            outcome, state = await control.join(a)
+        except DomainError:
+            if session is not resumed:
+                await sessions.close(session)
+            raise
         self.session = session
         self._start_quality()
         if missed is not None:

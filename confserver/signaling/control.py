@@ -139,35 +139,40 @@ async def snapshot(actor: Actor, state: str) -> dict:
 
 # ---- presence ---------------------------------------------------------------
 
-async def join(actor: Actor, state: str) -> Outcome:
-    """Take the actor's place; a second connection for the same room replaces the first."""
+async def join(actor: Actor) -> tuple[Outcome, str]:
+    """Take the actor's place; a second connection for the same room replaces the first.
+
+    Returns the outcome and the meeting state (read in the same database call).
+    """
     store = get_store()
-    ctl = await store.ctl_get(actor.meeting_id)
+    old = await store.presence_get(actor.meeting_id, actor.room_id)
+    state = await db(_joined)(actor, first=not old)
     if state == MeetingState.ENDED:
         raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
     if not actor.is_chair and state == MeetingState.SCHEDULED:
         raise Conflict("not_started", "Cuộc họp chưa mở; phòng vào được khi chạy thử hoặc đang họp.")
     out = Outcome()
-    old = await store.presence_get(actor.meeting_id, actor.room_id)
     if old and old.get("conn") and old["conn"] != actor.conn:
         out.direct.append((old["conn"], {"type": "meeting.replaced"}))
     await store.presence_set(actor.meeting_id, actor.room_id,
                              {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": time.time()})
-    if actor.is_chair and ctl.get("chair_room") != actor.room_id:
+    if actor.is_chair:
         await store.ctl_set(actor.meeting_id, chair_room=actor.room_id)
-    was_online = bool(old)
-    if not was_online:
+    if not old:
         out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role})
-        await db(_joined)(actor)
-    return out
+    return out, state
 
 
-def _joined(actor: Actor):
-    part = Participation.objects.filter(meeting_id=actor.meeting_id, room_id=actor.room_id).first()
-    if part:
-        meetings.mark_joined(part)
-    timeline.record(Meeting(pk=actor.meeting_id), "join", actor=actor.user, room=part.room if part else None,
-                    role=actor.role)
+def _joined(actor: Actor, first: bool) -> str:
+    """One database round for a join: the meeting state, and on a first join the attendance and timeline."""
+    state = Meeting.objects.values_list("state", flat=True).get(pk=actor.meeting_id)
+    if first and state in (MeetingState.SCHEDULED, *ACTIVE):
+        part = Participation.objects.filter(meeting_id=actor.meeting_id, room_id=actor.room_id).first()
+        if part and (actor.is_chair or state != MeetingState.SCHEDULED):
+            meetings.mark_joined(part)
+            timeline.record(Meeting(pk=actor.meeting_id), "join", actor=actor.user, room=_room_ref(actor.room_id),
+                            role=actor.role)
+    return state
 
 
 async def detach(actor: Actor):
@@ -367,10 +372,15 @@ async def drop_room(actor: Actor, room_id: int) -> Outcome:
 async def set_state(actor: Actor, state: str) -> Outcome:
     _chair_only(actor)
     await db(meetings.change_state)(actor.user, actor.meeting_id, state)
+    return await state_changed(actor.meeting_id, state)
+
+
+async def state_changed(meeting_id: int, state: str) -> Outcome:
+    """What follows a state change, however it was made (socket or HTTP API)."""
     out = Outcome(events=[{"event": "state", "state": state}])
     if state == MeetingState.ENDED:
-        await get_store().clear(actor.meeting_id)
-        await service.end_meeting(actor.meeting_id)
+        await get_store().clear(meeting_id)
+        await service.end_meeting(meeting_id)
         out.direct.append(("*", {"type": "meeting.ended"}))
     return out
 

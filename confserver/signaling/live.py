@@ -85,16 +85,14 @@ class RedisStore:
     def __init__(self, url: str, prefix: str):
         import redis.asyncio as aioredis
 
-        self.r = aioredis.from_url(url, decode_responses=True)
+        # A blocking pool: a burst of joins waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=64, timeout=20)
+        self.r = aioredis.Redis(connection_pool=pool)
         self.prefix = prefix
         self._remove_if = self.r.register_script(self._REMOVE_IF)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
-
-    async def _touch(self, pipe, *keys):
-        for k in keys:
-            pipe.expire(k, TTL_S)
 
     async def presence_set(self, mid, room_id, info):
         k = self._k(mid, "presence")

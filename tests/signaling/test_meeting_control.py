@@ -312,3 +312,14 @@ async def test_flood_is_limited(world, settings):
         msg = await a.reply()
         codes.append(msg.get("code", msg["type"]))
     assert codes.count("rate_limited") >= 6 and codes.count("ok") <= 6
+
+
+async def test_state_change_over_http_reaches_the_sockets(world):
+    from django.test import AsyncClient
+
+    chair, (a,), _ = await chair_and_rooms(world, 1)
+    http = AsyncClient()
+    http.cookies["sessionid"] = world.host_cookie
+    r = await http.post(f"/api/meetings/{world.meeting_id}/state", {"state": "live"}, content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert (await a.wait_event("state"))["state"] == "live"

@@ -1,0 +1,130 @@
+"""Signaling load on loopback: joins at once on one worker, and one chair event fanned out to
+2,000 connections spread over 2 daphne workers through Redis. Bounded; stops by itself.
+
+    REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=postgres://postgres@127.0.0.1:5432/confserver \
+        .venv/bin/python bench/signaling.py [--join-rooms 160] [--fanout-conns 2000] [--events 20]
+
+Last line: {"rooms", "join_ack_p50_ms", "join_ack_p99_ms", "fanout_p99_ms", "workers", ...}.
+"""
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+
+from confserver.testing import live  # noqa: E402
+from confserver.testing.wsclient import MeetingClient  # noqa: E402
+
+
+def pct(samples, p):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+async def connect_all(http, bases, meeting_id, rooms, batch=100):
+    clients = []
+    for i in range(0, len(rooms), batch):
+        chunk = rooms[i:i + batch]
+        clients += await asyncio.gather(*(MeetingClient(http, bases[(i + j) % len(bases)], meeting_id,
+                                                        token=r["token"]).connect() for j, r in enumerate(chunk)))
+    return clients
+
+
+async def timed_join(c):
+    t = time.perf_counter()
+    reply = await c.request("join", timeout=30)
+    assert reply["type"] == "ok", reply
+    return (time.perf_counter() - t) * 1000
+
+
+async def run(args, bases, seed):
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        chair = await MeetingClient(http, bases[0], seed["meeting_id"], cookie=seed["host_cookie"]).connect()
+        assert (await chair.request("join"))["type"] == "ok"
+
+        # 1. N rooms join at once on one worker
+        rooms = seed["rooms"][: args.join_rooms]
+        clients = await connect_all(http, bases[:1], seed["meeting_id"], rooms)
+        join_ms = await asyncio.gather(*(timed_join(c) for c in clients))
+        print(f"join: {len(join_ms)} rooms at once on 1 worker: p50 {statistics.median(join_ms):.1f} ms, "
+              f"p99 {pct(join_ms, 99):.1f} ms, max {max(join_ms):.1f} ms", flush=True)
+        await asyncio.gather(*(c.close() for c in clients))
+
+        # 2. one chair event to many connections over all workers
+        t0 = time.perf_counter()
+        clients = await connect_all(http, bases, seed["meeting_id"], seed["rooms"][: args.fanout_conns])
+        for i in range(0, len(clients), 200):
+            await asyncio.gather(*(c.request("join", timeout=60) for c in clients[i:i + 200]))
+        print(f"fan-out: {len(clients)} connections joined over {len(bases)} workers in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        await asyncio.sleep(1.0)
+        for c in clients:  # forget presence events of the joins
+            while not c.events.empty():
+                c.events.get_nowait()
+        target = seed["rooms"][0]["room_id"]
+        delays = []
+        per_event_p99 = []
+        for n in range(args.events):
+            muted = n % 2 == 0
+            sent = time.perf_counter()
+            reply = await chair.request("mute_room", room_id=target, muted=muted, timeout=30)
+            assert reply["type"] == "ok", reply
+            arrivals = await asyncio.gather(*(c.wait_event("muted", timeout=30, muted=muted) for c in clients))
+            d = [(at - sent) * 1000 for at, _ in arrivals]
+            delays += d
+            per_event_p99.append(pct(d, 99))
+            await asyncio.sleep(0.2)
+        print(f"fan-out: {args.events} events x {len(clients)} connections: p50 {statistics.median(delays):.1f} ms, "
+              f"p99 {pct(delays, 99):.1f} ms, worst event p99 {max(per_event_p99):.1f} ms", flush=True)
+        await asyncio.gather(*(c.close() for c in clients))
+        await chair.close()
+        return {
+            "rooms": len(join_ms),
+            "join_ack_p50_ms": round(statistics.median(join_ms), 1),
+            "join_ack_p99_ms": round(pct(join_ms, 99), 1),
+            "fanout_p99_ms": round(pct(delays, 99), 1),
+            "fanout_p50_ms": round(statistics.median(delays), 1),
+            "fanout_connections": len(clients),
+            "workers": len(bases),
+        }
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--join-rooms", type=int, default=160)
+    p.add_argument("--fanout-conns", type=int, default=2000)
+    p.add_argument("--events", type=int, default=20)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    ports = [live.free_port() for _ in range(args.workers)]
+    with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
+        env = live.server_env(db_url, ports, SIGNALING_GRACE_S=2)
+        live.manage(env, "migrate", "--no-input", "-v0")
+        seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms",
+                                          str(max(args.join_rooms, args.fanout_conns))))
+        print(f"seeded meeting {seed['meeting_id']} with {len(seed['rooms'])} rooms "
+              f"({'PostgreSQL' if 'postgres' in db_url else 'SQLite'}, Redis)", flush=True)
+        from contextlib import ExitStack
+
+        with ExitStack() as stack:
+            for port in ports:
+                stack.enter_context(live.daphne(env, port, Path(f"/tmp/bench-daphne-{port}.log")))
+            result = asyncio.run(asyncio.wait_for(run(args, [f"http://127.0.0.1:{p}" for p in ports], seed), 600))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Real servers for tests and benchmarks: a throwaway database and daphne processes on loopback.
+
+Used where the thing under test is the deployed shape itself (several daphne
+workers sharing Redis, a browser talking to a server): nothing here is mocked.
+"""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def throwaway_database(base_url: str | None):
+    """A fresh database URL: a new PostgreSQL database next to `base_url`, else a temp SQLite file."""
+    if base_url and base_url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        u = urlparse(base_url)
+        name = f"confserver_live_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        admin = u._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield u._replace(path=f"/{name}").geturl()
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            yield f"sqlite:///{d}/live.sqlite3"
+
+
+def server_env(database_url: str, ports: list[int], **extra) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url,
+        "LIVE_PREFIX": f"live-{uuid.uuid4().hex[:10]}",
+        "CHANNEL_PREFIX": f"live-{uuid.uuid4().hex[:10]}",
+        "WS_ALLOWED_ORIGINS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
+        "MEDIA_ICE_HOSTS": "127.0.0.1",
+        "DJANGO_SETTINGS_MODULE": "confserver.settings",
+        "CONFSERVER_VAR_DIR": tempfile.mkdtemp(prefix="confserver-var-"),
+    })
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def manage(env: dict, *args, timeout=300) -> str:
+    out = subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=timeout)
+    if out.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def run_python(env: dict, module: str, *args, timeout=300) -> str:
+    out = subprocess.run([PYTHON, "-m", module, *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout)
+    if out.returncode:
+        raise RuntimeError(f"python -m {module} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"daphne did not listen on {port} within {timeout} s")
+
+
+@contextmanager
+def daphne(env: dict, port: int, log_path: Path | None = None):
+    """One daphne worker on 127.0.0.1:port; stopped (and reaped) on exit."""
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen([str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                             "confserver.asgi:application"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        wait_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path:
+            log.close()

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "confserver.rooms",
     "confserver.signaling",
     "confserver.recording",
+    "confserver.media",
 ]
 
 MIDDLEWARE = [
@@ -144,5 +145,8 @@ MEDIA_PUBLIC_ADDRESS = env("MEDIA_PUBLIC_ADDRESS", default="")
 MEDIA_TURN_URLS = env.list("MEDIA_TURN_URLS", default=[])
 MEDIA_TURN_SECRET = env("MEDIA_TURN_SECRET", default="")
 MEDIA_TURN_TTL_S = env.int("MEDIA_TURN_TTL_S", default=6 * 3600)
+# Relay processes (`manage.py run_relay --channel NAME`, one per core) reached over the channel layer;
+# empty = the relay runs inside each server process (embedded default, one-process deployments).
+MEDIA_RELAY_CHANNELS = env.list("MEDIA_RELAY_CHANNELS", default=[])
 # How often the chair's console gets the rooms' media quality.
 MEDIA_QUALITY_PERIOD_S = env.float("MEDIA_QUALITY_PERIOD_S", default=2.0)

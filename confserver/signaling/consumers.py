@@ -251,7 +251,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
         while True:
             await asyncio.sleep(settings.MEDIA_QUALITY_PERIOD_S)
-            rooms = service.quality(self.meeting_id)
+            rooms = await service.quality(self.meeting_id)
             if rooms:
                 await self.send_json({"type": "stats", "rooms": {str(k): v for k, v in rooms.items()}})
 

@@ -470,7 +470,7 @@ async def multiview(actor: Actor, room_ids: list[int]) -> Outcome:
     unknown = [r for r in room_ids if r not in known]
     if unknown:
         raise NotFound("room_not_invited", f"Phòng không có trong cuộc họp: {unknown}.")
-    return Outcome(reply={"slots": service.set_multiview(actor.meeting_id, actor.room_id, room_ids)})
+    return Outcome(reply={"slots": await service.set_multiview(actor.meeting_id, actor.room_id, room_ids)})
 
 
 __all__ = ["Actor", "Outcome", "DomainError", "authorize", "join", "leave", "detach", "snapshot"]

@@ -76,7 +76,7 @@ def run_python(env: dict, module: str, *args, timeout=300) -> str:
     return out.stdout
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout=30.0):
+def wait_port(port: int, proc: subprocess.Popen, timeout=90.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:

@@ -16,6 +16,7 @@ class MeetingClient:
         self.events: asyncio.Queue = asyncio.Queue()
         self.ws = None
         self.reader = None
+        self.stats: dict = {}
 
     async def connect(self):
         url = f"{self.base.replace('http', 'ws', 1)}/ws/meetings/{self.meeting_id}/"
@@ -39,6 +40,8 @@ class MeetingClient:
                 fut.set_result(msg)
             elif msg["type"] == "event":
                 self.events.put_nowait((at, msg))
+            elif msg["type"] == "stats":
+                self.stats = msg["rooms"]
 
     async def request(self, type, timeout=10, **fields):
         rid = next(self.ids)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MediaConfig(AppConfig):
+    name = "confserver.media"
+    verbose_name = "Truyền hình (relay)"

@@ -34,7 +34,8 @@ def _token_user(token: str):
 async def tell(layer, meeting_id: int, outcome: control.Outcome):
     """Fan out an outcome: events to the whole meeting, messages to single connections."""
     for ev in outcome.events:
-        await layer.group_send(group_name(meeting_id), {"type": "meeting.event", "event": ev})
+        audience = ev.pop(control.TO, None)
+        await layer.group_send(group_name(meeting_id), {"type": "meeting.event", "event": ev, "to": audience})
     for conn, message in outcome.direct:
         if conn == "*":
             await layer.group_send(group_name(meeting_id), message)
@@ -81,9 +82,10 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_REFUSED)
 
     async def disconnect(self, code):
-        task = getattr(self, "quality_task", None)
-        if task is not None:
-            task.cancel()
+        for name in ("quality_task", "writer"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.cancel()
         if self.actor is None or self.session is None:
             return
         if self.closing:
@@ -153,12 +155,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             raise DomainError("already_joined", "Kết nối này đã vào họp.")
         a = self.actor
         key = (a.meeting_id, a.role, a.room_id)
-        resumed = sessions.resume(msg.resume.session, key, self.from_session) if msg.resume else None
-        missed = resumed.missed_since(msg.resume.last_seq) if resumed else None
-        if resumed is not None and missed is None:
-            await sessions.close(resumed)
-        session = resumed if missed is not None else await sessions.open_session(
-            key, self.channel_layer, group_name(a.meeting_id), self.from_session)
+        resumed = sessions.resume(msg.resume.session, key) if msg.resume else None
+        if resumed is not None and resumed.missed_since(msg.resume.last_seq) is None:
+            await sessions.close(resumed)  # too much was missed: a fresh session and a snapshot
+            resumed = None
+        session = resumed or await sessions.open_session(key, self.channel_layer, group_name(a.meeting_id))
         a.session = session.id
         try:
             outcome, state = await control.join(a)
@@ -167,17 +168,29 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 await sessions.close(session)
             raise
         self.session = session
-        self._start_quality()
+        # From here on every notification reaches the queue; read seq and the missed ones
+        # with no await in between, so nothing falls between the replay and the queue.
+        queue = session.attach(self.meeting_closed, self.too_slow)
+        seq = session.seq
+        missed = session.missed_since(msg.resume.last_seq) if resumed is not None else None
         if missed is not None:
-            outcome.reply = {"session": session.id, "seq": session.seq, "resumed": True, "replayed": len(missed)}
-            await self.send_json({"type": "ok", "id": msg.id, "data": outcome.reply})
-            for m in missed:
-                await self.send_json(m)
-            await self.tell(outcome)
-            return None
-        outcome.reply = {"session": session.id, "seq": session.seq, "resumed": False,
-                         "snapshot": await control.snapshot(a, state)}
-        return outcome
+            reply = {"session": session.id, "seq": seq, "resumed": True, "replayed": len(missed)}
+            await self.send_json({"type": "ok", "id": msg.id, "data": reply})
+            for text in missed:
+                await self.send(text_data=text)
+        else:
+            reply = {"session": session.id, "seq": seq, "resumed": False,
+                     "snapshot": await control.snapshot(a, state)}
+            await self.send_json({"type": "ok", "id": msg.id, "data": reply})
+        self.writer = asyncio.ensure_future(self._write(queue))
+        self._start_quality()
+        await self.tell(outcome)
+        return None
+
+    async def _write(self, queue: asyncio.Queue):
+        """Send the session's notifications in order (after the join reply and any replay)."""
+        while True:
+            await self.send(text_data=await queue.get())
 
     def _start_quality(self):
         if self.actor.is_chair and getattr(self, "quality_task", None) is None:
@@ -260,19 +273,14 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     # ---- from the channel layer --------------------------------------------
 
-    async def from_session(self, message):
-        """What the session's pump hands over: numbered events, and meeting-wide closes."""
-        if self.closing:
-            return
-        if message["type"] == "session.event":
-            if message["backlog"] > settings.SIGNALING_MAX_BACKLOG:
-                # Too far behind: stop feeding this connection; the session keeps
-                # collecting, and the client resumes (or gets a snapshot) on reconnect.
-                self.session.sink = None
-                return await self.close(code=CLOSE_TOO_SLOW)
-            return await self.send_json(message["message"])
+    async def meeting_closed(self, message):
         if message["type"] == "meeting.ended":
             await self.meeting_ended(message)
+
+    def too_slow(self):
+        """The client fell too far behind: cut it off; the session keeps collecting for its resume."""
+        sessions.detach(self.session)
+        asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
 
     async def meeting_replaced(self, message):
         await self._close_with("replaced", CLOSE_REPLACED, "Phòng đã kết nối từ nơi khác.")
@@ -288,7 +296,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             return
         self.closing = True
         if self.session is not None:
-            await self.send_json(self.session.stamp({"event": event, "message": text}))
+            await self.send(text_data=self.session.stamp_event({"event": event, "message": text}))
         await self.close(code=code)
 
     # ---- helpers ------------------------------------------------------------

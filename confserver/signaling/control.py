@@ -21,6 +21,9 @@ from confserver.media import service
 from .live import BROADCAST, FLOOR, LECTURE, get_store
 
 CHAIR, ROOM = "chair", "room"
+# An event carrying TO: CHAIR goes to the chair's consoles only. Presence does: 250 rooms
+# joining would otherwise cost 250 x 250 deliveries, and a room has no use for them.
+TO = "_to"
 ACTIVE = (MeetingState.TEST_RUN, MeetingState.LIVE)
 
 
@@ -53,8 +56,8 @@ class Outcome:
     direct: list[tuple[str, dict]] = field(default_factory=list)
 
 
-def group_name(meeting_id: int) -> str:
-    return f"meeting-{meeting_id}"
+def group_name(meeting_id: int, audience: str | None = None) -> str:
+    return f"meeting-{meeting_id}" + (f"-{audience}" if audience else "")
 
 
 # ---- connecting -------------------------------------------------------------
@@ -123,11 +126,12 @@ async def snapshot(actor: Actor, state: str) -> dict:
         "me": {"role": actor.role, "room_id": actor.room_id, "room_name": actor.room_name,
                "muted": actor.room_id in muted, "hand_raised": actor.room_id in queue},
         "program": await program(actor.meeting_id),
-        "queue": queue, "online": sorted(presence), "muted": sorted(muted),
+        "queue": queue, "muted": sorted(muted),
         "roll_call_active": bool(ctl.get("roll_call")),
         "ice_servers": service.browser_ice_servers(f"room-{actor.room_id}"),
     }
     if actor.is_chair:
+        snap["online"] = sorted(presence)
         rooms = [dict(r) for r in await db(_rooms_sync)(actor.meeting_id, True)]
         for r in rooms:
             p = presence.get(r["room_id"])
@@ -159,7 +163,8 @@ async def join(actor: Actor) -> tuple[Outcome, str]:
     if actor.is_chair:
         await store.ctl_set(actor.meeting_id, chair_room=actor.room_id)
     if not old:
-        out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role})
+        out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role,
+                           TO: CHAIR})
     return out, state
 
 
@@ -190,7 +195,7 @@ async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
     out = Outcome()
     if not await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None):
         return out  # a newer connection holds the room's place
-    out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason})
+    out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason, TO: CHAIR})
     await service.close_peer(actor.meeting_id, actor.room_id)
     if await store.queue_remove(actor.meeting_id, actor.room_id):
         out.events.append(await _queue_event(actor.meeting_id))

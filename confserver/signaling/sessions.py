@@ -1,14 +1,19 @@
-"""Per-process signaling sessions: sequence numbers and the outbox for resume.
+"""Per-process signaling sessions: sequence numbers, the outbox for resume, and fan-out.
 
-A session, not a connection, is what listens to the meeting: it has its own
-channel in the meeting's group and a pump task that numbers every
-notification, keeps it in a bounded outbox and hands it to the attached
-connection, if any. So a client that drops and reconnects to this process
-within the grace period gets exactly what it missed. Anywhere else (another
-worker, an expired session, a gap wider than the outbox) it gets a fresh
-session and a full snapshot instead.
+One hub per meeting per process listens to the meeting's group (one channel,
+one decode per event) and hands each event to the process's sessions. A
+session, not a connection, is what is numbered: it outlives its connection for
+the grace period, keeping every notification in a bounded outbox, so a client
+that reconnects to this process gets exactly what it missed. Anywhere else
+(another worker, an expired session, a gap wider than the outbox) it gets a
+fresh session and a full snapshot instead.
+
+Each attached connection drains a bounded queue; a client that falls
+SIGNALING_MAX_BACKLOG notifications behind is cut off (it resumes on reconnect)
+instead of growing the process's memory.
 """
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -20,99 +25,148 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
+CHAIR = "chair"
+
 
 @dataclass
 class Session:
     id: str
     key: tuple  # (meeting_id, role, room_id)
-    channel: str = ""
     seq: int = 0
     outbox: deque = field(default_factory=lambda: deque(maxlen=settings.SIGNALING_OUTBOX))
     detached_at: float | None = None
-    sink: Callable[[dict], Awaitable[None]] | None = None
-    pump: asyncio.Task | None = None
+    queue: asyncio.Queue | None = None  # what the attached connection has yet to send
+    on_close: Callable[[dict], Awaitable[None]] | None = None  # meeting-wide closes (ended)
+    overflow: Callable[[], None] | None = None
 
-    def stamp(self, event: dict) -> dict:
-        """Number a notification for this session and keep it for replay."""
+    @property
+    def is_chair(self) -> bool:
+        return self.key[1] == CHAIR
+
+    def stamp(self, body: str) -> str:
+        """Number a notification (`body`: its JSON members, serialised once per event) and keep it."""
         self.seq += 1
-        msg = {"type": "event", "seq": self.seq, **event}
-        self.outbox.append(msg)
-        return msg
+        text = f'{{"type":"event","seq":{self.seq},{body}}}'
+        self.outbox.append((self.seq, text))
+        return text
 
-    def missed_since(self, last_seq: int) -> list[dict] | None:
+    def stamp_event(self, event: dict) -> str:
+        return self.stamp(json.dumps(event, ensure_ascii=False, separators=(",", ":"))[1:-1])
+
+    def deliver(self, text: str):
+        if self.queue is None:
+            return  # detached: the outbox keeps it for a resume
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.queue = None
+            if self.overflow is not None:
+                self.overflow()
+
+    def missed_since(self, last_seq: int) -> list[str] | None:
         """Notifications after `last_seq`, or None when some are no longer kept."""
         if last_seq > self.seq:
             return None
-        first = self.outbox[0]["seq"] if self.outbox else self.seq + 1
+        first = self.outbox[0][0] if self.outbox else self.seq + 1
         if last_seq + 1 < first:
             return None
-        return [m for m in self.outbox if m["seq"] > last_seq]
+        return [text for seq, text in self.outbox if seq > last_seq]
+
+    def attach(self, on_close, overflow) -> asyncio.Queue:
+        self.detached_at = None
+        self.queue = asyncio.Queue(maxsize=settings.SIGNALING_MAX_BACKLOG)
+        self.on_close, self.overflow = on_close, overflow
+        return self.queue
+
+
+class Hub:
+    """The process's listener for one meeting."""
+
+    def __init__(self, meeting_id: int, layer, group: str):
+        self.meeting_id, self.layer, self.group = meeting_id, layer, group
+        self.sessions: dict[str, Session] = {}
+        self.channel = ""
+        self.task: asyncio.Task | None = None
+
+    async def start(self):
+        self.channel = await self.layer.new_channel("hub.")
+        await self.layer.group_add(self.group, self.channel)
+        self.task = asyncio.ensure_future(self._pump())
+
+    async def _pump(self):
+        try:
+            while True:
+                message = await self.layer.receive(self.channel)
+                try:
+                    await self._dispatch(message)
+                except Exception:
+                    log.exception("meeting %s: dispatching %s failed", self.meeting_id, message.get("type"))
+        except asyncio.CancelledError:
+            pass
+        finally:
+            try:
+                await self.layer.group_discard(self.group, self.channel)
+            except Exception:
+                log.exception("leaving group %s failed", self.group)
+
+    async def _dispatch(self, message: dict):
+        if message.get("type") == "meeting.event":
+            body = json.dumps(message["event"], ensure_ascii=False, separators=(",", ":"))[1:-1]
+            chair_only = message.get("to") == CHAIR
+            for s in list(self.sessions.values()):
+                if not chair_only or s.is_chair:
+                    s.deliver(s.stamp(body))
+        else:
+            for s in list(self.sessions.values()):
+                if s.on_close is not None:
+                    await s.on_close(message)
 
 
 _sessions: dict[str, Session] = {}
+_hubs: dict[int, Hub] = {}
+_hub_lock = asyncio.Lock()
 
 
-async def open_session(key: tuple, layer, group: str, sink) -> Session:
-    """A new session listening to `group` and delivering to `sink`."""
-    s = Session(id=secrets.token_urlsafe(16), key=key, sink=sink)
-    s.channel = await layer.new_channel("session.")
-    await layer.group_add(group, s.channel)
-    s.pump = asyncio.ensure_future(_pump(s, layer, group))
+async def open_session(key: tuple, layer, group: str) -> Session:
+    """A new session of the meeting `key[0]`, fed by the process's hub for it."""
+    async with _hub_lock:
+        hub = _hubs.get(key[0])
+        if hub is None or hub.task is None or hub.task.done() or hub.layer is not layer:
+            hub = _hubs[key[0]] = Hub(key[0], layer, group)
+            await hub.start()
+    s = Session(id=secrets.token_urlsafe(16), key=key)
+    hub.sessions[s.id] = s
     _sessions[s.id] = s
     return s
 
 
-async def _pump(s: Session, layer, group: str):
-    try:
-        while True:
-            message = await layer.receive(s.channel)
-            if message.get("type") == "meeting.event":
-                stamped = s.stamp(message["event"])
-                message = {"type": "session.event", "message": stamped, "backlog": backlog(layer, s.channel)}
-            if s.sink is not None:
-                try:
-                    await s.sink(message)
-                except Exception:
-                    log.exception("delivering to session %s failed", s.id)
-    except asyncio.CancelledError:
-        pass
-    finally:
-        try:
-            await layer.group_discard(group, s.channel)
-        except Exception:
-            log.exception("leaving group %s failed", group)
-
-
-def backlog(layer, channel) -> int:
-    """How many messages wait for this channel in this process (both layers keep an asyncio queue)."""
-    queue = getattr(layer, "channels", {}).get(channel)
-    return queue.qsize() if hasattr(queue, "qsize") else 0
-
-
-def resume(session_id: str, key: tuple, sink) -> Session | None:
+def resume(session_id: str, key: tuple) -> Session | None:
     """The detached session with that id, if it belongs to the same place in the meeting."""
     s = _sessions.get(session_id)
-    if s is None or s.key != key or s.pump is None or s.pump.done():
+    if s is None or s.key != key or s.detached_at is None:
         return None
-    s.detached_at = None
-    s.sink = sink
     return s
 
 
 def detach(s: Session):
-    s.sink = None
+    s.queue = None
+    s.on_close = s.overflow = None
     s.detached_at = time.monotonic()
 
 
 async def close(s: Session):
     _sessions.pop(s.id, None)
-    s.sink = None
-    if s.pump is not None and not s.pump.done():
-        s.pump.cancel()
-        try:
-            await s.pump
-        except asyncio.CancelledError:
-            pass
+    detach(s)
+    hub = _hubs.get(s.key[0])
+    if hub is not None:
+        hub.sessions.pop(s.id, None)
+        if not hub.sessions and hub.task is not None:
+            _hubs.pop(s.key[0], None)
+            hub.task.cancel()
+            try:
+                await hub.task
+            except asyncio.CancelledError:
+                pass
 
 
 async def close_all():

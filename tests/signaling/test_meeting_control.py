@@ -43,9 +43,12 @@ async def test_join_and_presence(world):
     assert ev["online"] is True and ev["seq"] >= 1
     assert await sync_to_async(lambda: Participation.objects.get(meeting_id=world.meeting_id, room_id=world.room_a).status)() == "joined"
 
+    b = await connect(world.meeting_id, token=world.token_b)
+    await b.join()
     await a.request("leave")
     ev = await chair.wait_event("presence", room_id=world.room_a, online=False)
     assert ev["reason"] == "left"
+    await b.no_event("presence")  # presence is the chair's business: rooms are not flooded with it
     await chair.close()
 
 

@@ -34,10 +34,21 @@ ICE = IceConfig.loopback()
 DEBUG = bool(os.environ.get("BENCH_DEBUG"))  # dump every hop to /tmp/bench-hops-PID.txt
 
 
-def _pin(cpu: int) -> None:
+def _pin(cpu: int, realtime: bool) -> None:
+    """Run on `cpu` only and, with `realtime` (root only), ahead of whatever else shares
+    the machine, e.g. a test run alongside: SCHED_FIFO, which the kernel still caps at
+    95% of a CPU. Otherwise (or if refused) a session of its own at autogroup nice -10."""
     os.sched_setaffinity(0, {cpu})
     try:
-        # the machine may be shared (a test run alongside): let the bench win its CPU
+        if realtime:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            return
+    except OSError:
+        pass
+    try:
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("-10")
         os.setpriority(os.PRIO_PROCESS, 0, -10)
     except OSError:
         pass
@@ -64,8 +75,8 @@ async def _serve(conn, handle) -> None:
 # --- relay ---------------------------------------------------------------------------
 
 
-def relay_main(conn, cpu: int, naive: bool) -> None:
-    _pin(cpu)
+def relay_main(conn, cpu: int, realtime: bool, naive: bool) -> None:
+    _pin(cpu, realtime)
     asyncio.run(_relay(conn, naive))
 
 
@@ -86,7 +97,8 @@ async def _relay(conn, naive: bool) -> None:
             relay.set_program(*args)
             return time.time()
         if command == "cpu":
-            return _cpu_seconds(), time.monotonic()
+            times = os.times()
+            return times.user, times.system, time.monotonic()
         if command == "stats":
             stats = relay.stats()
             return {
@@ -171,8 +183,8 @@ class _ReplayAudio(MediaStreamTrack):
         return packet
 
 
-def publisher_main(conn, cpu: int, sent_at) -> None:
-    _pin(cpu)
+def publisher_main(conn, cpu: int, realtime: bool, sent_at) -> None:
+    _pin(cpu, realtime)
     asyncio.run(_publisher(conn, sent_at))
 
 
@@ -267,8 +279,8 @@ class _Watch:
                 sub.bench_switch = None
 
 
-def bots_main(conn, cpu: int, sent_at) -> None:
-    _pin(cpu)
+def bots_main(conn, cpu: int, realtime: bool, sent_at) -> None:
+    _pin(cpu, realtime)
     asyncio.run(_bots(conn, sent_at))
 
 
@@ -284,11 +296,20 @@ async def _bots(conn, sent_at) -> None:
         v, a = sub.streams["video"], sub.streams["audio"]
         return v.packets, v.lost, v.frames, a.packets, a.lost
 
+    async def poll(interval: float = 0.005) -> None:
+        # one wake-up per tick for all bots; kernel timestamps keep arrival times exact
+        while True:
+            await asyncio.sleep(interval)
+            for sub in list(subs.values()):
+                sub.drain()
+
+    poller = asyncio.ensure_future(poll())
+
     async def handle(command, *args):
         if command == "offers":
             offers = []
             for name in args[0]:
-                sub = CountingSubscriber(name, ICE, on_packet=watch.packet)
+                sub = CountingSubscriber(name, ICE, on_packet=watch.packet, polled=True)
                 sub.bench_ts = sub.bench_name = sub.bench_first = sub.bench_switch = None
                 sub.offered_at = time.time()
                 subs[name] = sub
@@ -359,4 +380,5 @@ async def _bots(conn, sent_at) -> None:
         raise ValueError(command)
 
     await _serve(conn, handle)
+    poller.cancel()
     await asyncio.gather(*(s.close() for s in subs.values()), return_exceptions=True)

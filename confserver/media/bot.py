@@ -210,6 +210,8 @@ class Bot:
     @staticmethod
     def _encoded(into: VideoIn, pts: int, data: bytes) -> None:
         # the libvpx decoder does not flag keyframes: read the frame tag instead
+        if len(into.keyframes_at) > 1000:
+            into.keyframes_at.clear()  # frames the decoder dropped
         into.keyframes_at[pts] = vp8_is_keyframe(data)
 
     def _keyframe_requested(self) -> None:
@@ -304,13 +306,17 @@ class StreamCount:
 
 class CountingSubscriber:
     """A load peer: offers sendrecv video + audio like a browser, publishes nothing,
-    never decodes, and counts RTP per stream at its socket.
+    never decodes, and counts RTP per stream at its socket (kernel arrival times,
+    so a late reader does not skew them; `polled`: the owner calls drain()).
 
     on_packet(subscriber, kind, packet, arrival) sees each SRTP packet still
     encrypted; `unprotect` decrypts one when a caller needs the payload.
     """
 
-    def __init__(self, name: str, ice: IceConfig | None = None, on_packet: Callable | None = None):
+    def __init__(
+        self, name: str, ice: IceConfig | None = None, on_packet: Callable | None = None, *, polled: bool = False
+    ):
+        self.polled = polled
         self.name = name
         self.ice = ice or IceConfig.loopback()
         self.pc = new_peer_connection(self.ice, max_bundle=True)
@@ -320,6 +326,7 @@ class CountingSubscriber:
         self.streams: dict[str, StreamCount] = {"video": StreamCount(), "audio": StreamCount()}
         self.on_packet = on_packet
         self.unprotect: Callable[[bytes], bytes] | None = None
+        self.tap = None
         self.connected_at: float | None = None
         self._pt_kind: dict[int, str] = {}
         self._connected = asyncio.Event()
@@ -345,7 +352,13 @@ class CountingSubscriber:
     async def wait_connected(self, timeout: float = 20.0) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)
         # the ICE pair is nominated once connected: read the socket from now on
-        self.unprotect = tap_rtp(self.pc, self._rtp)
+        self.tap = tap_rtp(self.pc, self._rtp, polled=self.polled)
+        self.unprotect = self.tap.unprotect
+
+    def drain(self) -> None:
+        """Polled mode: read what arrived since the last call."""
+        if self.tap is not None:
+            self.tap.drain()
 
     def _rtp(self, packet: bytes, arrival: float) -> None:
         _, m_pt, seq, _ts, _ssrc = _RTP_HEAD.unpack_from(packet)

@@ -4,28 +4,24 @@ The relay forwards whole encoded frames: it rebuilds each VP8 frame from the
 publisher's packets (RFC 7741), and repacketises it for every subscriber with
 that subscriber's own sequence numbers and picture IDs. No decoding happens.
 """
-from struct import Struct
-
 # RTP payload per packet, VP8 descriptor excluded: leaves room for the RTP
 # header, extensions, SRTP tag and a TURN header under a 1400-byte MTU.
 MAX_CHUNK = 1200
 
 _EMPTY: list = []
-_PICTURE_ID = Struct("!BBH")
 
 
 class Frame:
     """One encoded frame of one source: RTP timestamp, bytes, keyframe flag."""
 
-    __slots__ = ("ts", "data", "key", "level", "chunks", "arrival")
+    __slots__ = ("ts", "data", "key", "level", "chunks")
 
-    def __init__(self, ts: int, data: bytes, key: bool, level=None, arrival: float = 0.0):
+    def __init__(self, ts: int, data: bytes, key: bool, level=None):
         self.ts = ts
         self.data = data
         self.key = key
         self.level = level  # Opus: (voice activity, -dBov) from the publisher, if sent
         self.chunks: list[bytes] | None = None  # VP8 payload slices, made once
-        self.arrival = arrival
 
 
 def split(data: bytes, size: int = MAX_CHUNK) -> list[bytes]:
@@ -36,11 +32,6 @@ def split(data: bytes, size: int = MAX_CHUNK) -> list[bytes]:
     count = -(-length // size)
     step = -(-length // count)
     return [data[i : i + step] for i in range(0, length, step)]
-
-
-def vp8_descriptor(first: bool, picture_id: int) -> bytes:
-    """The 4-byte VP8 payload descriptor with a 15-bit picture ID."""
-    return _PICTURE_ID.pack(0x90 if first else 0x80, 0x80, 0x8000 | picture_id)
 
 
 def parse_vp8_descriptor(payload: bytes) -> tuple[bool, int]:
@@ -180,11 +171,10 @@ class Vp8Assembler:
 class SequenceFilter:
     """Drops duplicated and late RTP packets of a stream released packet by packet (Opus)."""
 
-    __slots__ = ("next_seq", "lost")
+    __slots__ = ("next_seq",)
 
     def __init__(self) -> None:
         self.next_seq: int | None = None
-        self.lost = 0
 
     def accept(self, seq: int) -> bool:
         if self.next_seq is None:
@@ -193,6 +183,5 @@ class SequenceFilter:
         delta = (seq - self.next_seq) & 0xFFFF
         if delta >= 0x8000:
             return False
-        self.lost += delta
         self.next_seq = (seq + 1) & 0xFFFF
         return True

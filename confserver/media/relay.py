@@ -1,23 +1,31 @@
 """The media relay: an SFU that forwards encoded VP8/Opus frames between peers.
 
-This is the only module that touches aiortc, aioice and av internals; they are
-those of aiortc 1.16.0 and aioice 0.13.0 (pinned), and each use is named here:
+Publishers' packets are rebuilt into frames (VP8 on the marker bit, Opus per
+packet: no jitter buffer), and each frame is repacketised for every subscriber
+slot that forwards its source, with the slot's own SSRC, sequence numbers,
+picture IDs and timestamps, so that a slot switching source at a keyframe
+stays one continuous stream. Nothing is decoded or encoded.
 
-* `_PassthroughReceiver` replaces RTCRtpReceiver's packet handler. The stock
-  receiver always decodes; this one keeps its RTCP bookkeeping (receiver
-  reports, NACK, REMB) and hands packets to the relay instead of the jitter
-  buffer and decoder thread, which never starts. Frames are released on the
-  marker bit (video) or per packet (audio), so a hop costs no buffering.
-* `_ForwardingSender` replaces RTCRtpSender's RTP loop. The relay pushes
-  frames into it: it writes RTP headers itself, protects them with the DTLS
-  transport's SRTP session and sends them on the nominated ICE pair in one
-  synchronous call, keeps its own retransmission history, passes keyframe
-  requests upstream, and updates the counters the stock RTCP loop reports.
-* Both are swapped in with `__class__` on the objects that RTCPeerConnection
-  created while applying the offer, before anything started.
-* `_gather_candidates` replaces aioice's candidate gathering per connection,
-  to offer chosen host addresses (loopback included), a port range, a 1:1 NAT
-  address, and 4 MB socket buffers.
+This is the only module that touches aiortc, aioice (and pylibsrtp) internals:
+those of aiortc 1.16.0, aioice 0.13.0 and pylibsrtp 1.0 (pinned). Each use:
+
+* `_PassthroughReceiver` (swapped in with `__class__` on the receivers that
+  RTCPeerConnection creates from the offer, before anything starts): the stock
+  receiver always decodes; this one keeps its receive bookkeeping (statistics,
+  NACK, REMB, RTX) and hands each packet to the relay instead of the jitter
+  buffer and decoder thread, which never starts.
+* `_ForwardingSender` (swapped in the same way): its RTP loop idles; the relay
+  writes RTP headers itself, protects them with the DTLS transport's SRTP
+  session and sends them on the nominated ICE pair's socket in one synchronous
+  call (`_Link`), keeps its own retransmission history, and passes keyframe
+  requests upstream.
+* RTCP: both classes' per-object RTCP tasks idle, and one relay task sends each
+  peer's sender and receiver reports as one compound packet.
+* `_gather_candidates` replaces aioice's candidate gathering per connection:
+  chosen host addresses (loopback included), a port range, a 1:1 NAT address,
+  4 MB socket buffers.
+* The hooks at the end (for confserver/media/bot.py) reach into senders,
+  receivers and the asyncio selector for the test and load peers.
 """
 import asyncio
 import errno
@@ -45,9 +53,16 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
     RtcpSrPacket,
     pack_remb_fci,
     unpack_remb_fci,
@@ -66,6 +81,11 @@ log = logging.getLogger(__name__)
 KINDS = ("video", "audio")
 PLI_INTERVAL = 0.5  # at most one keyframe request per publisher per this many seconds
 PLI_RETRY = 1.0  # ask again while no keyframe came
+# Fast start: a subscriber that needs a keyframe gets the publisher's last one and the
+# frames since, when they are this few, instead of waiting for a keyframe request.
+FAST_START_FRAMES = 20  # 2/3 s at 30 fps: longer than a keyframe request takes to be allowed again
+FAST_START_BYTES = 96 * 1024  # what a thin link takes in about a second
+FAST_START_STEP = 90  # RTP ticks between the cached frames sent at once (1 ms)
 CONNECT_TIMEOUT = 30.0  # a peer not connected by then is closed and forgotten
 SOCKET_BUFFER = 4 * 1024 * 1024  # avoids kernel drops under load
 HISTORY = 512  # retransmission history per outgoing video stream (power of 2)
@@ -82,7 +102,6 @@ _TS_SSRC = struct.Struct("!II")
 _SSRC = struct.Struct("!I")
 _SEQ = struct.Struct("!H")
 _DESC = struct.Struct("!BBH")
-_EMPTY_EXT = b""
 
 
 # --- ICE ----------------------------------------------------------------------------
@@ -262,7 +281,7 @@ def _lean_protect(session):
 def _send_rtcp_now(dtls, packet) -> None:
     link = _link(dtls)
     if link is not None:
-        link.transport.sendto(link.session.protect_rtcp(bytes(packet)), link.addr)
+        link.transport.sendto(link.session.protect_rtcp(packet if isinstance(packet, bytes) else bytes(packet)), link.addr)
 
 
 # --- receiving: publisher -> relay ----------------------------------------------------
@@ -324,6 +343,45 @@ class _PassthroughReceiver(RTCRtpReceiver):
             await self._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
         self._feed.on_packet(packet)
 
+    async def _run_rtcp(self) -> None:
+        # The relay sends this receiver's reports with the peer's (see Relay._send_rtcp).
+        self._RTCRtpReceiver__rtcp_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._RTCRtpReceiver__rtcp_exited.set()
+
+    async def _handle_rtcp_packet(self, packet) -> None:
+        # Only what the receiver reports need: when each sender report came.
+        if isinstance(packet, RtcpSrPacket):
+            self._sr_seen[packet.ssrc] = ((packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF, time.time())
+
+    def _receiver_report(self) -> RtcpRrPacket | None:
+        """RTCRtpReceiver._run_rtcp's receiver report, built on demand."""
+        rtcp_ssrc = self._RTCRtpReceiver__rtcp_ssrc
+        streams = self._RTCRtpReceiver__remote_streams
+        if rtcp_ssrc is None or not streams:
+            return None
+        reports = []
+        now = time.time()
+        for ssrc, stream in streams.items():
+            lsr, seen_at = self._sr_seen.get(ssrc, (0, None))
+            delay = now - seen_at if seen_at is not None else 0
+            reports.append(
+                RtcpReceiverInfo(
+                    ssrc=ssrc,
+                    fraction_lost=stream.fraction_lost,
+                    packets_lost=stream.packets_lost,
+                    highest_sequence=stream.max_seq,
+                    jitter=stream.jitter,
+                    lsr=lsr,
+                    dlsr=int(delay * 65536) if 0 < delay < 65536 else 0,
+                )
+            )
+        return RtcpRrPacket(ssrc=rtcp_ssrc, reports=reports)
+
     def _stream_stats(self, ssrc: int | None):
         return self._RTCRtpReceiver__remote_streams.get(ssrc)
 
@@ -354,6 +412,9 @@ class _Feed:
         self.plis_sent = 0
         self.keyframes = 0
         self.last_key_wall: float | None = None
+        # the last keyframe and the frames since, while few: a newcomer starts from them
+        self.gop: list[Frame] = []
+        self.gop_bytes = 0
 
     def on_packet(self, packet) -> None:
         self.packets_in += 1
@@ -363,13 +424,23 @@ class _Feed:
         if self.assembler is not None:
             assembler = self.assembler
             frames = assembler.push(packet.sequence_number, packet.timestamp, packet.marker, payload, time.monotonic())
-            if assembler.broken and not self.want_key:
-                self.request_keyframe()
+            if assembler.broken:
+                self.gop = []
+                if not self.want_key:
+                    self.request_keyframe()
             for frame in frames:
                 if frame.key:
                     self.keyframes += 1
                     self.last_key_wall = time.time()
                     self._keyframe_came()
+                    self.gop = [frame]
+                    self.gop_bytes = len(frame.data)
+                elif self.gop:
+                    self.gop_bytes += len(frame.data)
+                    if len(self.gop) < FAST_START_FRAMES and self.gop_bytes <= FAST_START_BYTES:
+                        self.gop.append(frame)
+                    else:
+                        self.gop = []  # too long ago: newcomers ask for a keyframe
                 if self.slots:
                     self.relay._fan_out(self, frame)
         elif self.sequence.accept(packet.sequence_number) and self.slots and not self.peer.muted:
@@ -441,35 +512,38 @@ class _ForwardingSender(RTCRtpSender):
             self._slot.ready = False
             self._RTCRtpSender__rtp_exited.set()
 
-    def _send_keyframe(self) -> None:
-        # PLI/FIR from the subscriber: a packet sender cannot make keyframes.
-        self._slot.keyframe_requested()
-
-    async def _retransmit(self, sequence_number: int) -> None:
-        self._slot.retransmit(sequence_number)
+    async def _run_rtcp(self) -> None:
+        # The relay sends this sender's reports with the peer's (see Relay._send_rtcp).
+        self._RTCRtpSender__rtcp_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._RTCRtpSender__rtcp_exited.set()
 
     async def _handle_rtcp_packet(self, packet) -> None:
-        await super()._handle_rtcp_packet(packet)
+        # RTCRtpSender._handle_rtcp_packet, without its stats objects.
         slot = self._slot
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == self._ssrc:
-                    slot.fraction_lost = report.fraction_lost / 256
-                    slot.rtt = self._RTCRtpSender__rtt
-        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-            try:
-                bitrate, ssrcs = unpack_remb_fci(packet.fci)
-            except ValueError:
-                return
-            if self._ssrc in ssrcs:
-                slot.remb = bitrate
-
-    def _count_sent(self, ntp: int, ts: int, packets: int, octets: int) -> None:
-        # the stock RTCP loop builds sender reports from these
-        self._RTCRtpSender__ntp_timestamp = ntp
-        self._RTCRtpSender__rtp_timestamp = ts
-        self._RTCRtpSender__packet_count += packets
-        self._RTCRtpSender__octet_count += octets
+                    slot.reported(report)
+        elif isinstance(packet, RtcpRtpfbPacket):
+            if packet.fmt == RTCP_RTPFB_NACK:
+                for seq in packet.lost:
+                    slot.retransmit(seq)
+        elif isinstance(packet, RtcpPsfbPacket):
+            if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                # a packet sender cannot make keyframes: ask the source
+                slot.keyframe_requested()
+            elif packet.fmt == RTCP_PSFB_APP:
+                try:
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                except ValueError:
+                    return
+                if self._ssrc in ssrcs:
+                    slot.remb = bitrate
 
 
 class _Slot:
@@ -489,6 +563,7 @@ class _Slot:
         self.waiting_key = kind == "video"
         self.anchor = True  # re-anchor RTP timestamps on the next frame sent
         self.switches = 0
+        self.fast_starts = 0
         # RTP state of the outgoing stream
         self.pt = 0
         self.rtx_pt: int | None = None
@@ -503,12 +578,16 @@ class _Slot:
         self.history: list[bytes | None] = [None] * HISTORY if kind == "video" else []
         self.first_byte = 0x80
         self.with_ast = False
-        self.ext_pre = _EMPTY_EXT  # video: extension block before abs-send-time
-        self.ext_post = _EMPTY_EXT
-        self.ext_plain = _EMPTY_EXT  # audio: without / with audio level
+        self.ext_pre = b""  # video: extension block before abs-send-time
+        self.ext_post = b""
+        self.ext_plain = b""  # audio: without / with audio level
         self.level_pre: bytes | None = None
-        self.level_post = _EMPTY_EXT
-        # stats
+        self.level_post = b""
+        # stats and sender reports
+        self.cname = b""
+        self.ntp = 0  # NTP time of the last packet sent
+        self.lsr: int | None = None  # middle 32 bits of the last report's NTP time
+        self.lsr_time = 0.0
         self.packets = 0
         self.octets = 0
         self.fraction_lost = 0.0
@@ -520,6 +599,7 @@ class _Slot:
     def start(self, parameters) -> None:
         """The subscriber is connected and the sender negotiated: frames may flow."""
         self.pt = parameters.codecs[0].payloadType
+        self.cname = (parameters.rtcp.cname or "").encode()
         for codec in parameters.codecs:
             if is_rtx(codec) and codec.parameters.get("apt") == self.pt:
                 self.rtx_pt = codec.payloadType
@@ -546,8 +626,7 @@ class _Slot:
                 self.level_pre = b"\xbe\xde" + _SEQ.pack((body_len + pad) // 4) + mid_elem + bytes((level_id << 4,))
                 self.level_post = b"\0" * pad
         self.ready = True
-        self.waiting_key = self.kind == "video"
-        self.keyframe_requested()
+        self.restart()
 
     # routing
 
@@ -566,9 +645,8 @@ class _Slot:
             self.current = feed
             feed.slots.append(self)
             self.anchor = True
-            self.waiting_key = self.kind == "video"
             if self.ready:
-                feed.request_keyframe()
+                self.restart()
         elif self.pending is None:
             # Keep forwarding the old source until the new one's keyframe.
             self.pending = feed
@@ -586,10 +664,24 @@ class _Slot:
             self.current = None
 
     def source_gone(self, feed: "_Feed") -> None:
-        if self.current is feed:
-            self.current = None
+        """`feed`'s peer closed: the next source, if one waits, takes over at once."""
         if self.pending is feed:
             self.pending = None
+        if self.current is feed:
+            self.current, self.pending = self.pending, None
+            self.anchor = True
+            if self.current is not None and self.ready:
+                self.restart()
+
+    def restart(self) -> None:
+        """The subscriber's decoder starts afresh (it connected): start it at a keyframe,
+        the cached one if the source has it, else one asked for."""
+        if self.kind != "video":
+            return
+        self.waiting_key = True
+        for feed in (self.current, self.pending):
+            if feed is not None and self.ready and not (feed is self.current and feed.gop):
+                feed.request_keyframe()
 
     def keyframe_requested(self) -> None:
         for feed in (self.current, self.pending):
@@ -603,7 +695,8 @@ class _Slot:
             if feed is not self.pending or not frame.key:
                 return
             # Switch at the new source's keyframe.
-            self.current.slots.remove(self)
+            if self.current is not None:
+                self.current.slots.remove(self)
             self.current = feed
             self.pending = None
             self.anchor = True
@@ -611,9 +704,15 @@ class _Slot:
             self.switches += 1
         if not self.ready:
             return
+        catch_up = None
         if self.waiting_key:
             if not frame.key:
-                return
+                gop = feed.gop
+                if not gop or gop[-1] is not frame:
+                    if not feed.want_key:
+                        feed.request_keyframe()  # the cached frames ran out meanwhile
+                    return
+                catch_up = gop[:-1]  # fast start from the cached keyframe
             self.waiting_key = False
         if self.anchor:
             # Continue the outgoing timestamps from the last frame sent, plus the time since.
@@ -628,8 +727,22 @@ class _Slot:
             link = self.link = _link(self.sender.transport)
             if link is None:
                 return
-        send = link.send
         ts = (frame.ts + self.ts_offset) & 0xFFFFFFFF
+        if catch_up:
+            # The cached frames go first, 1 ms apart just before this one: the decoder
+            # gets its keyframe and every reference now; the picture shows at once.
+            count = len(catch_up)
+            if self.last_time is not None and ((ts - self.last_ts) & 0xFFFFFFFF) <= count * FAST_START_STEP:
+                ts = (self.last_ts + (count + 1) * FAST_START_STEP) & 0xFFFFFFFF
+                self.ts_offset = (ts - frame.ts) & 0xFFFFFFFF
+            for index, cached in enumerate(catch_up):
+                self._send(link.send, cached, (ts - (count - index) * FAST_START_STEP) & 0xFFFFFFFF, ntp, ast)
+            self.fast_starts += 1
+        self._send(link.send, frame, ts, ntp, ast)
+        self.last_ts = ts
+        self.last_time = now
+
+    def _send(self, send, frame: Frame, ts: int, ntp: int, ast: bytes) -> None:
         if self.kind == "video":
             chunks = frame.chunks
             if chunks is None:
@@ -666,11 +779,28 @@ class _Slot:
             self.seq = (self.seq + 1) & 0xFFFF
             count = 1
             octets = len(frame.data)
-        self.last_ts = ts
-        self.last_time = now
         self.packets += count
         self.octets += octets
-        self.sender._count_sent(ntp, ts, count, octets)
+        self.ntp = ntp
+
+    def sender_report(self) -> RtcpSrPacket:
+        self.lsr = (self.ntp >> 16) & 0xFFFFFFFF
+        self.lsr_time = time.time()
+        info = RtcpSenderInfo(
+            ntp_timestamp=self.ntp,
+            rtp_timestamp=self.last_ts,
+            packet_count=self.packets & 0xFFFFFFFF,
+            octet_count=self.octets & 0xFFFFFFFF,
+        )
+        return RtcpSrPacket(ssrc=self.ssrc, sender_info=info)
+
+    def reported(self, report: RtcpReceiverInfo) -> None:
+        """A receiver report from the subscriber about this stream: loss, and RTT (RFC 3550 6.4.1)."""
+        self.fraction_lost = report.fraction_lost / 256
+        if report.lsr and report.lsr == self.lsr and report.dlsr:
+            rtt = time.time() - self.lsr_time - report.dlsr / 65536
+            if rtt >= 0:
+                self.rtt = rtt if self.rtt is None else 0.85 * self.rtt + 0.15 * rtt
 
     def retransmit(self, seq: int) -> None:
         if not self.history:
@@ -716,6 +846,7 @@ class _Peer:
         self.muted = False
         self.state = "new"
         self.connect_timer: asyncio.TimerHandle | None = None
+        self.next_rtcp = 0.0
         # rates, updated by the relay's sampler
         self.kbps_in = 0.0
         self.kbps_out = 0.0
@@ -757,6 +888,7 @@ class Relay:
     on_state(peer_id, state) is called with "connected", "failed" (ICE/DTLS
     failed, or not connected within connect_timeout: the peer is then closed
     and forgotten) and "closed" (by close_peer, or by the peer itself).
+    max_peers: refuse more (bench/relay.py measures what one core carries).
     """
 
     def __init__(
@@ -765,10 +897,12 @@ class Relay:
         on_state: Callable[[str, str], None] | None = None,
         *,
         connect_timeout: float = CONNECT_TIMEOUT,
+        max_peers: int | None = None,
     ):
         self.ice = ice or IceConfig()
         self.on_state = on_state
         self.connect_timeout = connect_timeout
+        self.max_peers = max_peers
         self._peers: dict[str, _Peer] = {}
         self._program: tuple[str | None, list[str | None]] | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -783,6 +917,9 @@ class Relay:
             raise Conflict("media.relay_closed", "the relay is closed")
         if peer_id in self._peers:
             raise Conflict("media.peer_exists", f"peer {peer_id} is already open")
+        if self.max_peers is not None and len(self._peers) >= self.max_peers:
+            # past one core's worth of peers, latency grows without bound: refuse instead
+            raise Conflict("media.relay_full", f"the relay has its {self.max_peers} peers")
         # One transport for every m-line: aiortc's default ("balanced") leaves a
         # second m-line of the same kind on a transport that BUNDLE then stops.
         pc = new_peer_connection(self.ice, max_bundle=True)
@@ -804,6 +941,7 @@ class Relay:
             raise
         if self._sampler is None:
             self._sampler = self._spawn(self._sample_rates())
+            self._spawn(self._send_rtcp())
         pc.on("connectionstatechange", functools.partial(self._state_changed, peer))
         peer.connect_timer = asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_timeout, peer)
         self._link_new_peer(peer)
@@ -816,15 +954,21 @@ class Relay:
             if not codecs:
                 raise DomainError("media.codec_unsupported", f"the {kind} m-line offers no {CODEC[kind]}")
             transceiver._codecs = codecs
-            transceiver.direction = "sendrecv"  # the answer narrows it to what the peer offered
             offered = transceiver._offerDirection  # seen from our side
-            if offered in ("sendrecv", "recvonly") and kind not in peer.feeds:
+            receives = offered in ("sendrecv", "recvonly") and kind not in peer.feeds  # one track per kind
+            sends = offered in ("sendrecv", "sendonly")
+            transceiver.direction = {
+                (True, True): "sendrecv",
+                (True, False): "recvonly",
+                (False, True): "sendonly",
+                (False, False): "inactive",
+            }[receives, sends]
+            if receives:
                 receiver = transceiver.receiver
                 receiver.__class__ = _PassthroughReceiver
+                receiver._sr_seen = {}
                 peer.feeds[kind] = receiver._feed = _Feed(self, peer, kind, receiver)
-            elif offered == "recvonly":
-                transceiver.direction = "sendonly"  # one published track per kind
-            if offered in ("sendrecv", "sendonly"):
+            if sends:
                 sender = transceiver.sender
                 sender.__class__ = _ForwardingSender
                 slots = peer.slots[kind]
@@ -838,10 +982,6 @@ class Relay:
                 for slot in other.slots[kind]:
                     if slot.route_id == peer.id and kind in peer.feeds:
                         slot.route(peer.feeds[kind])
-        for kind in KINDS:
-            for slot in peer.slots[kind]:
-                if slot.route_id is not None:
-                    slot.route(self._feed(slot.route_id, kind))
         if self._program is not None:
             self._apply_program(peer)
 
@@ -857,8 +997,7 @@ class Relay:
                 peer.connect_timer.cancel()
                 peer.connect_timer = None
             for slot in peer.slots["video"]:
-                slot.waiting_key = True
-                slot.keyframe_requested()
+                slot.restart()
             self._notify(peer.id, "connected")
         elif state == "failed":
             self._fail(peer)
@@ -884,18 +1023,23 @@ class Relay:
         """
         peer = self._peer(peer_id)
         if candidate is None or not candidate.get("candidate"):
-            await peer.pc.addIceCandidate(None)
+            try:
+                await peer.pc.addIceCandidate(None)
+            except ValueError:
+                pass  # end-of-candidates said twice
             return
         line = candidate["candidate"]
         try:
             parsed = candidate_from_sdp(line.split(":", 1)[1] if line.startswith("candidate:") else line)
         except (AssertionError, ValueError, IndexError) as exc:
             raise DomainError("media.bad_candidate", f"cannot parse the candidate: {exc}") from exc
-        parsed.sdpMid = candidate.get("sdpMid")
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
-        if parsed.sdpMid is None and parsed.sdpMLineIndex is None:
-            parsed.sdpMLineIndex = 0
-        await peer.pc.addIceCandidate(parsed)
+        # every m-line is bundled on the first one's transport, whatever mid the browser names
+        first = peer.pc.getTransceivers()[0]
+        parsed.sdpMid, parsed.sdpMLineIndex = first.mid, 0
+        try:
+            await peer.pc.addIceCandidate(parsed)
+        except ValueError as exc:
+            raise DomainError("media.bad_candidate", str(exc)) from exc
 
     async def close_peer(self, peer_id: str) -> None:
         """Close a peer and forget it; slots that forwarded it go quiet."""
@@ -936,7 +1080,8 @@ class Relay:
 
         Video switches at the new source's keyframe and keeps the old source
         until then; audio switches at once. A source that is not open yet is
-        taken when it opens.
+        taken when it opens; the slot carries nothing meanwhile (a multiview
+        tile must not show another room than it names).
         """
         target = self._slot(peer_id, kind, slot)
         if source_peer_id == peer_id:
@@ -949,7 +1094,8 @@ class Relay:
 
         The program source itself keeps its previous picture on video slot 0
         (typically the chair: whom it speaks to), and hears nothing on an audio
-        slot that would carry its own sound.
+        slot that would carry its own sound. A source that has not opened yet
+        is taken when it opens; what played before plays on until then.
         """
         self._program = (video_source, list(audio_sources))
         for peer in self._peers.values():
@@ -959,13 +1105,19 @@ class Relay:
         video_source, audio_sources = self._program
         slots = peer.slots["video"]
         if slots and video_source != peer.id:
-            slots[0].route_id = video_source
-            slots[0].route(self._feed(video_source, "video"))
+            self._follow_program(slots[0], video_source)
         for index, source in enumerate(audio_sources):
             if index < len(peer.slots["audio"]):
-                source = None if source == peer.id else source
-                peer.slots["audio"][index].route_id = source
-                peer.slots["audio"][index].route(self._feed(source, "audio"))
+                self._follow_program(peer.slots["audio"][index], None if source == peer.id else source)
+
+    def _follow_program(self, slot: _Slot, source_id: str | None) -> None:
+        slot.route_id = source_id
+        feed = self._feed(source_id, slot.kind)
+        if feed is None and source_id is not None:
+            # the source has not opened yet: the program plays on until it comes
+            slot._drop_pending()
+            return
+        slot.route(feed)
 
     def set_muted(self, peer_id: str, muted: bool) -> None:
         """Stop (or resume) forwarding a peer's audio to everyone."""
@@ -1022,6 +1174,31 @@ class Relay:
                     lost = interval - (received - last_received)
                     peer.loss_in = lost / interval if interval > 0 and lost > 0 else 0.0
                 peer._mark = (now, bytes_in, bytes_out, expected, received)
+
+    async def _send_rtcp(self, tick: float = 0.1) -> None:
+        """Each connected peer's RTCP, every 0.5-1.5 s (RFC 3550 6.2): one compound
+        packet with its slots' sender reports and its feeds' receiver reports, in one
+        task for all peers instead of one task per sender and receiver."""
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for peer in list(self._peers.values()):
+                if peer.state != "connected" or now < peer.next_rtcp:
+                    continue
+                peer.next_rtcp = now + 0.5 + random.random()
+                packets, chunks = [], []
+                for slot in peer.slots["video"] + peer.slots["audio"]:
+                    if slot.ready and slot.packets:
+                        packets.append(slot.sender_report())
+                        chunks.append(RtcpSourceInfo(ssrc=slot.ssrc, items=[(1, slot.cname)]))
+                for feed in peer.feeds.values():
+                    report = feed.receiver._receiver_report()
+                    if report is not None:
+                        packets.append(report)
+                if packets:
+                    if chunks:
+                        packets.append(RtcpSdesPacket(chunks=chunks))
+                    _send_rtcp_now(peer.pc.getTransceivers()[0].receiver.transport, b"".join(map(bytes, packets)))
 
     # internals
 
@@ -1108,6 +1285,9 @@ class _QuietReceiver(_PassthroughReceiver):
     async def _handle_rtp_packet(self, packet, arrival_time_ms: int) -> None:
         return
 
+    async def _handle_rtcp_packet(self, packet) -> None:
+        return
+
 
 class _IdleSender(RTCRtpSender):
     """A sender without a track that waits instead of polling for one every 20 ms."""
@@ -1136,25 +1316,29 @@ _TIMESPEC = struct.Struct("=qq")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
-def tap_rtp(pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None]) -> Callable[[bytes], bytes]:
-    """Read a connected peer's UDP socket ourselves: SRTP packets go to on_rtp(packet,
-    kernel arrival time as time.time()) still encrypted (the RTP header is in clear);
-    STUN, DTLS and SRTCP go on to aiortc. Returns the SRTP unprotect function.
-    """
-    dtls = pc.getTransceivers()[0].receiver.transport
-    pair = dtls.transport._connection._nominated[1]
-    protocol = pair.protocol
-    sock = protocol.transport._sock
-    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-    loop = asyncio.get_running_loop()
-    fd = sock.fileno()
-    # the asyncio transport keeps the socket; only its reader is swapped (selector internals)
-    loop._remove_reader(fd)
-    recvmsg = sock.recvmsg
-    unpack = _TIMESPEC.unpack
+class RtpTap:
+    """A connected peer's UDP socket read by us (see `tap_rtp`)."""
 
-    def readable() -> None:
-        for _ in range(512):
+    def __init__(self, pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None], polled: bool):
+        dtls = pc.getTransceivers()[0].receiver.transport
+        self.unprotect: Callable[[bytes], bytes] = dtls._rx_srtp.unprotect
+        self._protocol = dtls.transport._connection._nominated[1].protocol
+        self._sock = self._protocol.transport._sock
+        self._sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        self._on_rtp = on_rtp
+        self._loop = asyncio.get_running_loop()
+        self._fd = self._sock.fileno()
+        # the asyncio transport keeps the socket; only its reader goes (selector internals)
+        self._loop._remove_reader(self._fd)
+        if not polled:
+            self._loop._add_reader(self._fd, self.drain)
+
+    def drain(self) -> None:
+        """Read every datagram waiting on the socket."""
+        if self._protocol.transport.is_closing():
+            return
+        recvmsg, on_rtp, unpack = self._sock.recvmsg, self._on_rtp, _TIMESPEC.unpack
+        while True:
             try:
                 data, ancillary, _flags, addr = recvmsg(2048, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
@@ -1162,14 +1346,20 @@ def tap_rtp(pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None]) -> Ca
             except OSError:
                 return
             if data and 127 < data[0] < 192 and not 191 < data[1] < 224:
-                arrival = time.time()
+                arrival = None
                 for level, kind, value in ancillary:
-                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    if kind == _SO_TIMESTAMPNS and level == socket.SOL_SOCKET:
                         seconds, nanoseconds = unpack(value)
                         arrival = seconds + nanoseconds * 1e-9
-                on_rtp(data, arrival)
+                on_rtp(data, arrival if arrival is not None else time.time())
             else:
-                protocol.datagram_received(data, addr)
+                self._protocol.datagram_received(data, addr)
 
-    loop._add_reader(fd, readable)
-    return dtls._rx_srtp.unprotect
+
+def tap_rtp(pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None], *, polled: bool = False) -> RtpTap:
+    """Read a connected peer's UDP socket ourselves: SRTP packets go to on_rtp(packet,
+    kernel arrival time as time.time()) still encrypted (the RTP header is in clear);
+    STUN, DTLS and SRTCP go on to aiortc. `polled`: nothing reads until the caller
+    calls drain() (many load peers then cost one wake-up per tick, not per packet).
+    """
+    return RtpTap(pc, on_rtp, polled)

@@ -37,10 +37,8 @@ async def test_keyframe_requests_reach_the_publisher_coalesced(relay, make_bot):
     await asyncio.sleep(0.6)  # past the keyframe asked for when they connected
     asked, keys = a.keyframe_requests, sum(p.key for p in s1.video[0].pictures)
 
-    for _ in range(3):
-        assert await s1.request_keyframe()
-        assert await s2.request_keyframe()
-        await asyncio.sleep(0.03)
+    sent = await asyncio.gather(*[bot.request_keyframe() for bot in (s1, s2, s1, s2, s1, s2)])
+    assert all(sent)
     await until(lambda: a.keyframe_requests > asked, 1, "a PLI at the publisher")
     await asyncio.sleep(0.25)
 
@@ -56,7 +54,7 @@ async def test_muted_room_is_not_heard_until_unmuted(relay, make_bot):
     await until(lambda: s.audio[0].frames >= 10, 5, "audio")
 
     relay.set_muted("A", True)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.5)  # what was on its way
     heard, seen = s.audio[0].frames, s.video[0].frames
     await asyncio.sleep(1.0)
     assert s.audio[0].frames == heard, "muted audio is not forwarded"
@@ -85,7 +83,7 @@ async def test_program_switch_happens_at_a_keyframe(relay, make_bot):
     assert all(close_to(p.colour, GREEN) for p in after[first_green:]), "then only the new one"
     assert after[first_green].key, "the switch is at B's keyframe"
     assert decode_errors() == errors
-    assert took < 1.0
+    assert took < 1.5
     # RTP sequence and timestamps stay continuous across the switch
     assert (await s.inbound_stats("video"))["packets_lost"] == 0
     steps = [q.pts - p.pts for p, q in zip(s.video[0].pictures, s.video[0].pictures[1:])]
@@ -101,11 +99,10 @@ async def test_stats_report_connection_bitrate_loss_rtt(relay, make_bot):
     relay.set_program("A", ["A"])
 
     await until(lambda: relay.stats()["S"].rtt_ms is not None, 5, "an RTT from S's receiver reports")
-    await asyncio.sleep(1.2)
+    # rates are over the last second
+    await until(lambda: relay.stats()["A"].bitrate_in_kbps > 20 and relay.stats()["S"].bitrate_out_kbps > 20, 5, "rates")
     stats = relay.stats()
     assert stats["A"].connected and stats["S"].connected
-    assert stats["A"].bitrate_in_kbps > 20
-    assert stats["S"].bitrate_out_kbps > 20
     assert stats["A"].loss_in_pct == 0 and stats["S"].loss_out_pct == 0
     assert stats["A"].last_keyframe_in is not None and stats["A"].keyframes_in >= 1
     assert 0 <= stats["S"].rtt_ms < 100
@@ -124,7 +121,11 @@ async def test_extra_slots_carry_floor_audio_and_multiview(relay, make_bot):
     relay.set_route("C", "video", 1, "B")
     relay.set_route("C", "video", 2, "A")
 
-    await until(lambda: all(v.frames >= 5 for v in chair.video) and b.audio[0].frames >= 10, 6, "all slots")
+    await until(
+        lambda: all(v.frames >= 5 for v in chair.video) and chair.audio[1].loud >= 10 and b.audio[0].loud >= 10,
+        6,
+        "all slots",
+    )
     assert close_to(chair.video[0].pictures[-1].colour, RED)
     assert close_to(chair.video[1].pictures[-1].colour, GREEN)
     assert close_to(chair.video[2].pictures[-1].colour, RED)
@@ -160,6 +161,11 @@ async def test_refusals_leave_the_relay_unchanged(relay, make_bot):
     with pytest.raises(DomainError) as refused:
         await relay.open_peer("X", "v=0\r\nnot an offer")
     assert refused.value.code == "media.bad_offer"
+
+    relay.max_peers = 1
+    with pytest.raises(DomainError) as refused:
+        await relay.open_peer("B", await make_bot("B").offer())
+    assert refused.value.code == "media.relay_full"
     assert set(relay.stats()) == {"A"}
 
 
@@ -180,3 +186,57 @@ async def test_a_peer_that_hangs_up_is_forgotten(relay, make_bot):
     await until(lambda: "A" not in relay.stats(), 3, "the relay to drop A")
     assert ("A", "closed") in relay.test_states
     assert relay.stats()["S"].connected
+
+
+async def test_a_newcomer_starts_from_the_cached_keyframe(relay, make_bot):
+    errors = decode_errors()
+    a, s1 = make_bot("A", RED), make_bot("S1", BLUE)
+    await join(relay, a, s1)
+    relay.set_program("A", ["A"])
+    await until(lambda: s1.video[0].frames >= 2, 5, "S1's first picture")
+    asked = a.keyframe_requests
+
+    # within the keyframe's half second: no new request, the cached frames instead
+    s2 = make_bot("S2", GREEN)
+    await join(relay, s2)
+    took = await until(lambda: s2.video[0].frames >= 1, 2, "S2's first picture")
+    await until(lambda: s2.video[0].frames >= 10, 3, "S2's pictures")
+
+    assert took < 1.0  # (the bench measures it; here the machine may be busy)
+    assert a.keyframe_requests == asked, "the newcomer did not cost a keyframe"
+    assert s2.video[0].pictures[0].key
+    assert all(close_to(p.colour, RED) for p in s2.video[0].pictures)
+    assert decode_errors() == errors
+    assert (await s2.inbound_stats("video"))["packets_lost"] == 0
+
+
+async def test_a_program_source_not_yet_connected_is_taken_when_it_comes(relay, make_bot):
+    a, s = make_bot("A", RED), make_bot("S", BLUE)
+    await join(relay, a, s)
+    relay.set_program("A", ["A"])
+    await until(lambda: s.video[0].frames >= 3, 5, "A's picture")
+
+    relay.set_program("B", ["B"])  # B has not opened yet: A plays on
+    seen = s.video[0].frames
+    await asyncio.sleep(0.5)
+    assert s.video[0].frames > seen and close_to(s.video[0].pictures[-1].colour, RED)
+
+    b = make_bot("B", GREEN)
+    await join(relay, b)
+    await until(lambda: close_to(s.video[0].pictures[-1].colour, GREEN), 3, "B's picture")
+
+
+async def test_trickled_browser_candidates_are_accepted(relay, make_bot):
+    bot = make_bot("T", RED)
+    offer = await bot.offer()
+    lines = offer.splitlines()
+    candidates = [line[2:] for line in lines if line.startswith("a=candidate:")]
+    stripped = "\r\n".join(line for line in lines if not line.startswith(("a=candidate:", "a=end-of-candidates"))) + "\r\n"
+    assert candidates
+
+    await bot.accept(await relay.open_peer("T", stripped))
+    for line in candidates:  # as a browser sends them: {candidate, sdpMid, sdpMLineIndex}
+        await relay.add_ice_candidate("T", {"candidate": line, "sdpMid": "1", "sdpMLineIndex": 1})
+    await relay.add_ice_candidate("T", None)
+    await bot.wait_connected(10)
+    await until(lambda: relay.stats()["T"].connected, 3, "the relay to see T connected")

@@ -13,5 +13,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="admin/login.html", extra_context={"site_header": "confserver"}), name="login"),
     # The browser pages are plain files; behind a production proxy, serve web/ from it.
     re_path(r"^web/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web"}),
+    path("logout/", auth_views.LogoutView.as_view(next_page="/web/index.html"), name="logout"),
     path("", RedirectView.as_view(url="/web/index.html", permanent=False)),
 ]

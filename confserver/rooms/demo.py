@@ -30,8 +30,14 @@ def load_demo(structure: str = "2025") -> dict:
     }
     for username, fields in accounts.items():
         _account(username, **fields)
-    for room in Room.objects.filter(unit__path__startswith=hue.path).select_related("unit"):
-        _account(f"phong-{room.unit.code}-{room.id}", role=Role.TERMINAL, unit=room.unit, room=room)
+    # Room terminals sign in with their signed link, never a password.
+    have = set(User.objects.filter(role=Role.TERMINAL).values_list("room_id", flat=True))
+    terminals = [User(username=f"phong-{room.unit.code}-{room.id}", role=Role.TERMINAL, unit=room.unit, room=room)
+                 for room in Room.objects.filter(unit__path__startswith=hue.path).select_related("unit")
+                 if room.id not in have]
+    for t in terminals:
+        t.set_unusable_password()
+    User.objects.bulk_create(terminals)
     host = User.objects.get(username="chutri-hue")
     meeting = Meeting.objects.filter(host_unit=hue, title__startswith="Hội nghị trực tuyến (demo)").first()
     if meeting is None:

@@ -264,7 +264,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
         while True:
             await asyncio.sleep(settings.MEDIA_QUALITY_PERIOD_S)
-            rooms = await service.quality(self.meeting_id)
+            try:
+                rooms = await service.quality(self.meeting_id)
+            except Exception:  # a relay that does not answer now may answer next time
+                log.warning("media quality of meeting %s unavailable", self.meeting_id, exc_info=True)
+                continue
             if rooms:
                 await self.send_json({"type": "stats", "rooms": {str(k): v for k, v in rooms.items()}})
 

@@ -1,0 +1,775 @@
+// The host console: the chair's operator runs the meeting from here.
+import { MeetingClient, api } from "./meeting.js";
+import { LocalMedia, MediaLink, attach, fillDeviceSelect, meanColour } from "./media.js";
+import { $, MODE_LABEL, ROLL_LABEL, STATE_LABEL, ask, el, fmtClock, fmtTime, params, toast } from "./ui.js";
+
+const ROLL_SHORT = { present_online: "Trực tuyến", present_in_person: "Trực tiếp", absent: "Vắng", not_marked: "Chưa" };
+const ROLL_CELL = { present_online: "✓ Trực tuyến", present_in_person: "✓ Trực tiếp", absent: "✗ Vắng", not_marked: "Chưa" };
+const MV_SLOTS = 16; // extra recvonly video m-lines offered; a page shows 9 or 16 of them
+// Rooms that lose and regain their socket within the grace period send no event:
+// re-read who is connected now and then.
+const PRESENCE_REFRESH_MS = 15000;
+const meetingId = Number(params().get("meeting"));
+
+const S = {
+  meeting: null,
+  me: null,
+  state: null,
+  program: { mode: "lecture" },
+  queue: [],
+  muted: new Set(),
+  online: new Set(),
+  rooms: new Map(), // room_id -> room row from the snapshot (kept up to date)
+  order: [],
+  rollCall: false,
+  quality: {},
+  page: 0,
+  pageSize: Number(localStorage.getItem("confserver.mv.size") || 9),
+  mvRooms: [],
+  mvSent: false,
+  micOn: true,
+  startedAt: null,
+};
+
+const local = new LocalMedia("confserver.host.devices");
+const rows = new Map(); // room_id -> {tr, cells}
+const tiles = []; // {box, video, caption, flags, ph}
+let client = null;
+let media = null;
+let scanTimer = null;
+let mvTimer = null;
+
+window.confserver = {
+  get state() { return S; },
+  get client() { return client; },
+  get media() { return media; },
+  get pc() { return media?.pc || null; },
+  stats: () => (media ? media.stats() : Promise.resolve(null)),
+  meanColour: (id) => meanColour(document.getElementById(id)),
+};
+
+// ---- start -----------------------------------------------------------------------
+
+async function main() {
+  let meetings;
+  try {
+    meetings = await api("/api/meetings");
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) {
+      location.href = `/login/?next=${encodeURIComponent(location.pathname + location.search)}`;
+      return;
+    }
+    return notice("Không kết nối được máy chủ", err.message);
+  }
+  if (!meetingId) return listMeetings(meetings);
+  try {
+    S.meeting = await api(`/api/meetings/${meetingId}`);
+  } catch (err) {
+    return notice("Không mở được cuộc họp", err.message);
+  }
+  const m = S.meeting;
+  document.title = `${m.title} — Điều hành`;
+  $("#meeting-title").textContent = m.title;
+  $("#meeting-sub").textContent = `Chủ trì: ${m.host_unit_name} · ${fmtTime(m.scheduled_start)} · ${m.invited_rooms} điểm cầu`;
+  S.startedAt = m.started_at ? new Date(m.started_at) : null;
+  $("#console").hidden = false;
+  $("#top-actions").hidden = false;
+  buildTiles();
+  wireControls();
+  setInterval(tickClock, 1000);
+  setInterval(refreshPresence, PRESENCE_REFRESH_MS);
+  client = new MeetingClient({ meetingId, handlers: { onSnapshot, onEvent, onStatus, onStats, onFatal } });
+  client.connect();
+}
+
+function listMeetings(meetings) {
+  $("#meeting-list").hidden = false;
+  const body = $("#meeting-rows");
+  if (!meetings.length) {
+    body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "Chưa có cuộc họp nào trong phạm vi của bạn.")));
+  }
+  for (const m of meetings) {
+    body.append(el("tr", {},
+      el("td", {}, el("strong", {}, m.title)),
+      el("td", {}, m.host_unit_name),
+      el("td", { class: "nowrap" }, fmtTime(m.scheduled_start)),
+      el("td", {}, m.invited_rooms),
+      el("td", {}, el("span", { class: `badge state-${m.state}` }, STATE_LABEL[m.state] || m.state)),
+      el("td", {}, m.state === "ended" ? "" : el("a", { class: "btn btn-primary btn-sm", href: `/web/host.html?meeting=${m.id}` }, "Điều hành"))));
+  }
+}
+
+// ---- signaling -----------------------------------------------------------------------
+
+function onSnapshot(snap, { resync = false } = {}) {
+  S.me = snap.me;
+  S.state = snap.state;
+  S.program = snap.program;
+  S.queue = snap.queue || [];
+  S.muted = new Set(snap.muted || []);
+  S.online = new Set(snap.online || []);
+  S.rollCall = !!snap.roll_call_active;
+  S.rooms = new Map(snap.rooms.map((r) => [r.room_id, r]));
+  S.order = snap.rooms.map((r) => r.room_id);
+  buildRows();
+  renderAll();
+  if (!resync || media?.state !== "connected") startMedia(snap.ice_servers || []);
+}
+
+function onEvent(ev) {
+  const room = S.rooms.get(ev.room_id);
+  switch (ev.event) {
+    case "presence":
+      if (ev.online) S.online.add(ev.room_id); else S.online.delete(ev.room_id);
+      if (room) room.reconnecting = false;
+      if (ev.room_id !== S.me?.room_id) {
+        const why = { dropped: " (bị ngắt)", connection_lost: " (mất kết nối)" }[ev.reason] || "";
+        log(`${nameOf(ev.room_id)} ${ev.online ? "vào họp" : "rời họp" + why}`, ev.online ? "" : "warn");
+      }
+      updateRow(ev.room_id);
+      scheduleMultiview();
+      break;
+    case "queue": {
+      const added = ev.queue.filter((id) => !S.queue.includes(id));
+      added.forEach((id) => log(`${nameOf(id)} xin phát biểu`, "hand"));
+      const changed = new Set([...S.queue, ...ev.queue]);
+      S.queue = ev.queue;
+      changed.forEach(updateRow);
+      renderQueue();
+      renderTiles();
+      break;
+    }
+    case "program": {
+      const before = S.program;
+      S.program = ev;
+      if (ev.mode === "floor") log(`${nameOf(ev.floor_room)} được phát biểu`, "onair");
+      else if (ev.mode === "broadcast") log(`Phát hình ${nameOf(ev.source_room)}`, "onair");
+      else if (before?.mode !== "lecture") log("Về hình chủ trì");
+      [before?.source_room, ev.source_room].forEach((id) => id && updateRow(id));
+      renderProgram();
+      renderQueue();
+      renderTiles();
+      break;
+    }
+    case "muted":
+      ev.muted ? S.muted.add(ev.room_id) : S.muted.delete(ev.room_id);
+      updateRow(ev.room_id);
+      renderTiles();
+      break;
+    case "state":
+      S.state = ev.state;
+      if (ev.state === "live") S.startedAt = new Date();
+      log(`Cuộc họp: ${STATE_LABEL[ev.state]}`);
+      renderState();
+      break;
+    case "roll_call":
+      S.rollCall = ev.active;
+      log(ev.active ? "Bắt đầu điểm danh" : "Kết thúc điểm danh");
+      if (ev.summary) showSummary(ev.summary);
+      renderRollCall();
+      S.order.forEach(updateRow);
+      break;
+    case "roll_call_mark":
+      if (room) { room.roll_call = ev.status; room.absence_reason = ev.reason; }
+      updateRow(ev.room_id);
+      renderRollCall();
+      break;
+    default:
+      break;
+  }
+}
+
+function onStatus(status, detail) {
+  const text = {
+    connecting: ["Đang kết nối…", "warn"],
+    joined: ["Đã kết nối", "ok"],
+    reconnecting: [`Mất kết nối — thử lại${detail.attempt ? ` (lần ${detail.attempt})` : ""}`, "bad"],
+    closed: ["Đã ngắt", "bad"],
+  }[status] || [status, ""];
+  const b = $("#conn-badge");
+  b.textContent = text[0];
+  b.className = `badge ${text[1]}`;
+  if (status === "joined" && detail.resumed && media && media.state === "retrying") media.start();
+}
+
+function onStats(rooms) {
+  // Only the figures and the connection cell change here: buttons are not re-made under the pointer.
+  S.quality = rooms;
+  for (const id of S.order) {
+    updateConn(id);
+    updateQuality(id);
+    if ($("#rooms-filter").value === "bad") applyFilter(id);
+  }
+  renderTiles();
+}
+
+function onFatal(code, message) {
+  if (code === "unauthenticated") {
+    location.href = `/login/?next=${encodeURIComponent(location.pathname + location.search)}`;
+    return;
+  }
+  media?.close();
+  local.close();
+  clearInterval(scanTimer);
+  notice(code === "ended" || code === "meeting_ended" ? "Cuộc họp đã kết thúc" : "Bảng điều khiển đã dừng", message);
+}
+
+async function refreshPresence() {
+  if (!client?.joined || document.hidden) return;
+  let data;
+  try { data = await client.request("snapshot"); } catch (e) { return; }
+  const snap = data.snapshot;
+  S.online = new Set(snap.online || []);
+  for (const fresh of snap.rooms || []) {
+    const r = S.rooms.get(fresh.room_id);
+    if (!r) continue;
+    r.reconnecting = fresh.reconnecting;
+    r.roll_call = fresh.roll_call;
+    r.absence_reason = fresh.absence_reason;
+  }
+  S.order.forEach(updateRow);
+  renderRollCall();
+  scheduleMultiview();
+}
+
+async function send(type, fields = {}, okText = null) {
+  try {
+    const data = await client.request(type, fields);
+    if (okText) toast(okText, "ok", 2500);
+    return data;
+  } catch (err) {
+    toast(err.message, "error");
+    return null;
+  }
+}
+
+// ---- chair media ----------------------------------------------------------------------
+
+let mediaReady = null;
+
+async function startMedia(iceServers) {
+  mediaReady = mediaReady || (async () => {
+    await local.open();
+    showLocal();
+    media = new MediaLink({
+      send: (type, fields, opts) => client.request(type, fields, opts),
+      extraVideo: MV_SLOTS,
+      onSlot: gotTrack,
+      onState: (s) => {
+        const [t, k] = { connecting: ["Đang kết nối", "warn"], connected: ["Đang phát", "ok"], retrying: ["Kết nối lại…", "bad"], closed: ["Đã dừng", ""] }[s] || [s, ""];
+        const b = $("#media-badge");
+        b.textContent = t;
+        b.className = `badge ${k}`;
+      },
+      // A new media peer on the relay has no multiview routes yet.
+      onConnected: () => { S.mvSent = false; sendMultiview(); },
+    });
+    media.setTracks(local.videoTrack, local.audioTrack);
+  })();
+  await mediaReady;
+  await media.start(iceServers);
+}
+
+async function showLocal() {
+  attach($("#self-view"), local.videoTrack).catch(() => {});
+  attach($("#program-local"), local.videoTrack).catch(() => {});
+  $("#self-none").hidden = !!local.videoTrack;
+  try {
+    const { cameras, mics } = await local.devices();
+    fillDeviceSelect($("#camera-select"), cameras, local.videoTrack?.getSettings().deviceId, "Không có camera");
+    fillDeviceSelect($("#mic-select"), mics, local.audioTrack?.getSettings().deviceId, "Không có micro");
+  } catch (e) { /* no enumerateDevices */ }
+}
+
+async function changeDevice(choice) {
+  await local.open(choice);
+  local.setMicEnabled(S.micOn);
+  await showLocal();
+  media?.setTracks(local.videoTrack, local.audioTrack);
+}
+
+function gotTrack(kind, index, track) {
+  if (kind === "video" && index === 0) {
+    attach($("#program-remote"), track).catch(() => {});
+  } else if (kind === "video") {
+    const t = tiles[index - 1];
+    if (t) attach(t.video, track).catch(() => {});
+  } else if (kind === "audio") {
+    const a = index === 0 ? $("#audio-chair") : $("#audio-floor");
+    attach(a, track).catch(() => {
+      const b = $("#btn-sound");
+      b.hidden = false;
+      b.onclick = () => { $("#audio-chair").play().catch(() => {}); $("#audio-floor").play().catch(() => {}); b.hidden = true; };
+    });
+  }
+}
+
+// ---- multiview ------------------------------------------------------------------------------
+
+function buildTiles() {
+  const grid = $("#mv-grid");
+  for (let i = 0; i < MV_SLOTS; i++) {
+    const video = el("video", { autoplay: true, playsinline: true, muted: true });
+    video.muted = true;
+    const name = el("span", { class: "name" });
+    const flags = el("div", { class: "flags" });
+    const ph = el("div", { class: "placeholder" });
+    const box = el("div", { class: "tile", dataset: { slot: String(i + 1) } }, video, ph, flags,
+      el("div", { class: "caption" }, el("span", { class: "dot" }), name));
+    box.addEventListener("click", () => {
+      const id = Number(box.dataset.roomId);
+      if (id) focusRow(id);
+    });
+    box.addEventListener("dblclick", () => {
+      const id = Number(box.dataset.roomId);
+      if (id) send("broadcast_room", { room_id: id });
+    });
+    tiles.push({ box, video, name, flags, ph });
+    grid.append(box);
+  }
+}
+
+function mvCandidates() {
+  return S.order.filter((id) => id !== S.me?.room_id && S.online.has(id));
+}
+
+function pageCount() {
+  return Math.max(1, Math.ceil(mvCandidates().length / S.pageSize));
+}
+
+function scheduleMultiview() {
+  clearTimeout(mvTimer);
+  mvTimer = setTimeout(sendMultiview, 300);
+}
+
+/** Tell the relay which rooms the tiles of this page show (slot i+1 = room_ids[i]). */
+async function sendMultiview() {
+  const all = mvCandidates();
+  S.page = Math.min(S.page, pageCount() - 1);
+  const ids = all.slice(S.page * S.pageSize, (S.page + 1) * S.pageSize);
+  const same = ids.length === S.mvRooms.length && ids.every((id, i) => id === S.mvRooms[i]);
+  S.mvRooms = ids;
+  renderTiles();
+  if (!client?.joined || !media || media.state !== "connected") return;
+  if (same && S.mvSent) return;
+  const data = await send("multiview", { room_ids: ids });
+  S.mvSent = !!data;
+}
+
+function setPage(p) {
+  const n = pageCount();
+  S.page = ((p % n) + n) % n;
+  S.mvSent = false;
+  sendMultiview();
+}
+
+function renderTiles() {
+  const grid = $("#mv-grid");
+  const cols = S.pageSize === 16 ? 4 : 3;
+  grid.style.setProperty("--cols", cols);
+  const candidates = mvCandidates();
+  $("#mv-count").textContent = candidates.length;
+  $("#mv-page").textContent = `${S.page + 1}/${pageCount()}`;
+  tiles.forEach((t, i) => {
+    t.box.hidden = i >= S.pageSize;
+    const id = S.mvRooms[i];
+    t.box.dataset.roomId = id || "";
+    if (!id) {
+      t.box.className = "tile empty-tile";
+      t.video.hidden = true;
+      t.name.textContent = "";
+      t.flags.textContent = "";
+      t.ph.textContent = i === 0 && !candidates.length ? "Chưa có điểm cầu nào trực tuyến" : "";
+      t.ph.hidden = false;
+      return;
+    }
+    const q = S.quality[id];
+    const live = q && q.connected;
+    const onair = S.program?.source_room === id;
+    const hand = S.queue.includes(id);
+    t.box.className = `tile${onair ? " onair" : ""}${hand ? " hand" : ""}`;
+    t.video.hidden = !live;
+    t.ph.hidden = !!live;
+    t.ph.textContent = live ? "" : "Đang chờ hình…";
+    t.name.textContent = shortName(id);
+    t.box.title = `${nameOf(id)} — bấm đúp để phát hình cho cả hội nghị`;
+    t.box.querySelector(".dot").className = `dot ${live ? "online" : "reconnecting"}`;
+    t.flags.textContent = "";
+    if (onair) t.flags.append(el("span", { class: "flag onair" }, S.program.mode === "floor" ? "ĐANG NÓI" : "ĐANG PHÁT"));
+    if (hand) t.flags.append(el("span", { class: "flag hand" }, `XIN NÓI ${S.queue.indexOf(id) + 1}`));
+    if (S.muted.has(id)) t.flags.append(el("span", { class: "flag mute" }, "TẮT TIẾNG"));
+  });
+}
+
+function toggleScan() {
+  clearInterval(scanTimer);
+  if ($("#mv-scan").checked) {
+    scanTimer = setInterval(() => setPage(S.page + 1), Number($("#mv-interval").value) * 1000);
+  }
+}
+
+// ---- rooms table -----------------------------------------------------------------------------
+
+function buildRows() {
+  const body = $("#rooms-body");
+  body.textContent = "";
+  rows.clear();
+  for (const id of S.order) {
+    const r = S.rooms.get(id);
+    const chair = id === S.me.room_id;
+    const c = {
+      name: el("td", { class: "name", title: `${r.name} (${r.unit_code})` }, r.name),
+      conn: el("td"), floor: el("td"), roll: el("td"),
+      kbps: el("td", { class: "num" }), loss: el("td", { class: "num" }), rtt: el("td", { class: "num" }), key: el("td", { class: "num" }),
+      acts: el("td", { class: "acts" }),
+    };
+    const tr = el("tr", { dataset: { roomId: String(id) } }, c.name, c.conn, c.floor, c.roll, c.kbps, c.loss, c.rtt, c.key, c.acts);
+    if (chair) tr.classList.add("chair");
+    rows.set(id, { tr, c });
+    body.append(tr);
+    updateRow(id);
+  }
+  $("#rooms-count").textContent = S.order.length;
+}
+
+function connState(id) {
+  const r = S.rooms.get(id);
+  if (!S.online.has(id)) return ["offline", "Ngoại tuyến"];
+  if (r?.reconnecting) return ["reconnecting", "Đang kết nối lại"];
+  const q = S.quality[id];
+  if (q && !q.connected) return ["reconnecting", "Đang nối hình, tiếng"];
+  return ["online", "Trực tuyến"];
+}
+
+function updateRow(id) {
+  const row = rows.get(id);
+  const r = S.rooms.get(id);
+  if (!row || !r) return;
+  const { c } = row;
+  const chair = id === S.me?.room_id;
+  updateConn(id);
+  const muted = S.muted.has(id);
+  const pos = S.queue.indexOf(id);
+  const onair = S.program?.source_room === id;
+  c.floor.replaceChildren(
+    onair ? el("span", { class: "tag onair" }, S.program.mode === "floor" ? "Đang phát biểu" : "Đang phát hình") : "",
+    pos >= 0 ? el("span", { class: "tag hand" }, `Xin phát biểu · ${pos + 1}`) : "",
+    muted ? el("span", { class: "tag mute" }, "Tắt tiếng") : "");
+  const rc = r.roll_call || "not_marked";
+  const rcClass = rc.startsWith("present") ? "present" : rc === "absent" ? "absent" : "";
+  c.roll.replaceChildren(el("span", { class: `tag ${rcClass}`, title: ROLL_LABEL[rc] + (r.absence_reason ? `: ${r.absence_reason}` : "") },
+    ROLL_CELL[rc] + (rc === "absent" && r.absence_reason ? `: ${r.absence_reason}` : "")));
+  if (S.rollCall && !chair) {
+    // The operator marks rooms present in the hall, or absent with a reason.
+    c.roll.append(
+      el("button", { class: "btn btn-sm", title: "Có mặt trực tiếp tại hội trường", dataset: { action: "present", roomId: String(id) } }, "Có mặt"),
+      el("button", { class: "btn btn-sm", title: "Vắng mặt (ghi lý do)", dataset: { action: "absent", roomId: String(id) } }, "Vắng"));
+  }
+  c.acts.replaceChildren(...(chair ? [] : actions(id, { online: S.online.has(id), muted, onair, hand: pos >= 0 })));
+  updateQuality(id);
+  applyFilter(id);
+}
+
+function updateConn(id) {
+  const row = rows.get(id);
+  if (!row) return;
+  const [cls, label] = connState(id);
+  const key = `${cls}|${label}`;
+  if (row.connKey === key) return; // untouched cells keep hover and focus
+  row.connKey = key;
+  row.c.conn.replaceChildren(el("span", { class: "st" }, el("span", { class: `dot ${cls}` }), label),
+    id === S.me?.room_id ? el("span", { class: "tag chair" }, "Chủ trì") : "");
+}
+
+function actions(id, { online, muted, onair, hand }) {
+  const b = (label, cls, action, disabled = false) =>
+    el("button", { class: `btn btn-sm ${cls}`, dataset: { action, roomId: String(id) }, disabled: disabled || null }, label);
+  const out = [
+    onair && S.program.mode === "broadcast" ? b("Về chủ trì", "", "lecture") : b("Phát hình", "", "broadcast", !online),
+    S.program?.floor_room === id ? b("Thu hồi", "btn-danger", "revoke") : b(hand ? "Cho phát biểu" : "Cho nói", "btn-go", "grant", !online),
+    b(muted ? "Bật tiếng" : "Tắt tiếng", muted ? "btn-warn" : "", muted ? "unmute" : "mute"),
+    b("Ngắt", "btn-danger", "drop", !online),
+  ];
+  return out;
+}
+
+function updateQuality(id) {
+  const row = rows.get(id);
+  if (!row) return;
+  const q = S.quality[id];
+  const { c } = row;
+  if (!q || !S.online.has(id)) {
+    c.kbps.textContent = c.loss.textContent = c.rtt.textContent = c.key.textContent = "—";
+    c.kbps.className = c.loss.className = c.rtt.className = c.key.className = "num muted";
+    return;
+  }
+  c.kbps.textContent = `${q.kbps_in} / ${q.kbps_out}`;
+  c.kbps.className = `num${q.connected && q.kbps_in < 30 ? " q-warn" : ""}`;
+  const loss = Math.max(q.loss_in_pct || 0, q.loss_out_pct || 0);
+  c.loss.textContent = `${loss.toFixed(1)} %`;
+  c.loss.className = `num${loss >= 5 ? " q-bad" : loss >= 2 ? " q-warn" : ""}`;
+  c.rtt.textContent = q.rtt_ms == null ? "—" : `${q.rtt_ms} ms`;
+  c.rtt.className = `num${q.rtt_ms >= 400 ? " q-bad" : q.rtt_ms >= 200 ? " q-warn" : ""}`;
+  c.key.textContent = q.last_keyframe_s == null ? "—" : `${Math.round(q.last_keyframe_s)} s`;
+  c.key.className = `num${q.last_keyframe_s == null && q.connected ? " q-warn" : ""}`;
+}
+
+function isBad(id) {
+  const q = S.quality[id];
+  if (!q) return false;
+  return !q.connected || Math.max(q.loss_in_pct || 0, q.loss_out_pct || 0) >= 5 || (q.rtt_ms || 0) >= 400;
+}
+
+function applyFilter(id) {
+  const row = rows.get(id);
+  const r = S.rooms.get(id);
+  if (!row || !r) return;
+  const text = $("#rooms-search").value.trim().toLowerCase();
+  const f = $("#rooms-filter").value;
+  let show = !text || r.name.toLowerCase().includes(text) || r.unit_code.includes(text);
+  if (show && f !== "all") {
+    show = {
+      online: () => S.online.has(id),
+      offline: () => !S.online.has(id),
+      hand: () => S.queue.includes(id),
+      muted: () => S.muted.has(id),
+      unmarked: () => (r.roll_call || "not_marked") === "not_marked",
+      bad: () => S.online.has(id) && isBad(id),
+    }[f]();
+  }
+  row.tr.hidden = !show;
+}
+
+function focusRow(id) {
+  const row = rows.get(id);
+  if (!row) return;
+  if (row.tr.hidden) { $("#rooms-filter").value = "all"; $("#rooms-search").value = ""; S.order.forEach(applyFilter); }
+  row.tr.scrollIntoView({ block: "nearest" });
+  row.tr.animate([{ background: "#3a4d6b" }, { background: "transparent" }], { duration: 1200 });
+}
+
+async function rowAction(action, id) {
+  const name = nameOf(id);
+  switch (action) {
+    case "broadcast": return send("broadcast_room", { room_id: id });
+    case "lecture": return send("lecture_mode");
+    case "grant": return send("grant_floor", { room_id: id });
+    case "revoke": return send("revoke_floor");
+    case "mute": return send("mute_room", { room_id: id, muted: true });
+    case "unmute": return send("mute_room", { room_id: id, muted: false });
+    case "drop":
+      if (await ask({ title: `Ngắt ${name}?`, body: "Phòng sẽ bị đưa ra khỏi cuộc họp và không tự kết nối lại.", confirm: "Ngắt phòng", danger: true })) {
+        return send("drop_room", { room_id: id }, `Đã ngắt ${name}`);
+      }
+      return null;
+    case "present": return send("roll_call_mark", { room_id: id, status: "present_in_person", reason: "" });
+    case "absent": {
+      const reason = await ask({ title: `${name} vắng mặt`, body: "Lý do vắng mặt:", input: "Ví dụ: mất điện, đi công tác…", confirm: "Ghi vắng mặt" });
+      if (reason) return send("roll_call_mark", { room_id: id, status: "absent", reason });
+      return null;
+    }
+    default: return null;
+  }
+}
+
+// ---- panels ------------------------------------------------------------------------------------
+
+function renderAll() {
+  renderState();
+  renderProgram();
+  renderQueue();
+  renderRollCall();
+  sendMultiview();
+}
+
+function renderState() {
+  const s = S.state;
+  const b = $("#state-badge");
+  b.textContent = STATE_LABEL[s] || s;
+  b.className = `badge state-${s}`;
+  $("#btn-test-run").hidden = s !== "scheduled";
+  $("#btn-live").hidden = s !== "test_run";
+  $("#btn-end").hidden = s !== "live";
+  tickClock();
+  renderProgram();
+}
+
+function tickClock() {
+  const c = $("#clock");
+  if (S.state === "live" && S.startedAt) {
+    c.hidden = false;
+    c.textContent = `Đã họp ${fmtClock((Date.now() - S.startedAt.getTime()) / 1000)}`;
+  } else {
+    c.hidden = true;
+  }
+}
+
+function renderProgram() {
+  const p = S.program || { mode: "lecture" };
+  const lecture = p.mode === "lecture" || !p.source_room;
+  $("#program-local").hidden = !lecture;
+  $("#program-remote").hidden = lecture;
+  const who = lecture ? nameOf(S.me?.room_id) : nameOf(p.source_room);
+  $("#program-caption").textContent = who;
+  $("#program-who").textContent = who;
+  const mb = $("#mode-badge");
+  mb.textContent = lecture ? "Chủ trì" : p.mode === "floor" ? "Phát biểu" : "Phát hình";
+  mb.className = `badge ${lecture ? "" : "state-live"}`;
+  mb.title = MODE_LABEL[p.mode] || "";
+  $("#btn-revoke").disabled = !p.floor_room;
+  $("#btn-lecture").disabled = lecture;
+  const onair = $("#program-onair");
+  onair.hidden = !(S.state === "live" || S.state === "test_run");
+  onair.textContent = S.state === "live" ? "TRỰC TIẾP" : "CHẠY THỬ";
+  onair.className = `badge ${S.state === "live" ? "state-live" : "state-test_run"}`;
+}
+
+function renderQueue() {
+  const list = $("#queue");
+  list.textContent = "";
+  S.queue.forEach((id, i) => {
+    list.append(el("li", { dataset: { roomId: String(id) } },
+      el("span", { class: "pos" }, i + 1),
+      el("span", { class: "name", title: nameOf(id) }, shortName(id)),
+      el("button", { class: "btn btn-sm btn-go grant", title: "Cho phòng này phát biểu", dataset: { action: "grant", roomId: String(id) } }, "Cho nói")));
+  });
+  $("#queue-empty").hidden = S.queue.length > 0;
+  $("#queue-count").textContent = S.queue.length;
+  const floor = S.program?.floor_room;
+  $("#speaker").hidden = !floor;
+  if (floor) $("#speaker-name").textContent = shortName(floor);
+}
+
+function renderRollCall() {
+  const counts = { present_online: 0, present_in_person: 0, absent: 0, not_marked: 0 };
+  for (const r of S.rooms.values()) counts[r.roll_call || "not_marked"] += 1;
+  $("#rc-counts").replaceChildren(...Object.entries(counts).map(([k, v]) =>
+    el("div", { class: `c-${k}` }, el("b", {}, v), el("span", {}, ROLL_SHORT[k]))));
+  const badge = $("#rc-badge");
+  badge.textContent = S.rollCall ? "Đang điểm danh" : "Không điểm danh";
+  badge.className = `badge ${S.rollCall ? "warn" : ""}`;
+  $("#btn-rc-start").hidden = S.rollCall;
+  $("#btn-rc-end").hidden = !S.rollCall;
+}
+
+function showSummary(summary) {
+  const parts = Object.entries(summary).map(([k, v]) => `${ROLL_LABEL[k] || k}: ${v}`);
+  $("#rc-summary").textContent = `Kết quả lần điểm danh gần nhất — ${parts.join(" · ")}`;
+}
+
+function log(text, kind = "") {
+  const list = $("#log");
+  const time = new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  list.prepend(el("li", { class: kind }, el("time", {}, time), " ", text));
+  while (list.children.length > 200) list.lastChild.remove();
+}
+
+// ---- controls ------------------------------------------------------------------------------------
+
+function wireControls() {
+  $("#btn-test-run").onclick = () => send("set_state", { state: "test_run" }, "Đã bắt đầu chạy thử");
+  $("#btn-live").onclick = async () => {
+    if (await ask({ title: "Khai mạc cuộc họp?", body: "Cuộc họp chuyển sang trạng thái đang họp chính thức.", confirm: "Khai mạc" })) {
+      send("set_state", { state: "live" }, "Cuộc họp đã khai mạc");
+    }
+  };
+  $("#btn-end").onclick = async () => {
+    if (await ask({ title: "Kết thúc cuộc họp?", body: "Tất cả các phòng sẽ bị ngắt và không thể vào lại.", confirm: "Kết thúc", danger: true })) {
+      send("set_state", { state: "ended" });
+    }
+  };
+  $("#btn-links").onclick = showLinks;
+  $("#btn-lecture").onclick = () => send("lecture_mode");
+  $("#btn-revoke").onclick = () => send("revoke_floor");
+  $("#speaker-revoke").onclick = () => send("revoke_floor");
+  $("#btn-rc-start").onclick = () => send("roll_call_start");
+  $("#btn-rc-end").onclick = async () => {
+    const data = await send("roll_call_end");
+    if (data?.summary) showSummary(data.summary);
+  };
+  $("#btn-mic").onclick = () => {
+    S.micOn = !S.micOn;
+    local.setMicEnabled(S.micOn);
+    $("#btn-mic").textContent = S.micOn ? "Tắt micro chủ trì" : "Bật micro chủ trì";
+    $("#btn-mic").className = `btn btn-sm ${S.micOn ? "" : "btn-danger"}`;
+  };
+  $("#camera-select").onchange = () => changeDevice({ camera: $("#camera-select").value });
+  $("#mic-select").onchange = () => changeDevice({ mic: $("#mic-select").value });
+  // Row and queue buttons: one delegated handler.
+  document.addEventListener("click", async (e) => {
+    const btn = e.target.closest("button[data-action]");
+    if (!btn) return;
+    btn.disabled = true;
+    try { await rowAction(btn.dataset.action, Number(btn.dataset.roomId)); } finally { btn.disabled = false; }
+  });
+  const size = $("#mv-size");
+  size.value = String(S.pageSize);
+  size.onchange = () => {
+    S.pageSize = Number(size.value);
+    localStorage.setItem("confserver.mv.size", size.value);
+    S.page = 0;
+    S.mvSent = false;
+    sendMultiview();
+  };
+  $("#mv-prev").onclick = () => setPage(S.page - 1);
+  $("#mv-next").onclick = () => setPage(S.page + 1);
+  $("#mv-scan").onchange = toggleScan;
+  $("#mv-interval").onchange = toggleScan;
+  $("#rooms-search").oninput = () => S.order.forEach(applyFilter);
+  $("#rooms-filter").onchange = () => S.order.forEach(applyFilter);
+  renderTiles();
+}
+
+async function showLinks() {
+  let links;
+  try {
+    links = await api(`/api/meetings/${meetingId}/room-tokens`);
+  } catch (err) {
+    return toast(err.message, "error");
+  }
+  const full = (l) => new URL(l.url, location.origin).href;
+  const copy = async (text) => {
+    try { await navigator.clipboard.writeText(text); } catch (e) {
+      const ta = el("textarea", {}, text);
+      document.body.append(ta);
+      ta.select();
+      document.execCommand("copy");
+      ta.remove();
+    }
+    toast("Đã sao chép", "ok", 1500);
+  };
+  const lines = links.map((l) => `${nameOf(l.room_id)}\t${full(l)}`).join("\n");
+  const csv = "phong,lien_ket\n" + links.map((l) => `"${nameOf(l.room_id).replace(/"/g, '""')}",${full(l)}`).join("\n");
+  const dlg = el("dialog", { class: "dialog wide" },
+    el("h2", {}, "Liên kết đăng nhập của các phòng"),
+    el("p", { class: "muted" }, "Gửi mỗi phòng đúng liên kết của phòng đó. Liên kết có thời hạn; phòng không cần tài khoản."),
+    el("div", { class: "links-list" }, links.map((l) => el("div", { class: "row", dataset: { roomId: String(l.room_id) } },
+      el("div", {}, el("strong", {}, nameOf(l.room_id)), el("br"), el("code", {}, full(l))),
+      el("button", { class: "btn btn-sm", onclick: () => copy(full(l)) }, "Sao chép")))),
+    el("div", { class: "dialog-actions" },
+      el("a", { class: "btn", download: `lien-ket-phong-hop-${meetingId}.csv`, href: `data:text/csv;charset=utf-8,${encodeURIComponent("\ufeff" + csv)}` }, "Tải tệp CSV"),
+      el("button", { class: "btn", onclick: () => copy(lines) }, "Sao chép tất cả"),
+      el("button", { class: "btn btn-primary", onclick: () => dlg.close() }, "Đóng")));
+  dlg.addEventListener("close", () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+}
+
+// ---- helpers --------------------------------------------------------------------------------------
+
+function nameOf(id) {
+  return S.rooms.get(id)?.name || (id ? `Phòng ${id}` : "—");
+}
+
+/** Without the "Phòng họp " every room name starts with, for tight places. */
+function shortName(id) {
+  return nameOf(id).replace(/^Phòng họp\s+/i, "");
+}
+
+function notice(title, text) {
+  $("#notice-title").textContent = title;
+  $("#notice-text").textContent = text || "";
+  $("#notice").hidden = false;
+}
+
+main();

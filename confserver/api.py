@@ -7,6 +7,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
+from confserver.agenda.api import router as agenda_router
 from confserver.errors import DomainError
 from confserver.rooms import tokens
 from confserver.rooms.api import rooms_api, units
@@ -50,3 +51,4 @@ def _http_error(request, exc: HttpError):
 
 api.add_router("/units", units)
 api.add_router("/meetings", rooms_api)
+api.add_router("/agenda", agenda_router)

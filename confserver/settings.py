@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "confserver.signaling",
     "confserver.recording",
     "confserver.media",
+    "confserver.agenda",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +114,8 @@ SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 RECORDINGS_ROOT = Path(env("RECORDINGS_ROOT", default=str(VAR_DIR / "recordings")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Largest meeting document (PDF) accepted; bigger uploads get 413 file_too_large.
+AGENDA_MAX_UPLOAD_BYTES = env.int("AGENDA_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 
 # Room terminals sign in with a signed link; how long one stays valid.
 ROOM_TOKEN_MAX_AGE_S = env.int("ROOM_TOKEN_MAX_AGE_S", default=7 * 24 * 3600)

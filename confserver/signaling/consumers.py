@@ -217,7 +217,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         return await control.lower_hand(self.actor)
 
     async def on_grant_floor(self, msg):
-        return await control.grant_floor(self.actor, msg.room_id)
+        return await control.grant_floor(self.actor, msg.room_id, msg.may_present)
 
     async def on_revoke_floor(self, msg):
         return await control.revoke_floor(self.actor)
@@ -248,6 +248,18 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     async def on_roll_call_mark(self, msg):
         return await control.roll_call_mark(self.actor, msg.room_id, msg.status, msg.reason)
+
+    async def on_agenda_item(self, msg):
+        return await control.agenda_item(self.actor, msg.item_id)
+
+    async def on_present(self, msg):
+        return await control.present(self.actor, msg.version_id, msg.page)
+
+    async def on_present_stop(self, msg):
+        return await control.present_stop(self.actor)
+
+    async def on_sync_state(self, msg):
+        return await control.sync_state(self.actor)
 
     async def on_sdp_offer(self, msg):
         return await control.media_offer(self.actor, msg.sdp)

@@ -111,7 +111,8 @@ def forget_rooms(meeting_id: int):
 async def program(meeting_id: int) -> dict:
     ctl = await get_store().ctl_get(meeting_id)
     return {"mode": ctl.get("mode", LECTURE), "source_room": ctl.get("source_room"),
-            "floor_room": ctl.get("floor_room"), "chair_room": ctl.get("chair_room")}
+            "floor_room": ctl.get("floor_room"), "chair_room": ctl.get("chair_room"),
+            "floor_may_present": bool(ctl.get("floor_may_present"))}
 
 
 async def snapshot(actor: Actor, state: str) -> dict:
@@ -219,9 +220,9 @@ async def _queue_event(mid) -> dict:
     return {"event": "queue", "queue": await get_store().queue_list(mid)}
 
 
-async def _set_program(mid, mode, room_id) -> dict:
+async def _set_program(mid, mode, room_id, *, may_present=False) -> dict:
     fields = {"mode": mode, "source_room": room_id if mode != LECTURE else None,
-              "floor_room": room_id if mode == FLOOR else None}
+              "floor_room": room_id if mode == FLOOR else None, "floor_may_present": bool(may_present and mode == FLOOR)}
     await get_store().ctl_set(mid, **fields)
     for hook in PROGRAM_HOOKS:
         await hook(mid, await program(mid))
@@ -293,7 +294,7 @@ async def lower_hand(actor: Actor) -> Outcome:
     return out
 
 
-async def grant_floor(actor: Actor, room_id: int) -> Outcome:
+async def grant_floor(actor: Actor, room_id: int, may_present: bool = False) -> Outcome:
     _chair_only(actor)
     await _check_active(actor.meeting_id)
     await _check_room(actor.meeting_id, room_id)
@@ -306,8 +307,9 @@ async def grant_floor(actor: Actor, room_id: int) -> Outcome:
     if room_id in await store.muted_all(actor.meeting_id):
         # Giving the floor opens the room's microphone.
         out.events.extend(await _mute(actor.meeting_id, room_id, False))
-    out.events.append(await _set_program(actor.meeting_id, FLOOR, room_id))
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_granted", actor=actor.user, room=_room_ref(room_id))
+    out.events.append(await _set_program(actor.meeting_id, FLOOR, room_id, may_present=may_present))
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_granted", actor=actor.user, room=_room_ref(room_id),
+                              may_present=may_present)
     return out
 
 
@@ -446,6 +448,57 @@ async def roll_call_mark(actor: Actor, room_id: int, status: str, reason: str) -
     forget_rooms(actor.meeting_id)
     return Outcome(events=[{"event": "roll_call_mark", "room_id": room_id, "status": part.roll_call,
                             "reason": part.absence_reason}])
+
+
+# ---- paperless: agenda and the synced document view -------------------------
+
+def _agenda_event(ev: dict) -> dict:
+    # The agenda keeps its own counter; `seq` on the socket is the session's.
+    ev = dict(ev)
+    ev["sync_seq"] = ev.pop("seq")
+    return ev
+
+
+async def agenda_item(actor: Actor, item_id: int | None) -> Outcome:
+    from confserver.agenda import sync
+
+    _chair_only(actor)
+    ev = await db(lambda: sync.set_current_item(actor.user, Meeting(pk=actor.meeting_id), item_id))()
+    return Outcome(events=[_agenda_event(ev)])
+
+
+async def _floor_may_present(actor: Actor) -> bool:
+    prog = await program(actor.meeting_id)
+    return prog["floor_room"] == actor.room_id and prog["floor_may_present"]
+
+
+async def present(actor: Actor, version_id: int, page: int) -> Outcome:
+    """The chair, or the room holding the floor when the chair allowed it, turns the synced view's page."""
+    from confserver.agenda import sync
+
+    allowed = await _floor_may_present(actor)
+    ev = await db(lambda: sync.present(actor.user, Meeting(pk=actor.meeting_id), version_id, page,
+                                       floor_allowed=allowed))()
+    return Outcome(events=[_agenda_event(ev)])
+
+
+async def present_stop(actor: Actor) -> Outcome:
+    from confserver.agenda import sync
+
+    allowed = await _floor_may_present(actor)
+    ev = await db(lambda: sync.stop_presenting(actor.user, Meeting(pk=actor.meeting_id), floor_allowed=allowed))()
+    return Outcome(events=[_agenda_event(ev)])
+
+
+async def sync_state(actor: Actor) -> Outcome:
+    from confserver.agenda import sync
+
+    state = await db(lambda: sync.get_sync_state(Meeting(pk=actor.meeting_id)))()
+    state["sync_seq"] = state.pop("seq")
+    for key in ("agenda_item", "present"):
+        if state[key]:
+            state[key] = _agenda_event(state[key])
+    return Outcome(reply=state)
 
 
 # ---- media ------------------------------------------------------------------

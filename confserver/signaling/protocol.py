@@ -61,6 +61,7 @@ class LowerHand(Msg):
 class GrantFloor(Msg):
     type: Literal["grant_floor"]
     room_id: RoomId
+    may_present: bool = False  # the room may also drive the synced document view
 
 
 class RevokeFloor(Msg):
@@ -136,9 +137,9 @@ class Multiview(Msg):
 
 
 class SetAgendaItem(Msg):
-    """Paperless: the chair moves the meeting to an agenda item."""
+    """Paperless: the chair moves the meeting to an agenda item (null: none)."""
     type: Literal["agenda_item"]
-    item_id: int = Field(ge=1)
+    item_id: int | None = Field(ge=1)
 
 
 class Present(Msg):
@@ -148,9 +149,18 @@ class Present(Msg):
     page: int = Field(ge=1)
 
 
+class PresentStop(Msg):
+    type: Literal["present_stop"]
+
+
+class SyncState(Msg):
+    """Paperless: where the synced view is (to jump back after reading elsewhere)."""
+    type: Literal["sync_state"]
+
+
 CLIENT_MODELS = (Join, Leave, Ping, GetSnapshot, RaiseHand, LowerHand, GrantFloor, RevokeFloor, BroadcastRoom,
                  LectureMode, MuteRoom, DropRoom, SetState, RollCallStart, RollCallEnd, RollCallAnswer, RollCallMark,
-                 SdpOffer, IceCandidate, Multiview, SetAgendaItem, Present)
+                 SdpOffer, IceCandidate, Multiview, SetAgendaItem, Present, PresentStop, SyncState)
 ClientMessage = Annotated[Union[CLIENT_MODELS], Field(discriminator="type")]
 CLIENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in CLIENT_MODELS)
 _client_adapter = TypeAdapter(ClientMessage)

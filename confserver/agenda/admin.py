@@ -1,0 +1,44 @@
+from django.contrib import admin
+
+from .models import AgendaItem, Document, DocumentVersion, Publication, ReadReceipt, WebhookDelivery
+
+
+@admin.register(AgendaItem)
+class AgendaItemAdmin(admin.ModelAdmin):
+    list_display = ("title", "meeting", "position", "presenter_unit", "planned_start", "planned_minutes")
+    raw_id_fields = ("meeting", "presenter_unit")
+
+
+class VersionInline(admin.TabularInline):
+    model = DocumentVersion
+    extra = 0
+    fields = ("number", "is_current", "filename", "page_count", "size", "signature_status", "uploaded_at")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ("title", "meeting", "item", "confidential", "created_at")
+    list_filter = ("confidential",)
+    search_fields = ("title",)
+    raw_id_fields = ("meeting", "item", "created_by")
+    inlines = [VersionInline]
+
+
+@admin.register(Publication)
+class PublicationAdmin(admin.ModelAdmin):
+    list_display = ("meeting", "number", "published_at", "published_by")
+    raw_id_fields = ("meeting", "published_by")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "url", "attempts", "last_status", "delivered_at", "next_attempt_at", "last_error")
+    list_filter = ("delivered_at",)
+
+
+@admin.register(ReadReceipt)
+class ReadReceiptAdmin(admin.ModelAdmin):
+    list_display = ("version", "room", "first_opened_at", "last_opened_at", "count")
+    raw_id_fields = ("version", "room")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AgendaConfig(AppConfig):
+    name = "confserver.agenda"
+    verbose_name = "Chương trình họp và tài liệu"

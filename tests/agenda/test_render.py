@@ -1,0 +1,115 @@
+"""Page images: exact widths, PNG over HTTP with ETag/304 and caching headers,
+the disk cache, and rendering from many threads at once."""
+import threading
+
+import pytest
+
+from confserver.agenda import pdf, publish, render, storage
+
+from .conftest import make_pdf
+
+
+@pytest.fixture
+def version(world, item):
+    v = world.upload(make_pdf(4, seed=3), item_id=item.id)
+    publish.publish(world.users["host"], world.meeting)
+    return v
+
+
+@pytest.fixture
+def host_client(client, world):
+    client.force_login(world.users["host"])
+    return client
+
+
+@pytest.mark.parametrize("width", render.WIDTHS)
+def test_page_image_has_the_asked_width(host_client, version, width):
+    r = host_client.get(f"/api/agenda/versions/{version.id}/pages/2?width={width}")
+    assert r.status_code == 200 and r["Content-Type"] == "image/png"
+    body = r.content
+    assert body.startswith(b"\x89PNG\r\n\x1a\n")
+    w, h = pdf.png_size(body)
+    assert w == width and h == round(width * 842 / 595)  # A4 portrait
+    assert r["ETag"] == f'"{version.sha256}-2-{width}"'
+    assert "private" in r["Cache-Control"] and "max-age=31536000" in r["Cache-Control"]
+    assert storage.page_path(version.sha256, 2, width).read_bytes() == body
+
+
+def test_cache_hit_returns_the_same_bytes_without_rendering(host_client, version, monkeypatch):
+    url = f"/api/agenda/versions/{version.id}/pages/1?width=960"
+    first = host_client.get(url).content
+
+    def boom(*a, **k):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(pdf, "render_png", boom)
+    second = host_client.get(url)
+    assert second.status_code == 200 and second.content == first
+
+
+def test_etag_gives_304(host_client, version):
+    url = f"/api/agenda/versions/{version.id}/pages/3?width=480"
+    tag = host_client.get(url)["ETag"]
+    r = host_client.get(url, HTTP_IF_NONE_MATCH=tag)
+    assert r.status_code == 304 and r.content == b"" and r["ETag"] == tag
+    assert host_client.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+    f = host_client.get(f"/api/agenda/versions/{version.id}/file")
+    assert f.status_code == 200 and f["Content-Type"] == "application/pdf" and f["ETag"] == f'"{version.sha256}"'
+    assert b"".join(f.streaming_content) == storage.pdf_path(version.sha256).read_bytes()
+    assert host_client.get(f"/api/agenda/versions/{version.id}/file", HTTP_IF_NONE_MATCH=f["ETag"]).status_code == 304
+
+
+def test_identical_pages_of_two_documents_share_the_cache(world, version, host_client):
+    twin = world.upload(make_pdf(4, seed=3), meeting=world.other_meeting)
+    a = host_client.get(f"/api/agenda/versions/{version.id}/pages/1?width=480")
+    b = host_client.get(f"/api/agenda/versions/{twin.id}/pages/1?width=480")
+    assert a.content == b.content and a["ETag"] == b["ETag"]
+
+
+@pytest.mark.parametrize("query, code, status", [
+    ("pages/1?width=333", "bad_width", 400),
+    ("pages/0?width=480", "bad_page", 404),
+    ("pages/5?width=480", "bad_page", 404),
+])
+def test_bad_page_requests_are_coded(host_client, version, query, code, status):
+    r = host_client.get(f"/api/agenda/versions/{version.id}/{query}")
+    assert r.status_code == status and r.json()["code"] == code
+
+
+def test_unknown_version_is_404(host_client, version):
+    r = host_client.get("/api/agenda/versions/999999/pages/1")
+    assert r.status_code == 404 and r.json()["code"] == "version_not_found"
+
+
+def test_many_threads_render_correctly(version):
+    """PDFium is not thread-safe; the lock makes concurrent renders safe and each
+    key is rendered once."""
+    calls = []
+    real = pdf.render_png
+
+    def counting(*a):
+        calls.append(a[1:])
+        return real(*a)
+
+    pdf.render_png, saved = counting, pdf.render_png
+    try:
+        jobs = [(p, w) for p in range(1, 5) for w in render.WIDTHS] * 3
+        out, errors = {}, []
+
+        def work(p, w):
+            try:
+                out.setdefault((p, w), set()).add(render.page_png(version, p, w))
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=j) for j in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        pdf.render_png = saved
+    assert not errors
+    assert all(len(v) == 1 for v in out.values())  # the same bytes for every caller of a key
+    assert all(pdf.png_size(next(iter(v)))[0] == w for (p, w), v in out.items())
+    assert len(calls) == len(set(calls)) == 12

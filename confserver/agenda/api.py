@@ -169,8 +169,10 @@ def signature_report(request, version_id: int):
 @router.post("/meetings/{meeting_id}/publish", response={201: PublicationOut, **ERRORS})
 def publish_agenda(request, meeting_id: int):
     """Send the agenda ahead to the invited rooms (and the webhook)."""
+    from confserver.signaling.consumers import notify_sync
+
     pub, event = publish.publish(request.auth, meetings.get_meeting(meeting_id))
-    # The socket fan-out belongs to the lead's layer; over HTTP the rooms see it on their next fetch.
+    notify_sync(meeting_id, event)  # rooms connected now see it at once; others on their next fetch
     return 201, PublicationOut(id=pub.id, number=pub.number, published_at=pub.published_at, event=event)
 
 

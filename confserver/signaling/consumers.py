@@ -54,6 +54,15 @@ def tell_sync(meeting_id: int, outcome_coro_fn, *args):
     async_to_sync(run)()
 
 
+def notify_sync(meeting_id: int, *events: dict):
+    """From synchronous code: send events to everyone connected to the meeting."""
+
+    async def outcome():
+        return control.Outcome(events=list(events))
+
+    tell_sync(meeting_id, outcome)
+
+
 class MeetingConsumer(AsyncWebsocketConsumer):
     actor: control.Actor | None = None
     session: sessions.Session | None = None

@@ -64,3 +64,15 @@ async def test_floor_room_presents_only_when_allowed(world, paper):
     assert (await chair.request("present_stop"))["type"] == "ok"
     await b.wait_event("present_stop")
     assert (await b.request("sync_state"))["data"]["present"] is None
+
+
+async def test_publishing_reaches_connected_rooms(world, paper):
+    from django.test import AsyncClient
+
+    chair, (a,), _ = await chair_and_rooms(world, 1)
+    http = AsyncClient()
+    http.cookies["sessionid"] = world.host_cookie
+    r = await http.post(f"/api/agenda/meetings/{world.meeting_id}/publish")
+    assert r.status_code == 201, r.content
+    ev = await a.wait_event("agenda_published")
+    assert ev["items"][0]["title"] == "Báo cáo kinh tế - xã hội" and ev["publication"] == 1

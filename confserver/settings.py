@@ -137,6 +137,8 @@ SIGNALING_BURST = env.int("SIGNALING_BURST", default=40)
 # Notifications kept per session for resume; and the most a slow client may have queued.
 SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
 SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
+# Joins' attendance and timeline rows are written in batches this often (0: with each join).
+SIGNALING_JOIN_BATCH_S = env.float("SIGNALING_JOIN_BATCH_S", default=0.05)
 
 # Media relay ICE: addresses to offer (empty = every non-loopback interface; tests use 127.0.0.1),
 # a UDP port range "first-last", the public address of a 1:1 NAT, and TURN for browsers

@@ -5,10 +5,13 @@ the live store and/or the database, and returns an Outcome: the reply data,
 the events to fan out to the whole meeting, and messages for single
 connections. Nothing here knows about WebSockets.
 """
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from confserver.accounts.models import Role
@@ -19,6 +22,8 @@ from confserver.rooms.models import Meeting, MeetingState, Participation, RollCa
 from confserver.media import service
 
 from .live import BROADCAST, FLOOR, LECTURE, get_store
+
+log = logging.getLogger(__name__)
 
 CHAIR, ROOM = "chair", "room"
 # An event carrying TO: CHAIR goes to the chair's consoles only. Presence does: 250 rooms
@@ -109,29 +114,30 @@ def forget_rooms(meeting_id: int):
 
 
 async def program(meeting_id: int) -> dict:
-    ctl = await get_store().ctl_get(meeting_id)
+    return _program_of(await get_store().ctl_get(meeting_id))
+
+
+def _program_of(ctl: dict) -> dict:
     return {"mode": ctl.get("mode", LECTURE), "source_room": ctl.get("source_room"),
             "floor_room": ctl.get("floor_room"), "chair_room": ctl.get("chair_room"),
             "floor_may_present": bool(ctl.get("floor_may_present"))}
 
 
 async def snapshot(actor: Actor, state: str) -> dict:
-    """Everything a client needs to draw the meeting from scratch."""
-    store = get_store()
-    presence = await store.presence_all(actor.meeting_id)
-    muted = await store.muted_all(actor.meeting_id)
-    queue = await store.queue_list(actor.meeting_id)
-    ctl = await store.ctl_get(actor.meeting_id)
+    """Everything a client needs to draw the meeting from scratch (one store round trip)."""
+    view = await get_store().view(actor.meeting_id, presence=actor.is_chair)
+    muted, queue, ctl = view["muted"], view["queue"], view["ctl"]
     snap = {
         "meeting_id": actor.meeting_id, "state": state,
         "me": {"role": actor.role, "room_id": actor.room_id, "room_name": actor.room_name,
                "muted": actor.room_id in muted, "hand_raised": actor.room_id in queue},
-        "program": await program(actor.meeting_id),
+        "program": _program_of(ctl),
         "queue": queue, "muted": sorted(muted),
         "roll_call_active": bool(ctl.get("roll_call")),
         "ice_servers": service.browser_ice_servers(f"room-{actor.room_id}"),
     }
     if actor.is_chair:
+        presence = view["presence"]
         snap["online"] = sorted(presence)
         rooms = [dict(r) for r in await db(_rooms_sync)(actor.meeting_id, True)]
         for r in rooms:
@@ -147,11 +153,13 @@ async def snapshot(actor: Actor, state: str) -> dict:
 async def join(actor: Actor) -> tuple[Outcome, str]:
     """Take the actor's place; a second connection for the same room replaces the first.
 
-    Returns the outcome and the meeting state (read in the same database call).
+    Returns the outcome and the meeting state. The join's attendance and timeline
+    rows are written in batches (JOINS) so a burst of rooms is not queued behind
+    the database.
     """
     store = get_store()
     old = await store.presence_get(actor.meeting_id, actor.room_id)
-    state = await db(_joined)(actor, first=not old)
+    state = await current_state(actor.meeting_id, live=True)
     if state == MeetingState.ENDED:
         raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
     if not actor.is_chair and state == MeetingState.SCHEDULED:
@@ -166,19 +174,56 @@ async def join(actor: Actor) -> tuple[Outcome, str]:
     if not old:
         out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role,
                            TO: CHAIR})
+        if settings.SIGNALING_JOIN_BATCH_S > 0:
+            JOINS.add(actor)
+        else:
+            await db(_write_joins)([(actor, timezone.now())])
     return out, state
 
 
-def _joined(actor: Actor, first: bool) -> str:
-    """One database round for a join: the meeting state, and on a first join the attendance and timeline."""
-    state = Meeting.objects.values_list("state", flat=True).get(pk=actor.meeting_id)
-    if first and state in (MeetingState.SCHEDULED, *ACTIVE):
-        part = Participation.objects.filter(meeting_id=actor.meeting_id, room_id=actor.room_id).first()
-        if part and (actor.is_chair or state != MeetingState.SCHEDULED):
-            meetings.mark_joined(part)
-            timeline.record(Meeting(pk=actor.meeting_id), "join", actor=actor.user, room=_room_ref(actor.room_id),
-                            role=actor.role)
-    return state
+class _JoinWriter:
+    """Writes joins (attendance 'joined' and a timeline row) in one database call per batch."""
+
+    def __init__(self):
+        self.pending: list[tuple[Actor, object]] = []
+        self.task: asyncio.Task | None = None
+
+    def add(self, actor: Actor):
+        self.pending.append((actor, timezone.now()))
+        if self.task is None or self.task.done() or self.task.get_loop() is not asyncio.get_running_loop():
+            self.task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self):
+        while self.pending:
+            await asyncio.sleep(settings.SIGNALING_JOIN_BATCH_S)
+            batch, self.pending = self.pending, []
+            try:
+                await db(_write_joins)(batch)
+            except Exception:
+                log.exception("writing %d joins failed", len(batch))
+
+    async def drain(self):
+        """Wait until every join so far is written."""
+        if self.task is not None and self.task.get_loop() is asyncio.get_running_loop():
+            await self.task
+
+
+def _write_joins(batch):
+    from django.db import transaction
+
+    from confserver.rooms.models import InviteStatus, TimelineEvent
+
+    with transaction.atomic():
+        for (mid,) in {(a.meeting_id,) for a, _ in batch}:
+            rows = [(a, at) for a, at in batch if a.meeting_id == mid]
+            Participation.objects.filter(meeting_id=mid, room_id__in=[a.room_id for a, _ in rows]).exclude(
+                status=InviteStatus.JOINED).update(status=InviteStatus.JOINED, joined_at=rows[0][1])
+            TimelineEvent.objects.bulk_create([
+                TimelineEvent(meeting_id=mid, at=at, kind="join", actor=a.user if a.user and a.user.pk else None,
+                              room_id=a.room_id, data={"role": a.role}) for a, at in rows])
+
+
+JOINS = _JoinWriter()
 
 
 async def detach(actor: Actor):
@@ -234,9 +279,17 @@ PROGRAM_HOOKS: list = []
 MUTE_HOOKS: list = []
 
 
-async def current_state(mid) -> str:
-    """The meeting state, from the database: the HTTP API may change it too."""
-    return await db(lambda: Meeting.objects.values_list("state", flat=True).get(pk=mid))()
+async def current_state(mid, *, live=False) -> str:
+    """The meeting state from the database; with `live`, from the live store when it has it
+    (every change made through the socket or the HTTP API goes through state_changed)."""
+    if live:
+        state = (await get_store().ctl_get(mid)).get("state")
+        if state:
+            return state
+    state = await db(lambda: Meeting.objects.values_list("state", flat=True).get(pk=mid))()
+    if live:
+        await get_store().ctl_set(mid, state=state)
+    return state
 
 
 async def _check_active(mid, allow=ACTIVE):
@@ -385,6 +438,7 @@ async def set_state(actor: Actor, state: str) -> Outcome:
 async def state_changed(meeting_id: int, state: str) -> Outcome:
     """What follows a state change, however it was made (socket or HTTP API)."""
     out = Outcome(events=[{"event": "state", "state": state}])
+    await get_store().ctl_set(meeting_id, state=state)
     if state == MeetingState.ENDED:
         await get_store().clear(meeting_id)
         await service.end_meeting(meeting_id)

@@ -68,6 +68,13 @@ class MemoryStore:
     async def muted_all(self, mid) -> set[int]:
         return set(self._meeting(mid)["muted"])
 
+    async def view(self, mid, *, presence: bool) -> dict:
+        """ctl, muted, queue (and presence when asked) in one go."""
+        out = {"ctl": await self.ctl_get(mid), "muted": await self.muted_all(mid), "queue": await self.queue_list(mid)}
+        if presence:
+            out["presence"] = await self.presence_all(mid)
+        return out
+
     async def clear(self, mid):
         self._m.pop(mid, None)
 
@@ -149,6 +156,21 @@ class RedisStore:
 
     async def muted_all(self, mid):
         return {int(x) for x in await self.r.smembers(self._k(mid, "muted"))}
+
+    async def view(self, mid, *, presence: bool) -> dict:
+        """ctl, muted, queue (and presence when asked) in one round trip."""
+        async with self.r.pipeline(transaction=False) as p:
+            p.hgetall(self._k(mid, "ctl"))
+            p.smembers(self._k(mid, "muted"))
+            p.zrange(self._k(mid, "queue"), 0, -1)
+            if presence:
+                p.hgetall(self._k(mid, "presence"))
+            res = await p.execute()
+        out = {"ctl": {k: json.loads(v) for k, v in res[0].items()}, "muted": {int(x) for x in res[1]},
+               "queue": [int(x) for x in res[2]]}
+        if presence:
+            out["presence"] = {int(k): json.loads(v) for k, v in res[3].items()}
+        return out
 
     async def clear(self, mid):
         await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted")))

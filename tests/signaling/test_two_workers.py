@@ -45,6 +45,12 @@ async def test_floor_grant_crosses_workers(two_workers):
             assert prog["floor_room"] == room_a["room_id"]
             _, prog = await a.wait_event("program", mode="floor")
             assert prog["source_room"] == room_a["room_id"]
+            # attendance of the joins, written in batches by each worker, reaches the database
+            async with http.get(f"{w1}/api/meetings/{seed['meeting_id']}/attendance",
+                                cookies={"sessionid": seed["host_cookie"]}) as r:
+                att = await r.json()
+            joined = {row["room_id"] for row in att["rooms"] if row["status"] == "joined"}
+            assert {room_a["room_id"], room_b["room_id"]} <= joined
         finally:
             for c in (chair, a, b):
                 await c.close()

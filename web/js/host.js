@@ -1,5 +1,6 @@
 // The host console: the chair's operator runs the meeting from here.
 import { MeetingClient, api } from "./meeting.js";
+import { PageLoader, agendaTree, csrfToken, docLabel, loadAgenda, pickWidth } from "./docs.js";
 import { LocalMedia, MediaLink, attach, fillDeviceSelect, meanColour } from "./media.js";
 import { $, MODE_LABEL, ROLL_LABEL, STATE_LABEL, ask, el, fmtClock, fmtTime, params, toast } from "./ui.js";
 
@@ -31,6 +32,21 @@ const S = {
   startedAt: null,
 };
 
+// Paperless: the agenda, the document previewed here, and what every room is shown.
+const H = {
+  items: [],
+  docs: [],
+  loaded: false,
+  currentItem: null,
+  present: null, // the latest `present` event, null when nobody presents
+  view: null, // {document_id, version_id, title, page, page_count}: the console's preview
+  syncSeq: -1,
+  inflight: 0, // our own `present` requests not answered yet
+  tab: "mv",
+};
+const hpages = new PageLoader();
+let hpageLoad = 0;
+
 const local = new LocalMedia("confserver.host.devices");
 const rows = new Map(); // room_id -> {tr, cells}
 const tiles = []; // {box, video, caption, flags, ph}
@@ -41,6 +57,7 @@ let mvTimer = null;
 
 window.confserver = {
   get state() { return S; },
+  get docs() { return H; },
   get client() { return client; },
   get media() { return media; },
   get pc() { return media?.pc || null; },
@@ -114,6 +131,8 @@ function onSnapshot(snap, { resync = false } = {}) {
   buildRows();
   renderAll();
   if (!resync || media?.state !== "connected") startMedia(snap.ice_servers || []);
+  if (!H.loaded) refreshAgenda();
+  refreshSync();
 }
 
 function onEvent(ev) {
@@ -173,6 +192,35 @@ function onEvent(ev) {
       if (room) { room.roll_call = ev.status; room.absence_reason = ev.reason; }
       updateRow(ev.room_id);
       renderRollCall();
+      break;
+    case "agenda_item":
+      if (!freshSync(ev)) break;
+      H.currentItem = ev.item;
+      log(ev.item ? `Nội dung ${ev.item.position}: ${ev.item.title}` : "Bỏ chọn nội dung họp");
+      if (ev.item && !H.items.some((i) => i.id === ev.item.id)) refreshAgenda();
+      renderDocs();
+      break;
+    case "present": {
+      if (!freshSync(ev)) break;
+      const before = H.present;
+      H.present = ev;
+      if (!before || before.version_id !== ev.version_id) {
+        log(`Trình chiếu “${ev.title}”${ev.presenter?.room_id ? ` (${nameOf(ev.presenter.room_id)})` : ""}`, "onair");
+      }
+      if (!H.docs.some((d) => d.id === ev.document_id)) refreshAgenda();
+      followPresent();
+      renderDocs();
+      break;
+    }
+    case "present_stop":
+      if (!freshSync(ev)) break;
+      if (H.present) log("Dừng trình chiếu tài liệu");
+      H.present = null;
+      renderDocs();
+      break;
+    case "agenda_published":
+      refreshAgenda();
+      log("Đã phát hành chương trình họp");
       break;
     default:
       break;
@@ -718,6 +766,7 @@ function wireControls() {
   $("#rooms-search").oninput = () => S.order.forEach(applyFilter);
   $("#rooms-filter").onchange = () => S.order.forEach(applyFilter);
   renderTiles();
+  wireDocs();
 }
 
 async function showLinks() {
@@ -753,6 +802,301 @@ async function showLinks() {
   dlg.addEventListener("close", () => dlg.remove());
   document.body.append(dlg);
   dlg.showModal();
+}
+
+// ---- paperless: agenda, documents, presenting ------------------------------------------------------
+
+function wireDocs() {
+  for (const b of document.querySelectorAll(".ptab")) b.onclick = () => setPanelTab(b.dataset.tab);
+  $("#present-chip").onclick = () => setPanelTab("docs");
+  $("#hdoc-prev").onclick = () => hturn(-1);
+  $("#hdoc-next").onclick = () => hturn(+1);
+  $("#hdoc-present").onclick = () => presentView();
+  $("#hdoc-stop").onclick = () => send("present_stop");
+  $("#h-page-img").onload = () => { $("#h-page-img").dataset.loaded = "1"; };
+  $("#upload-form").onsubmit = (e) => { e.preventDefault(); upload(); };
+  $("#receipts-refresh").onclick = loadReceipts;
+  $("#btn-publish").onclick = publishAgenda;
+  document.addEventListener("keydown", (e) => {
+    if (H.tab !== "docs" || !H.view || e.target.closest("input, select, textarea, dialog")) return;
+    if (e.key === "ArrowRight" || e.key === "PageDown") { e.preventDefault(); hturn(+1); }
+    else if (e.key === "ArrowLeft" || e.key === "PageUp") { e.preventDefault(); hturn(-1); }
+  });
+}
+
+function setPanelTab(tab) {
+  H.tab = tab;
+  for (const b of document.querySelectorAll(".ptab")) {
+    b.classList.toggle("active", b.dataset.tab === tab);
+    b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  }
+  $("#mv-grid").hidden = tab !== "mv";
+  $("#mv-toolbar").hidden = tab !== "mv";
+  $("#hdocs").hidden = tab !== "docs";
+  $("#hreceipts").hidden = tab !== "receipts";
+  if (tab === "docs") refreshAgenda(); // uploads from elsewhere (another operator, the API)
+  if (tab === "docs" && H.view) showHostPage();
+  if (tab === "receipts") loadReceipts();
+}
+
+async function refreshAgenda() {
+  try {
+    const { items, docs } = await loadAgenda(meetingId);
+    H.items = items;
+    H.docs = docs;
+    H.loaded = true;
+  } catch (err) {
+    $("#h-agenda-empty").textContent = `Chưa tải được chương trình họp (${err.message}).`;
+    return;
+  }
+  const sel = $("#up-item");
+  const chosen = sel.value;
+  sel.replaceChildren(el("option", { value: "" }, "Tài liệu chung"),
+    ...H.items.map((i) => el("option", { value: String(i.id) }, `${i.position}. ${i.title}`)));
+  sel.value = H.items.some((i) => String(i.id) === chosen) ? chosen : "";
+  renderDocs();
+}
+
+async function refreshSync() {
+  if (!client?.joined) return;
+  let s;
+  try { s = await client.request("sync_state"); } catch (e) { return; }
+  if (typeof s.sync_seq === "number") {
+    if (s.sync_seq < H.syncSeq) return;
+    H.syncSeq = s.sync_seq;
+  }
+  H.currentItem = s.agenda_item?.item || null;
+  H.present = s.present || null;
+  followPresent();
+  renderDocs();
+}
+
+function freshSync(ev) {
+  if (typeof ev.sync_seq !== "number") return true;
+  if (ev.sync_seq < H.syncSeq) return false;
+  H.syncSeq = ev.sync_seq;
+  return true;
+}
+
+/** The preview follows the presented page when it shows that document (or nothing yet),
+ *  unless our own page turns are still on their way. */
+function followPresent() {
+  const p = H.present;
+  if (!p || H.inflight > 0) return;
+  if (H.view && H.view.version_id !== p.version_id) return;
+  H.view = { document_id: p.document_id, version_id: p.version_id, title: p.title, page: p.page, page_count: p.page_count };
+  showHostPage();
+}
+
+const presentingView = () => !!(H.present && H.view && H.present.version_id === H.view.version_id);
+
+function openHostDoc(d) {
+  const v = d.current;
+  const same = H.present && H.present.version_id === v.id;
+  H.view = { document_id: d.id, version_id: v.id, title: d.title, page: same ? H.present.page : 1, page_count: v.page_count };
+  showHostPage();
+}
+
+async function presentPage(page) {
+  const v = H.view;
+  H.inflight += 1;
+  try {
+    await client.request("present", { version_id: v.version_id, page });
+  } catch (err) {
+    toast(err.message, "error");
+  } finally {
+    H.inflight -= 1;
+    if (!H.inflight) { followPresent(); renderDocs(); }
+  }
+}
+
+function presentView() {
+  if (!H.view) return;
+  presentPage(H.view.page);
+}
+
+/** Turn the preview's page; while it is the presented document, every room turns with it. */
+function hturn(delta) {
+  const v = H.view;
+  if (!v) return;
+  const page = v.page + delta;
+  if (page < 1 || page > v.page_count) return;
+  const live = presentingView();
+  v.page = page;
+  showHostPage();
+  if (live) presentPage(page);
+}
+
+async function showHostPage() {
+  renderViewerBar();
+  const v = H.view;
+  if (!v || H.tab !== "docs") return;
+  const img = $("#h-page-img");
+  const wrap = $("#h-page-wrap");
+  const width = pickWidth(wrap.clientWidth || 480);
+  const mine = ++hpageLoad;
+  try {
+    const url = await hpages.load(v.version_id, v.page, width);
+    if (mine !== hpageLoad) return;
+    if (img.src !== url) { img.dataset.loaded = ""; img.src = url; wrap.scrollTop = 0; }
+    img.dataset.page = String(v.page);
+    img.hidden = false;
+    $("#h-placeholder").hidden = true;
+    hpages.prefetch(v.version_id, [v.page + 1, v.page - 1], v.page_count, width);
+  } catch (err) {
+    if (mine !== hpageLoad) return;
+    img.hidden = true;
+    $("#h-placeholder").textContent = `Không tải được trang ${v.page}: ${err.message}`;
+    $("#h-placeholder").hidden = false;
+  }
+}
+
+function renderViewerBar() {
+  const v = H.view;
+  const live = presentingView();
+  $("#hdoc-title").textContent = v ? v.title : "Chọn tài liệu để xem trước, trình chiếu";
+  $("#hdoc-title").title = v ? v.title : "";
+  $("#hdoc-page").textContent = v ? v.page : "–";
+  $("#hdoc-count").textContent = v ? v.page_count : "–";
+  $("#hdoc-prev").disabled = !v || v.page <= 1;
+  $("#hdoc-next").disabled = !v || v.page >= v.page_count;
+  $("#hdoc-prev").title = $("#hdoc-next").title = live ? "Lật trang cho mọi phòng" : "Chỉ xem trước trên bảng điều khiển";
+  const present = $("#hdoc-present");
+  const onPage = live && H.present.page === v.page;
+  present.disabled = !v || onPage;
+  present.textContent = live ? (onPage ? "Đang trình chiếu" : "Trình chiếu trang này") : "Trình chiếu";
+  $("#hdoc-stop").hidden = !H.present;
+  const badge = $("#hdoc-badge");
+  badge.hidden = !H.present;
+  if (H.present) {
+    badge.textContent = live ? `Mọi phòng đang xem trang ${H.present.page}` : `Đang trình chiếu “${H.present.title}” trang ${H.present.page}`;
+    badge.className = `badge ${live ? "state-live" : "warn"}`;
+  }
+  const chip = $("#present-chip");
+  chip.hidden = !H.present;
+  if (H.present) {
+    chip.textContent = `▶ ${H.present.title} · tr. ${H.present.page}/${H.present.page_count}`;
+    chip.title = "Đang trình chiếu — bấm để mở bảng tài liệu";
+  }
+}
+
+function renderDocs() {
+  const tree = agendaTree(H.items, H.docs);
+  $("#docs-count").textContent = H.docs.length;
+  const list = $("#h-agenda");
+  const openId = H.view?.document_id;
+  list.replaceChildren(...tree.map(({ item, docs }) => {
+    const current = item && H.currentItem?.id === item.id;
+    return el("li", { class: `agenda-item${current ? " current" : ""}${item ? "" : " loose"}`, dataset: { itemId: item ? String(item.id) : "" } },
+      el("div", { class: "item-head" },
+        el("span", { class: "pos" }, item ? item.position : "•"),
+        el("span", { class: "item-title" }, item ? item.title : "Tài liệu chung"),
+        item ? (current
+          ? el("button", { class: "btn btn-sm item-go active", title: "Bỏ chọn nội dung đang thảo luận", onclick: () => send("agenda_item", { item_id: null }) }, "Đang thảo luận")
+          : el("button", { class: "btn btn-sm item-go", title: "Chuyển cuộc họp sang nội dung này (mọi phòng thấy)", onclick: () => send("agenda_item", { item_id: item.id }) }, "Chuyển tới"))
+          : null),
+      docs.length ? el("ul", { class: "doc-list" }, docs.map((d) => el("li", {},
+        el("button", {
+          class: `doc-open${d.id === openId ? " open" : ""}`,
+          dataset: { documentId: String(d.id), versionId: String(d.current.id) },
+          title: `Mở “${d.title}” để xem trước, trình chiếu`,
+          onclick: () => openHostDoc(d),
+        }, ...docLabel(d), H.present?.document_id === d.id ? el("span", { class: "tag onair" }, "Trình chiếu") : null)))) : null);
+  }));
+  const empty = $("#h-agenda-empty");
+  empty.hidden = tree.length > 0;
+  if (H.loaded && !tree.length) empty.textContent = "Chưa có nội dung họp, tài liệu.";
+  renderViewerBar();
+}
+
+function upload() {
+  const file = $("#up-file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  if ($("#up-title").value.trim()) form.append("title", $("#up-title").value.trim());
+  if ($("#up-item").value) form.append("item_id", $("#up-item").value);
+  form.append("confidential", $("#up-conf").checked ? "true" : "false");
+  const xhr = new XMLHttpRequest();
+  const bar = $("#up-bar");
+  const pct = $("#up-pct");
+  const btn = $("#up-btn");
+  $("#up-progress").hidden = false;
+  bar.style.width = "0";
+  pct.textContent = "0 %";
+  btn.disabled = true;
+  xhr.upload.onprogress = (e) => {
+    if (!e.lengthComputable) return;
+    const n = Math.round((e.loaded / e.total) * 100);
+    bar.style.width = `${n}%`;
+    pct.textContent = n < 100 ? `${n} %` : "Đang xử lý…";
+  };
+  const done = (ok, text) => {
+    btn.disabled = false;
+    $("#up-progress").hidden = true;
+    toast(text, ok ? "ok" : "error", ok ? 3000 : 8000);
+  };
+  xhr.onload = () => {
+    let data = null;
+    try { data = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+    if (xhr.status === 201) {
+      $("#upload-form").reset();
+      done(true, `Đã tải lên “${data.title}” (${data.current.page_count} trang)`);
+      log(`Tải lên tài liệu “${data.title}”`);
+      refreshAgenda();
+    } else {
+      done(false, data?.message || `Tải lên không được (lỗi ${xhr.status}).`);
+    }
+  };
+  xhr.onerror = () => done(false, "Mất kết nối khi tải lên; hãy thử lại.");
+  xhr.open("POST", `/api/agenda/meetings/${meetingId}/documents`);
+  xhr.setRequestHeader("X-CSRFToken", csrfToken());
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.send(form);
+}
+
+async function publishAgenda() {
+  if (!(await ask({ title: "Phát hành chương trình họp?", body: "Các phòng được mời nhận chương trình và tài liệu hiện có (phòng đang kết nối thấy ngay).", confirm: "Phát hành" }))) return;
+  const btn = $("#btn-publish");
+  btn.disabled = true;
+  try {
+    const resp = await fetch(`/api/agenda/meetings/${meetingId}/publish`, {
+      method: "POST", credentials: "same-origin", headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    });
+    const data = await resp.json().catch(() => null);
+    if (resp.status !== 201) throw new Error(data?.message || `Lỗi ${resp.status}`);
+    toast(`Đã phát hành chương trình (lần ${data.number})`, "ok");
+  } catch (err) {
+    toast(`Chưa phát hành được: ${err.message}`, "error");
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function loadReceipts() {
+  let r;
+  try { r = await api(`/api/agenda/meetings/${meetingId}/receipts`); } catch (err) { return toast(err.message, "error"); }
+  $("#receipts-at").textContent = `Cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
+  const t = (iso) => (iso ? new Date(iso).toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" }) : "—");
+  const docs = r.documents.filter((d) => d.is_current);
+  const table = $("#receipts-table");
+  table.replaceChildren(
+    el("thead", {}, el("tr", {}, el("th", {}, "Phòng"), el("th", { class: "num" }, "Đã mở"),
+      ...docs.map((d) => el("th", { class: "num", title: `${d.title} — ${d.rooms_opened}/${d.rooms_total} phòng đã mở` },
+        `${d.title.length > 18 ? `${d.title.slice(0, 17)}…` : d.title} (${d.rooms_opened}/${d.rooms_total})`)),
+      el("th", {}, "Lần đầu"), el("th", {}, "Gần nhất"))),
+    el("tbody", {}, r.rooms.map((room) => {
+      const opened = new Map(room.opened.map((o) => [o.version_id, o]));
+      return el("tr", { dataset: { roomId: String(room.room_id) } },
+        el("td", { class: "name", title: room.room_name }, room.room_name),
+        el("td", { class: `num${room.current_opened < room.current_total ? " q-warn" : ""}` }, `${room.current_opened}/${room.current_total}`),
+        ...docs.map((d) => {
+          const o = opened.get(d.version_id);
+          return el("td", { class: "num", title: o ? `${o.count} lần, lần đầu ${fmtTime(o.first_opened_at)}` : "Chưa mở" }, o ? `✓ ${t(o.first_opened_at)}` : "—");
+        }),
+        el("td", {}, t(room.first_opened_at)), el("td", {}, t(room.last_opened_at)));
+    })));
+  if (!r.rooms.length) table.append(el("tbody", {}, el("tr", {}, el("td", { class: "muted" }, "Chưa có phòng nào."))));
 }
 
 // ---- helpers --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // and microphone, joins, watches the program and asks for the floor.
 import { MeetingClient, api } from "./meeting.js";
 import { LocalMedia, MediaLink, attach, fillDeviceSelect, meanColour } from "./media.js";
-import { $, MODE_LABEL, STATE_LABEL, ask, fmtTime, params, toast } from "./ui.js";
+import { PageLoader, agendaTree, docLabel, loadAgenda, pickWidth } from "./docs.js";
+import { $, MODE_LABEL, STATE_LABEL, ask, el, fmtTime, params, toast } from "./ui.js";
 
 const q = params();
 const meetingId = Number(q.get("meeting"));
@@ -23,6 +24,23 @@ const S = {
   joined: false,
 };
 
+// Paperless: the agenda, the page on screen, and the synced view.
+const D = {
+  items: [],
+  docs: [],
+  loaded: false,
+  currentItem: null, // {id, position, title} | null
+  present: null, // the latest `present` event (or sync_state.present), null when nobody presents
+  following: true, // in the synced view: the viewer follows `present`
+  view: null, // {document_id, version_id, title, page, page_count}
+  shown: null, // "version/page" of the image on screen
+  syncSeq: -1,
+  tab: "video",
+  loadedAt: 0,
+};
+const pages = new PageLoader({ token });
+let pageLoad = 0;
+
 const local = new LocalMedia();
 let client = null;
 let media = null;
@@ -30,6 +48,7 @@ let meterStop = null;
 
 window.confserver = {
   get state() { return S; },
+  get docs() { return D; },
   get client() { return client; },
   get media() { return media; },
   get pc() { return media?.pc || null; },
@@ -153,6 +172,7 @@ function join() {
   $("#present-btn").onclick = answerRollCall;
   $("#mic-btn").onclick = toggleMic;
   $("#leave-btn").onclick = leave;
+  wireDocs();
 }
 
 function onSnapshot(snap, { resync = false } = {}) {
@@ -169,6 +189,9 @@ function onSnapshot(snap, { resync = false } = {}) {
   // A fresh session (first join, or the server lost ours): (re)offer media.
   if (!resync || media.state !== "connected") media.start(snap.ice_servers || []);
   render();
+  // A fresh session may have missed agenda and page changes: ask where the synced view is.
+  if (!D.loaded) refreshAgenda();
+  refreshSync();
 }
 
 function onEvent(ev) {
@@ -184,6 +207,15 @@ function onEvent(ev) {
     case "roll_call_mark":
       if (S.me && ev.room_id === S.me.room_id) S.answered = ev.status === "present_online" || ev.status === "present_in_person";
       break;
+    case "agenda_item": onAgendaItem(ev); return;
+    case "present": onPresent(ev); return;
+    case "present_stop": onPresentStop(ev); return;
+    case "agenda_published":
+      refreshAgenda();
+      $("#agenda-pub").textContent = `Phát hành ${fmtTime(ev.published_at)}`;
+      if (D.tab !== "docs") $("#docs-dot").hidden = false;
+      toast("Chương trình họp và tài liệu vừa được phát hành, cập nhật.", "ok", 8000);
+      return;
     default: break;
   }
   render();
@@ -342,6 +374,258 @@ function render() {
   const mic = $("#mic-btn");
   mic.textContent = S.micOn ? "Tắt micro" : "Bật micro";
   mic.className = S.micOn ? "btn btn-lg" : "btn btn-danger btn-lg";
+}
+
+// ---- paperless: agenda, documents, synced page view -------------------------------------
+
+function wireDocs() {
+  $("#tab-video").onclick = () => setTab("video");
+  $("#tab-docs").onclick = () => setTab("docs");
+  $("#program-box").onclick = () => { if (D.tab === "docs") setTab("video"); };
+  $("#doc-prev").onclick = () => turn(-1);
+  $("#doc-next").onclick = () => turn(+1);
+  $("#btn-private").onclick = () => leaveSync();
+  $("#btn-follow").onclick = () => followPresenter();
+  const fit = localStorage.getItem("confserver.docs.fit") === "page";
+  $("#viewer").classList.toggle("fit-page", fit);
+  $("#doc-fit").textContent = fit ? "Vừa chiều rộng" : "Cả trang";
+  $("#doc-fit").onclick = () => {
+    const on = $("#viewer").classList.toggle("fit-page");
+    localStorage.setItem("confserver.docs.fit", on ? "page" : "width");
+    $("#doc-fit").textContent = on ? "Vừa chiều rộng" : "Cả trang";
+  };
+  $("#doc-page-img").onload = () => { $("#doc-page-img").dataset.loaded = "1"; };
+  document.addEventListener("keydown", (e) => {
+    if (D.tab !== "docs" || !D.view || e.target.closest("input, select, textarea")) return;
+    if (e.key === "ArrowRight" || e.key === "PageDown") turn(+1);
+    else if (e.key === "ArrowLeft" || e.key === "PageUp") turn(-1);
+  });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => { if (D.view) showPage(); }, 300);
+  });
+}
+
+function setTab(tab) {
+  D.tab = tab;
+  const docs = tab === "docs";
+  $("#docs").hidden = !docs;
+  $(".room-stage").classList.toggle("docs-mode", docs);
+  $("#tab-video").classList.toggle("active", !docs);
+  $("#tab-docs").classList.toggle("active", docs);
+  $("#tab-video").setAttribute("aria-selected", String(!docs));
+  $("#tab-docs").setAttribute("aria-selected", String(docs));
+  if (docs) $("#docs-dot").hidden = true;
+  if (docs && Date.now() - D.loadedAt > 30000) refreshAgenda();
+  if (docs && D.view && D.shown !== `${D.view.version_id}/${D.view.page}`) showPage();
+}
+
+async function refreshAgenda() {
+  try {
+    const { items, docs } = await loadAgenda(meetingId, token);
+    D.items = items;
+    D.docs = docs;
+    D.loaded = true;
+    D.loadedAt = Date.now();
+  } catch (err) {
+    $("#agenda-empty").textContent = err.code === "agenda_not_published"
+      ? "Chương trình họp chưa được phát hành." : `Chưa tải được chương trình họp (${err.message}).`;
+    $("#agenda-empty").hidden = false;
+    return;
+  }
+  renderAgenda();
+  loadPublication();
+}
+
+async function loadPublication() {
+  try {
+    const pubs = await api(`/api/agenda/meetings/${meetingId}/publications`, { token });
+    const last = pubs.at(-1);
+    $("#agenda-pub").textContent = last ? `Phát hành ${fmtTime(last.published_at)}` : "";
+  } catch (e) { /* a nicety */ }
+}
+
+async function refreshSync() {
+  if (!client?.joined) return;
+  try {
+    applySync(await client.request("sync_state"));
+  } catch (e) { /* the events keep us right meanwhile */ }
+}
+
+/** A sync_state reply: where the meeting is (ignored when events already told us something newer). */
+function applySync(s) {
+  if (typeof s.sync_seq === "number") {
+    if (s.sync_seq < D.syncSeq) return;
+    D.syncSeq = s.sync_seq;
+  }
+  D.currentItem = s.agenda_item?.item || null;
+  const had = D.present;
+  D.present = s.present || null;
+  if (D.following && D.present) follow(D.present, !had || had.version_id !== D.present.version_id);
+  renderAgenda();
+  renderViewer();
+}
+
+function fresh(ev) {
+  if (typeof ev.sync_seq !== "number") return true;
+  if (ev.sync_seq < D.syncSeq) return false;
+  D.syncSeq = ev.sync_seq;
+  return true;
+}
+
+function onAgendaItem(ev) {
+  if (!fresh(ev)) return;
+  D.currentItem = ev.item;
+  if (ev.item && !D.items.some((i) => i.id === ev.item.id)) refreshAgenda();
+  if (ev.item) toast(`Chuyển sang nội dung ${ev.item.position}: ${ev.item.title}`, "info", 6000);
+  renderAgenda();
+  const cur = $("#agenda-list li.current");
+  if (cur) cur.scrollIntoView({ block: "nearest" });
+}
+
+function onPresent(ev) {
+  if (!fresh(ev)) return;
+  const before = D.present;
+  D.present = ev;
+  if (!D.docs.some((d) => d.id === ev.document_id)) refreshAgenda();
+  if (D.following) follow(ev, !before || before.version_id !== ev.version_id);
+  else renderViewer();
+  if (D.tab !== "docs" && !D.following) $("#docs-dot").hidden = false;
+}
+
+function onPresentStop(ev) {
+  if (!fresh(ev)) return;
+  D.present = null;
+  renderViewer();
+}
+
+/** Show what the presenter shows; a new document also brings the documents tab forward. */
+function follow(p, newDocument) {
+  D.view = { document_id: p.document_id, version_id: p.version_id, title: p.title, page: p.page, page_count: p.page_count };
+  if (newDocument && D.tab !== "docs") setTab("docs");
+  showPage();
+}
+
+function leaveSync(quiet = false) {
+  if (!D.following) return;
+  D.following = false;
+  if (!quiet) toast("Đang xem riêng. Bấm “Theo người trình bày” để quay lại trang đang trình chiếu.", "info", 6000);
+  renderViewer();
+}
+
+async function followPresenter() {
+  D.following = true;
+  await refreshSync(); // the freshest position; the last event otherwise
+  if (D.present) follow(D.present, true);
+  else toast("Hiện không có tài liệu nào đang được trình chiếu.", "info");
+  renderViewer();
+}
+
+/** The room opens a document itself: that leaves the synced view while someone presents. */
+function openDocument(d) {
+  if (D.present && D.following) leaveSync();
+  const v = d.current;
+  D.view = { document_id: d.id, version_id: v.id, title: d.title, page: 1, page_count: v.page_count };
+  setTab("docs");
+  showPage();
+}
+
+function turn(delta) {
+  if (!D.view) return;
+  const page = D.view.page + delta;
+  if (page < 1 || page > D.view.page_count) return;
+  if (D.present && D.following) leaveSync();
+  D.view.page = page;
+  showPage();
+}
+
+async function showPage() {
+  renderViewer();
+  const v = D.view;
+  if (!v) return;
+  const img = $("#doc-page-img");
+  const wrap = $("#page-wrap");
+  const width = pickWidth(wrap.clientWidth || 960);
+  const key = `${v.version_id}/${v.page}`;
+  const mine = ++pageLoad;
+  const ph = $("#doc-placeholder");
+  if (D.shown !== key) {
+    ph.textContent = "Đang tải trang…";
+    ph.hidden = false;
+    ph.classList.add("loading");
+  }
+  try {
+    const url = await pages.load(v.version_id, v.page, width);
+    if (mine !== pageLoad) return; // a newer page was asked for meanwhile
+    if (img.src !== url) {
+      img.dataset.loaded = "";
+      img.src = url;
+    }
+    img.dataset.page = String(v.page);
+    img.dataset.versionId = String(v.version_id);
+    img.alt = `${v.title} — trang ${v.page}`;
+    img.hidden = false;
+    ph.hidden = true;
+    if (D.shown !== key) wrap.scrollTop = 0;
+    D.shown = key;
+    pages.prefetch(v.version_id, [v.page + 1, v.page - 1], v.page_count, width);
+  } catch (err) {
+    if (mine !== pageLoad) return;
+    img.hidden = true;
+    D.shown = null;
+    ph.classList.remove("loading");
+    ph.textContent = `Không tải được trang ${v.page}: ${err.message}`;
+    ph.hidden = false;
+  }
+}
+
+function renderAgenda() {
+  const list = $("#agenda-list");
+  const tree = agendaTree(D.items, D.docs);
+  const openId = D.view?.document_id;
+  const presentedId = D.present?.document_id;
+  list.replaceChildren(...tree.map(({ item, docs }) => el("li", {
+    class: `agenda-item${item && D.currentItem?.id === item.id ? " current" : ""}${item ? "" : " loose"}`,
+    dataset: { itemId: item ? String(item.id) : "" },
+  },
+  el("div", { class: "item-head" },
+    el("span", { class: "pos" }, item ? item.position : "•"),
+    el("span", { class: "item-title" }, item ? item.title : "Tài liệu chung"),
+    item && D.currentItem?.id === item.id ? el("span", { class: "tag onair" }, "Đang thảo luận") : null),
+  item?.presenter_unit_name ? el("div", { class: "item-sub muted" }, `Trình bày: ${item.presenter_unit_name}`) : null,
+  docs.length ? el("ul", { class: "doc-list" }, docs.map((d) => el("li", {},
+    el("button", {
+      class: `doc-open${d.id === openId ? " open" : ""}`,
+      dataset: { documentId: String(d.id), versionId: String(d.current.id) },
+      title: `Mở “${d.title}”`,
+      onclick: () => openDocument(d),
+    }, ...docLabel(d), d.id === presentedId ? el("span", { class: "tag present" }, "Đang trình chiếu") : null)))) : null)));
+  const empty = $("#agenda-empty");
+  empty.hidden = tree.length > 0;
+  if (!tree.length && D.loaded) empty.textContent = "Cuộc họp chưa có chương trình, tài liệu.";
+}
+
+function renderViewer() {
+  const v = D.view;
+  const p = D.present;
+  const badge = $("#sync-badge");
+  let text, cls;
+  if (D.following && p) { text = "Đang theo người trình bày"; cls = "ok"; }
+  else if (D.following) { text = v ? "Chưa trình chiếu" : "Chờ trình chiếu"; cls = ""; }
+  else if (p) { text = `Đang xem riêng · trình chiếu ở trang ${p.page}${v && p.version_id !== v.version_id ? ` “${p.title}”` : ""}`; cls = "warn"; }
+  else { text = "Đang xem riêng"; cls = "warn"; }
+  badge.textContent = text;
+  badge.className = `badge ${cls}`;
+  $("#btn-follow").hidden = D.following;
+  $("#btn-private").hidden = !(D.following && p);
+  $("#doc-title").textContent = v ? v.title : "Chưa mở tài liệu";
+  $("#doc-title").title = v ? v.title : "";
+  $("#doc-page-num").textContent = v ? v.page : "–";
+  $("#doc-page-count").textContent = v ? v.page_count : "–";
+  $("#doc-prev").disabled = !v || v.page <= 1;
+  $("#doc-next").disabled = !v || v.page >= v.page_count;
+  renderAgenda();
 }
 
 function notice(title, text, button = null, action = null) {

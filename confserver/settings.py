@@ -116,6 +116,12 @@ RECORDINGS_ROOT = Path(env("RECORDINGS_ROOT", default=str(VAR_DIR / "recordings"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Largest meeting document (PDF) accepted; bigger uploads get 413 file_too_large.
 AGENDA_MAX_UPLOAD_BYTES = env.int("AGENDA_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+# Publishing the agenda POSTs JSON here (an SMS/messenger gateway), signed with the secret when set
+# (X-Confserver-Signature); failed calls are retried by `manage.py agenda_webhooks --loop`.
+AGENDA_WEBHOOK_URL = env("AGENDA_WEBHOOK_URL", default="")
+AGENDA_WEBHOOK_SECRET = env("AGENDA_WEBHOOK_SECRET", default="")
+# CA certificates (PEM/DER paths) trusted for digital signatures on documents; empty: trust is "unknown".
+AGENDA_TRUST_ROOTS = env.list("AGENDA_TRUST_ROOTS", default=[])
 
 # Room terminals sign in with a signed link; how long one stays valid.
 ROOM_TOKEN_MAX_AGE_S = env.int("ROOM_TOKEN_MAX_AGE_S", default=7 * 24 * 3600)

@@ -8,17 +8,13 @@ Redis with nothing.
 """
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
+
+from confserver.testing import live
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -38,102 +34,29 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"daphne did not listen on {port} within {timeout} s")
-
-
-class _Database:
-    """A database of the test's own: created before, dropped after."""
-
-    def __init__(self, tmp: Path):
-        self.admin = None
-        base = os.environ.get("DATABASE_URL", "")
-        if base.startswith(("postgres://", "postgresql://", "pgsql://")):
-            u = urlparse(base)
-            self.name = f"confserver_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            self.admin = urlunparse(u._replace(scheme="postgresql", path="/postgres"))
-            self.url = urlunparse(u._replace(path=f"/{self.name}"))
-        else:
-            self.url = f"sqlite:///{tmp / 'e2e.sqlite3'}"
-
-    def create(self):
-        if self.admin:
-            import psycopg
-
-            with psycopg.connect(self.admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.name}"')
-
-    def drop(self):
-        if self.admin:
-            import psycopg
-
-            with psycopg.connect(self.admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def e2e_server(tmp_path_factory):
     """A real confserver (daphne, ASGI, WebSocket, media relay) on 127.0.0.1:<free port>."""
     tmp = tmp_path_factory.mktemp("e2e-server")
     ARTIFACTS.mkdir(exist_ok=True)
-    port = _free_port()
+    port = live.free_port()
     origin = f"http://127.0.0.1:{port}"
-    db = _Database(tmp)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.e2e.settings",
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=db.url,
-        CONFSERVER_VAR_DIR=str(tmp / "var"),
-        LIVE_PREFIX=f"e2e-{uuid.uuid4().hex[:10]}",
-        CHANNEL_PREFIX=f"e2e-{uuid.uuid4().hex[:10]}",
-        MEDIA_ICE_HOSTS="127.0.0.1",
-        MEDIA_QUALITY_PERIOD_S="1",
-        WS_ALLOWED_ORIGINS=origin,
-        CSRF_TRUSTED_ORIGINS=origin,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-    )
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-    py = sys.executable
     log = ARTIFACTS / "e2e-server.log"
-    db.create()
-    proc = None
-    try:
-        for cmd in (["migrate", "--no-input", "-v0"], ["load_demo", "--structure", "2025"]):
-            subprocess.run([py, "manage.py", *cmd], cwd=ROOT, env=env, check=True, timeout=120,
-                           stdout=subprocess.DEVNULL)
-        daphne = Path(py).with_name("daphne")
-        with log.open("wb") as out:
-            proc = subprocess.Popen([str(daphne), "-b", "127.0.0.1", "-p", str(port), "confserver.asgi:application"],
-                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_port(port, proc, 30)
-        yield Server(base_url=origin, log=log)
-    finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        db.drop()
+    with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
+        env = live.server_env(
+            db_url, [port],
+            DJANGO_SETTINGS_MODULE="tests.e2e.settings",
+            PYTHONPATH=str(ROOT),
+            CONFSERVER_VAR_DIR=str(tmp / "var"),
+            MEDIA_QUALITY_PERIOD_S="1",
+            CSRF_TRUSTED_ORIGINS=origin,
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            LOG_LEVEL="WARNING",
+        )
+        live.manage(env, "migrate", "--no-input", "-v0")
+        live.manage(env, "load_demo", "--structure", "2025")
+        with live.daphne(env, port, log):
+            yield Server(base_url=origin, log=log)
 
 
 @dataclass(frozen=True)

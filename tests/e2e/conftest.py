@@ -109,3 +109,19 @@ def launch():
         except Exception:
             pass
     pw.stop()
+
+
+def open_console(host, base: str) -> int:
+    """The chair's operator logs in, opens the demo meeting from the list and waits for the socket; its id."""
+    import re
+
+    host.goto(f"{base}/web/host.html")
+    host.wait_for_url(re.compile(r"/login/"))
+    host.fill("#id_username", HOST_USER)
+    host.fill("#id_password", HOST_PASSWORD)
+    host.click("input[type=submit]")
+    host.wait_for_url(re.compile(r"/web/host\.html$"))
+    host.click("#meeting-rows a.btn")
+    host.wait_for_url(re.compile(r"meeting=\d+"))
+    host.wait_for_selector("#conn-badge.ok")
+    return int(re.search(r"meeting=(\d+)", host.url).group(1))

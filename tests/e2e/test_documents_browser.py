@@ -11,14 +11,13 @@ second, the server-rendered image really loaded. The room leaves the synced view
 read-receipts tab then lists the room as having opened the document.
 """
 import random
-import re
 import time
 
 import pytest
 
 from confserver.agenda.testing.pdfgen import make_pdf, vietnamese_pages
 
-from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER
+from .conftest import ARTIFACTS, open_console
 from .test_meeting_browser import new_page, poll, shots  # noqa: F401  (shots is a fixture)
 
 pytestmark = pytest.mark.browser
@@ -55,16 +54,7 @@ def test_room_follows_the_presenter(e2e_server, clips, launch, shots):  # noqa: 
     # The chair's operator logs in and opens the meeting (a laptop-sized console).
     host = shots["host"] = new_page(launch(clips["chair"]), 1366, 768)
     host.set_default_timeout(15000)
-    host.goto(f"{base}/web/host.html")
-    host.wait_for_url(re.compile(r"/login/"))
-    host.fill("#id_username", HOST_USER)
-    host.fill("#id_password", HOST_PASSWORD)
-    host.click("input[type=submit]")
-    host.wait_for_url(re.compile(r"/web/host\.html$"))
-    host.click("#meeting-rows a.btn")
-    host.wait_for_url(re.compile(r"meeting=\d+"))
-    meeting_id = int(re.search(r"meeting=(\d+)", host.url).group(1))
-    host.wait_for_selector("#conn-badge.ok")
+    meeting_id = open_console(host, base)
 
     # The agenda over the HTTP API, as the logged-in host (session cookie + CSRF header).
     csrf = next(c["value"] for c in host.context.cookies() if c["name"] == "csrftoken")

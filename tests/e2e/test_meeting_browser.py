@@ -8,12 +8,11 @@ multiview decodes both rooms; a room whose socket drops resumes its session
 by itself and answers the roll call that started while it was away.
 """
 import math
-import re
 import time
 
 import pytest
 
-from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER
+from .conftest import ARTIFACTS, open_console
 
 pytestmark = pytest.mark.browser
 
@@ -86,16 +85,7 @@ def test_floor_goes_from_chair_to_room(e2e_server, clips, launch, shots):
 
     # The chair's operator logs in and opens the meeting from the list.
     host = shots["host"] = new_page(launch(clips["chair"]), 1920, 1080)
-    host.goto(f"{base}/web/host.html")
-    host.wait_for_url(re.compile(r"/login/"))
-    host.fill("#id_username", HOST_USER)
-    host.fill("#id_password", HOST_PASSWORD)
-    host.click("input[type=submit]")
-    host.wait_for_url(re.compile(r"/web/host\.html$"))
-    host.click("#meeting-rows a.btn")
-    host.wait_for_url(re.compile(r"meeting=\d+"))
-    meeting_id = int(re.search(r"meeting=(\d+)", host.url).group(1))
-    host.wait_for_selector("#conn-badge.ok")
+    meeting_id = open_console(host, base)
     host.click("#btn-test-run")
     host.wait_for_selector("#state-badge.state-test_run")
 

@@ -6,7 +6,7 @@ from confserver.errors import DomainError
 
 from . import meetings, policy, tokens
 from .hierarchy import subtree
-from .models import Level, Meeting, Room
+from .models import Level, Meeting
 from .schemas import (AttendanceOut, AttendanceRow, ErrorOut, InvitedOut, MeetingIn, MeetingOut, RollCallIn,
                       RoomTokenOut, SelectionIn, StateIn, TimelineRow, UnitOut)
 

@@ -61,8 +61,8 @@ class Outcome:
     direct: list[tuple[str, dict]] = field(default_factory=list)
 
 
-def group_name(meeting_id: int, audience: str | None = None) -> str:
-    return f"meeting-{meeting_id}" + (f"-{audience}" if audience else "")
+def group_name(meeting_id: int) -> str:
+    return f"meeting-{meeting_id}"
 
 
 # ---- connecting -------------------------------------------------------------

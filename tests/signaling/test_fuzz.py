@@ -1,6 +1,5 @@
 """Generated frames, valid and malformed, at the parser (2,000 hypothesis examples) and 10,000 through
 the live consumer (which parses each one too)."""
-import asyncio
 import json
 
 import pytest

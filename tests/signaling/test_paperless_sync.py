@@ -3,9 +3,7 @@ import io
 import random
 
 import pytest
-from asgiref.sync import sync_to_async
 
-from .conftest import connect
 from .test_meeting_control import chair_and_rooms
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,10 @@ from django.conf import settings  # noqa: E402
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from confserver.media import service as media_service  # noqa: E402
 from confserver.signaling.routing import websocket_application  # noqa: E402
+
+media_service.preload()
 
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_application()})

@@ -23,6 +23,12 @@ def _backend():
     return local
 
 
+def preload():
+    """Import the media backend now (the in-process relay pulls in aiortc and PyAV: a few hundred
+    ms that would otherwise stall the event loop the first time a meeting needs it)."""
+    _backend()
+
+
 async def open_peer(meeting_id: int, room_id: int, offer_sdp: str, program: dict, muted: set[int]) -> str:
     return await _backend().open_peer(meeting_id, room_id, offer_sdp, program, set(muted))
 

@@ -4,12 +4,11 @@ import logging
 import time
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from confserver.errors import DomainError
-from confserver.rooms import tokens
 
 from . import control, protocol, sessions
 from .control import group_name
@@ -21,14 +20,6 @@ CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_DROPPED, CLOSE_TOO_SLOW, CLOSE_FLOOD, CLOSE
 
 # Grace timers of detached connections, owned here so they can be cancelled.
 _grace_tasks: set[asyncio.Task] = set()
-
-
-@database_sync_to_async
-def _token_user(token: str):
-    try:
-        return tokens.user_from_room_token(token)
-    except tokens.BadToken as exc:
-        return exc
 
 
 async def tell(layer, meeting_id: int, outcome: control.Outcome):
@@ -74,14 +65,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         self.bucket, self.bucket_at, self.flood = float(settings.SIGNALING_BURST), time.monotonic(), 0
         self.closing = False
         await self.accept()
-        user = self.scope.get("user")
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [None])[0]
-        if token:
-            user = await _token_user(token)
-            if isinstance(user, DomainError):
-                return await self.refuse(user)
         try:
-            self.actor, _ = await control.authorize(user, self.meeting_id)
+            self.actor, _ = await control.admit(self.scope.get("user"), token, self.meeting_id)
         except DomainError as exc:
             return await self.refuse(exc)
         self.actor.conn = self.channel_name
@@ -117,6 +103,16 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             log.exception("leave after grace failed for room %s", actor.room_id)
 
     # ---- incoming -----------------------------------------------------------
+
+    async def dispatch(self, message):
+        """As channels' dispatch, without its hop to the sync thread to close stale database
+        connections before every message: all database work here goes through
+        database_sync_to_async, which does that in its own thread. (That hop serialised a burst
+        of joins behind one thread.)"""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.actor is None or self.closing:
@@ -171,7 +167,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         session = resumed or await sessions.open_session(key, self.channel_layer, group_name(a.meeting_id))
         a.session = session.id
         try:
-            outcome, state = await control.join(a)
+            outcome, state, view = await control.join(a)
         except DomainError:
             if session is not resumed:
                 await sessions.close(session)
@@ -189,7 +185,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=text)
         else:
             reply = {"session": session.id, "seq": seq, "resumed": False,
-                     "snapshot": await control.snapshot(a, state)}
+                     "snapshot": await control.snapshot(a, state, view)}
             await self.send_json({"type": "ok", "id": msg.id, "data": reply})
         self.writer = asyncio.ensure_future(self._write(queue))
         self._start_quality()

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from confserver.accounts.models import Role
 from confserver.errors import Conflict, DomainError, Forbidden, NotFound
-from confserver.rooms import meetings, policy, timeline
+from confserver.rooms import meetings, policy, timeline, tokens
 from confserver.rooms.models import Meeting, MeetingState, Participation, RollCall
 
 from confserver.media import service
@@ -68,6 +68,15 @@ def group_name(meeting_id: int) -> str:
 # ---- connecting -------------------------------------------------------------
 
 @db
+def admit(user, token: str | None, meeting_id: int) -> tuple[Actor, str]:
+    """`authorize` for a connection that brings a room token (then `user` is ignored) or a
+    logged-in user, in one trip to the thread pool: a burst of rooms connecting at once
+    is not queued behind a single thread."""
+    if token:
+        user = tokens.user_from_room_token(token)
+    return authorize(user, meeting_id)
+
+
 def authorize(user, meeting_id: int) -> tuple[Actor, str]:
     """Decide who a connecting user is in this meeting, or refuse; returns (actor, meeting state)."""
     if user is None or not user.is_authenticated:
@@ -123,9 +132,11 @@ def _program_of(ctl: dict) -> dict:
             "floor_may_present": bool(ctl.get("floor_may_present"))}
 
 
-async def snapshot(actor: Actor, state: str) -> dict:
-    """Everything a client needs to draw the meeting from scratch (one store round trip)."""
-    view = await get_store().view(actor.meeting_id, presence=actor.is_chair)
+async def snapshot(actor: Actor, state: str, view: dict | None = None) -> dict:
+    """Everything a client needs to draw the meeting from scratch, from the live `view`
+    (read here in one store round trip when not given)."""
+    if view is None:
+        view = await get_store().view(actor.meeting_id, presence=actor.is_chair)
     muted, queue, ctl = view["muted"], view["queue"], view["ctl"]
     snap = {
         "meeting_id": actor.meeting_id, "state": state,
@@ -150,27 +161,31 @@ async def snapshot(actor: Actor, state: str) -> dict:
 
 # ---- presence ---------------------------------------------------------------
 
-async def join(actor: Actor) -> tuple[Outcome, str]:
+# Meeting states in which a role may not join.
+_REFUSE_JOIN = {CHAIR: [MeetingState.ENDED.value], ROOM: [MeetingState.ENDED.value, MeetingState.SCHEDULED.value]}
+
+
+async def join(actor: Actor) -> tuple[Outcome, str, dict]:
     """Take the actor's place; a second connection for the same room replaces the first.
 
-    Returns the outcome and the meeting state. The join's attendance and timeline
-    rows are written in batches (JOINS) so a burst of rooms is not queued behind
-    the database.
+    Returns the outcome, the meeting state and the live view the snapshot is drawn
+    from (one store round trip). The join's attendance and timeline rows are written
+    in batches (JOINS) so a burst of rooms is not queued behind the database.
     """
     store = get_store()
-    old = await store.presence_get(actor.meeting_id, actor.room_id)
-    state = await current_state(actor.meeting_id, live=True)
-    if state == MeetingState.ENDED:
-        raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
-    if not actor.is_chair and state == MeetingState.SCHEDULED:
+    info = {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": time.time()}
+    got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
+    if got["status"] == "no_state":  # the first join since the live keys expired: cache the state, again
+        await current_state(actor.meeting_id, live=True)
+        got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
+    if got["status"] != "ok":
+        if got.get("state") == MeetingState.ENDED:
+            raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
         raise Conflict("not_started", "Cuộc họp chưa mở; phòng vào được khi chạy thử hoặc đang họp.")
+    old = got["old"]
     out = Outcome()
     if old and old.get("conn") and old["conn"] != actor.conn:
         out.direct.append((old["conn"], {"type": "meeting.replaced"}))
-    await store.presence_set(actor.meeting_id, actor.room_id,
-                             {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": time.time()})
-    if actor.is_chair:
-        await store.ctl_set(actor.meeting_id, chair_room=actor.room_id)
     if not old:
         out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role,
                            TO: CHAIR})
@@ -178,7 +193,7 @@ async def join(actor: Actor) -> tuple[Outcome, str]:
             JOINS.add(actor)
         else:
             await db(_write_joins)([(actor, timezone.now())])
-    return out, state
+    return out, got["state"], got
 
 
 class _JoinWriter:
@@ -228,11 +243,7 @@ JOINS = _JoinWriter()
 
 async def detach(actor: Actor):
     """The connection dropped: keep the room present for the grace period."""
-    store = get_store()
-    info = await store.presence_get(actor.meeting_id, actor.room_id)
-    if info and info.get("conn") == actor.conn:
-        info["detached"] = time.time()
-        await store.presence_set(actor.meeting_id, actor.room_id, info)
+    await get_store().detach_if(actor.meeting_id, actor.room_id, actor.conn, time.time())
 
 
 async def leave(actor: Actor, *, reason: str = "left") -> Outcome:

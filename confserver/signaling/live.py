@@ -75,6 +75,27 @@ class MemoryStore:
             out["presence"] = await self.presence_all(mid)
         return out
 
+    async def join(self, mid, room_id, info: dict, *, role: str, refuse: dict[str, list[str]]) -> dict:
+        m = self._meeting(mid)
+        state = m["ctl"].get("state")
+        if state is None:
+            return {"status": "no_state"}
+        if state in refuse.get(role, ()):
+            return {"status": "refused", "state": state}
+        old = m["presence"].get(room_id)
+        m["presence"][room_id] = dict(info)
+        if role == "chair":
+            m["ctl"]["chair_room"] = room_id
+        view = await self.view(mid, presence=role == "chair")
+        return {"status": "ok", "state": state, "old": dict(old) if old else None} | view
+
+    async def detach_if(self, mid, room_id, conn: str, at: float) -> bool:
+        info = self._meeting(mid)["presence"].get(room_id)
+        if not info or info.get("conn") != conn:
+            return False
+        info["detached"] = at
+        return True
+
     async def clear(self, mid):
         self._m.pop(mid, None)
 
@@ -89,6 +110,37 @@ class RedisStore:
     return 1
     """
 
+    # A join in one round trip: refuse by meeting state (or ask for it), take the room's
+    # place, and read back what the joiner's snapshot needs.
+    # KEYS presence, ctl, muted, queue; ARGV room, info, role, ttl, chair-room value, refused states...
+    _JOIN = """
+    local state = redis.call('HGET', KEYS[2], 'state')
+    if not state then return {'no_state'} end
+    for i = 6, #ARGV do
+        if state == ARGV[i] then return {'refused', state} end
+    end
+    local old = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+    local presence = {}
+    if ARGV[3] == 'chair' then
+        redis.call('HSET', KEYS[2], 'chair_room', ARGV[5])
+        presence = redis.call('HGETALL', KEYS[1])
+    end
+    return {'ok', state, old, redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3]),
+            redis.call('ZRANGE', KEYS[4], 0, -1), presence}
+    """
+    # Mark a room's presence as detached if it still belongs to connection ARGV[2].
+    _DETACH_IF = """
+    local v = redis.call('HGET', KEYS[1], ARGV[1])
+    if not v then return 0 end
+    local info = cjson.decode(v)
+    if info['conn'] ~= ARGV[2] then return 0 end
+    info['detached'] = tonumber(ARGV[3])
+    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(info))
+    return 1
+    """
+
     def __init__(self, url: str, prefix: str):
         import redis.asyncio as aioredis
 
@@ -97,6 +149,8 @@ class RedisStore:
         self.r = aioredis.Redis(connection_pool=pool)
         self.prefix = prefix
         self._remove_if = self.r.register_script(self._REMOVE_IF)
+        self._join = self.r.register_script(self._JOIN)
+        self._detach_if = self.r.register_script(self._DETACH_IF)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
@@ -171,6 +225,29 @@ class RedisStore:
         if presence:
             out["presence"] = {int(k): json.loads(v) for k, v in res[3].items()}
         return out
+
+    async def join(self, mid, room_id, info, *, role, refuse):
+        """Take the room's place unless the meeting's state refuses this role; returns the status
+        ('ok', 'refused' or 'no_state' when the state is not cached yet), the state, the place's
+        previous holder and the view (with presence for the chair) — one round trip."""
+        keys = [self._k(mid, n) for n in ("presence", "ctl", "muted", "queue")]
+        res = await self._join(keys=keys, args=[str(room_id), json.dumps(info), role, TTL_S, json.dumps(room_id),
+                                                *(json.dumps(s) for s in refuse.get(role, ()))])
+        if res[0] == "no_state":
+            return {"status": "no_state"}
+        if res[0] == "refused":
+            return {"status": "refused", "state": json.loads(res[1])}
+        ctl_flat, presence_flat = res[3], res[6]
+        out = {"status": "ok", "state": json.loads(res[1]), "old": json.loads(res[2]) if res[2] else None,
+               "ctl": {ctl_flat[i]: json.loads(ctl_flat[i + 1]) for i in range(0, len(ctl_flat), 2)},
+               "muted": {int(x) for x in res[4]}, "queue": [int(x) for x in res[5]]}
+        if role == "chair":
+            out["presence"] = {int(presence_flat[i]): json.loads(presence_flat[i + 1])
+                               for i in range(0, len(presence_flat), 2)}
+        return out
+
+    async def detach_if(self, mid, room_id, conn, at):
+        return bool(await self._detach_if(keys=[self._k(mid, "presence")], args=[str(room_id), conn, repr(at)]))
 
     async def clear(self, mid):
         await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted")))

@@ -1,3 +1,5 @@
+from urllib.parse import parse_qsl
+
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator
 from django.conf import settings
@@ -8,7 +10,21 @@ from .consumers import MeetingConsumer
 websocket_urlpatterns = [path("ws/meetings/<int:meeting_id>/", MeetingConsumer.as_asgi())]
 
 
+class SessionUnlessToken:
+    """Room terminals bring a signed token in the query string and need no cookie session:
+    they skip the session and auth middleware (two hops to Django's single sync thread per
+    connection, which serialised a burst of rooms connecting at once). Logged-in operators
+    go through AuthMiddlewareStack as usual."""
+
+    def __init__(self, inner):
+        self.plain, self.with_session = inner, AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope, receive, send):
+        has_token = any(k == "token" and v for k, v in parse_qsl(scope.get("query_string", b"").decode()))
+        return await (self.plain if has_token else self.with_session)(scope, receive, send)
+
+
 def websocket_application():
     from channels.routing import URLRouter
 
-    return OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.WS_ALLOWED_ORIGINS)
+    return OriginValidator(SessionUnlessToken(URLRouter(websocket_urlpatterns)), settings.WS_ALLOWED_ORIGINS)

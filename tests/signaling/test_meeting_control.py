@@ -256,6 +256,7 @@ async def test_resume_with_gap_gets_snapshot(world, settings):
     await a.close()
     for muted in (True, False, True):
         await chair.request("mute_room", room_id=world.room_a, muted=muted)
+        await chair.wait_event("muted", muted=muted)  # the hub has handed it to a's session too
     back = await connect(world.meeting_id, token=world.token_a)
     data = await back.join(resume={"session": session, "last_seq": seq})
     assert data["resumed"] is False and data["session"] != session

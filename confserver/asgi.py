@@ -17,5 +17,9 @@ from confserver.signaling.routing import websocket_application  # noqa: E402
 
 media_service.preload()
 
+from confserver.runtime import tune_gc  # noqa: E402
+
+tune_gc()  # last: after everything the app loads at startup
+
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_application()})

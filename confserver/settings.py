@@ -146,6 +146,9 @@ SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
 SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
 # Joins' attendance and timeline rows are written in batches this often (0: with each join).
 SIGNALING_JOIN_BATCH_S = env.float("SIGNALING_JOIN_BATCH_S", default=0.05)
+# Cyclic GC thresholds of the server processes, e.g. "50000,20,100" (empty: Python's defaults,
+# nothing frozen). See confserver/runtime.py for why and what was measured.
+GC_THRESHOLDS = tuple(env.list("GC_THRESHOLDS", cast=int, default=[50_000, 20, 100]))
 
 # Media relay ICE: addresses to offer (empty = every non-loopback interface; tests use 127.0.0.1),
 # a UDP port range "first-last", the public address of a 1:1 NAT, and TURN for browsers

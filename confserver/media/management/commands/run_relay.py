@@ -27,5 +27,8 @@ class Command(BaseCommand):
                 loop.add_signal_handler(sig, stop.set)
             await serve(get_channel_layer(), channel, stop)
 
+        from confserver.runtime import tune_gc
+
+        tune_gc()
         self.stdout.write(f"relay on channel {channel}")
         asyncio.run(main())

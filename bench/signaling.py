@@ -147,7 +147,7 @@ def main():
         env = live.server_env(db_url, ports, SIGNALING_GRACE_S=2)
         live.manage(env, "migrate", "--no-input", "-v0")
         seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms",
-                                          str(max(args.join_rooms, args.fanout_conns))))
+                                          str(max(args.join_rooms + 10, args.fanout_conns))))
         print(f"seeded meeting {seed['meeting_id']} with {len(seed['rooms'])} rooms "
               f"({'PostgreSQL' if 'postgres' in db_url else 'SQLite'}, Redis)", flush=True)
         from contextlib import ExitStack

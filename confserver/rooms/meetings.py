@@ -37,11 +37,15 @@ def get_unit(code: str) -> AdminUnit:
         raise NotFound("unit_not_found", f"Không có đơn vị mã {code}.") from None
 
 
+def not_found(meeting_id: int) -> NotFound:
+    return NotFound("meeting_not_found", f"Không có cuộc họp số {meeting_id}.")
+
+
 def get_meeting(meeting_id: int) -> Meeting:
     try:
         return Meeting.objects.select_related("host_unit").get(pk=meeting_id)
     except Meeting.DoesNotExist:
-        raise NotFound("meeting_not_found", f"Không có cuộc họp số {meeting_id}.") from None
+        raise not_found(meeting_id) from None
 
 
 def selected_units(host_unit: AdminUnit, selection: Selection):
@@ -100,7 +104,7 @@ def change_state(user, meeting_id: int, to: str) -> Meeting:
     """Move the meeting along scheduled → test_run → live → ended; refuse anything else."""
     meeting = Meeting.objects.select_for_update().select_related("host_unit").filter(pk=meeting_id).first()
     if meeting is None:
-        raise NotFound("meeting_not_found", f"Không có cuộc họp số {meeting_id}.")
+        raise not_found(meeting_id)
     policy.check_chair(user, meeting)
     try:
         target = MeetingState(to)

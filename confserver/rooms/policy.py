@@ -53,12 +53,16 @@ def check_can_view(user, meeting: Meeting) -> None:
         raise Forbidden("not_visible", "Bạn không có quyền xem cuộc họp này.")
 
 
+def not_invited(room_name: str) -> Forbidden:
+    return Forbidden("room_not_invited", f"Phòng {room_name} không được mời vào cuộc họp này.")
+
+
 def check_room_invited(room: Room, meeting: Meeting) -> Participation:
     """A room may take part only in meetings it is invited to."""
     try:
         return Participation.objects.select_related("room__unit").get(meeting=meeting, room=room)
     except Participation.DoesNotExist:
-        raise Forbidden("room_not_invited", f"Phòng {room.name} không được mời vào cuộc họp này.") from None
+        raise not_invited(room.name) from None
 
 
 def check_terminal_can_join(user, meeting: Meeting) -> Participation:

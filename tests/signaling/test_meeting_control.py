@@ -215,6 +215,16 @@ async def test_connection_refusals(world):
     assert (await outsider.recv())["code"] == "room_not_invited"
     nowhere = await connect(999999, cookie=world.host_cookie)
     assert (await nowhere.recv())["code"] == "meeting_not_found"
+    nowhere = await connect(999999, token=world.token_a)
+    assert (await nowhere.recv())["code"] == "meeting_not_found"
+    # a genuine token of a terminal account switched off since
+    from confserver.accounts.models import User
+    from confserver.rooms import tokens
+
+    user_id, _ = tokens.read_room_token(world.token_b)
+    await sync_to_async(User.objects.filter(pk=user_id).update)(is_active=False)
+    stale = await connect(world.meeting_id, token=world.token_b)
+    assert (await stale.recv())["code"] == "bad_token"
 
 
 async def test_origin_is_checked(world):

@@ -181,17 +181,19 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         self.session = session
         # From here on every notification reaches the queue; read seq and the missed ones
         # with no await in between, so nothing falls between the replay and the queue.
-        queue = session.attach(self.meeting_closed, self.too_slow)
-        seq = session.seq
         missed = session.missed_since(msg.resume.last_seq) if resumed is not None else None
+        queue = session.attach(self.meeting_closed, self.too_slow,
+                               acked=msg.resume.last_seq if missed is not None else session.seq)
+        seq = session.seq
+        limits = {"max_unacked": settings.SIGNALING_MAX_BACKLOG}
         if missed is not None:
-            reply = {"session": session.id, "seq": seq, "resumed": True, "replayed": len(missed)}
+            reply = {"session": session.id, "seq": seq, "resumed": True, "replayed": len(missed)} | limits
             await self.send_json({"type": "ok", "id": msg.id, "data": reply})
             for text in missed:
                 await self.send(text_data=text)
         else:
             reply = {"session": session.id, "seq": seq, "resumed": False,
-                     "snapshot": await control.snapshot(a, state, view)}
+                     "snapshot": await control.snapshot(a, state, view)} | limits
             await self.send_json({"type": "ok", "id": msg.id, "data": reply})
         self.writer = asyncio.ensure_future(self._write(queue))
         self._start_quality()
@@ -215,6 +217,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.close()
 
     async def on_ping(self, msg):
+        if msg.ack is not None and self.session is not None:
+            self.session.ack(msg.ack)
         return control.Outcome(reply={"seq": self.session.seq if self.session else 0})
 
     async def on_snapshot(self, msg):

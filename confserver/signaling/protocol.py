@@ -41,7 +41,11 @@ class Leave(Msg):
 
 
 class Ping(Msg):
+    """Keep-alive, and the acknowledgement of notifications: `ack` is the last seq the client has
+    processed. A session more than `max_unacked` (in the join reply) notifications ahead of its
+    acknowledgements is cut off with close code 4008 and resumes on reconnect."""
     type: Literal["ping"]
+    ack: int | None = Field(default=None, ge=0)
 
 
 class GetSnapshot(Msg):

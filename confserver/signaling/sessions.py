@@ -8,9 +8,12 @@ that reconnects to this process gets exactly what it missed. Anywhere else
 (another worker, an expired session, a gap wider than the outbox) it gets a
 fresh session and a full snapshot instead.
 
-Each attached connection drains a bounded queue; a client that falls
-SIGNALING_MAX_BACKLOG notifications behind is cut off (it resumes on reconnect)
-instead of growing the process's memory.
+A client that falls SIGNALING_MAX_BACKLOG notifications behind is cut off (it
+resumes on reconnect) instead of growing the process's memory. Behind is
+measured twice: by the connection's own queue (an ASGI server whose send waits
+for the socket) and by the client's acknowledgements (`ping` with `ack`): daphne's
+send never waits, it buffers in Twisted whatever a client does not read, so only
+the client can say how far it has got.
 """
 import asyncio
 import json
@@ -33,6 +36,7 @@ class Session:
     id: str
     key: tuple  # (meeting_id, role, room_id)
     seq: int = 0
+    acked: int = 0  # the last seq the client said it processed (or was given in a snapshot)
     outbox: deque = field(default_factory=lambda: deque(maxlen=settings.SIGNALING_OUTBOX))
     detached_at: float | None = None
     queue: asyncio.Queue | None = None  # what the attached connection has yet to send
@@ -56,12 +60,21 @@ class Session:
     def deliver(self, text: str):
         if self.queue is None:
             return  # detached: the outbox keeps it for a resume
+        if self.seq - self.acked > settings.SIGNALING_MAX_BACKLOG:
+            return self._overflow()
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.queue = None
-            if self.overflow is not None:
-                self.overflow()
+            self._overflow()
+
+    def _overflow(self):
+        self.queue = None
+        if self.overflow is not None:
+            self.overflow()
+
+    def ack(self, seq: int):
+        """The client has processed everything up to `seq` (never beyond what was sent)."""
+        self.acked = max(self.acked, min(seq, self.seq))
 
     def missed_since(self, last_seq: int) -> list[str] | None:
         """Notifications after `last_seq`, or None when some are no longer kept."""
@@ -72,8 +85,10 @@ class Session:
             return None
         return [text for seq, text in self.outbox if seq > last_seq]
 
-    def attach(self, on_close, overflow) -> asyncio.Queue:
+    def attach(self, on_close, overflow, acked: int) -> asyncio.Queue:
+        """Feed a connection from now on; the client has (or is about to get) everything up to `acked`."""
         self.detached_at = None
+        self.acked = acked
         self.queue = asyncio.Queue(maxsize=settings.SIGNALING_MAX_BACKLOG)
         self.on_close, self.overflow = on_close, overflow
         return self.queue

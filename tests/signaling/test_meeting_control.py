@@ -273,6 +273,35 @@ async def test_resume_with_gap_gets_snapshot(world, settings):
     assert data["snapshot"]["me"]["muted"] is True
 
 
+async def test_client_that_stops_acknowledging_is_cut_off_then_resumes(world, settings):
+    settings.SIGNALING_MAX_BACKLOG = 5
+    chair, (a, b), _ = await chair_and_rooms(world, 2)
+    first_seq = a.seq
+    assert (await b.request("ping", ack=10**9))["type"] == "ok"  # beyond what was sent: taken as "all of it"
+    # the chair and room b acknowledge what they process; room a never does
+    for i in range(8):
+        muted = i % 2 == 0
+        assert (await chair.request("mute_room", room_id=world.room_b, muted=muted))["type"] == "ok"
+        for c in (chair, b):
+            await c.wait_event("muted", muted=muted)
+            assert (await c.request("ping", ack=c.seq))["type"] == "ok"
+    got = []
+    while True:
+        msg = await a.recv()
+        if msg["type"] == "closed":
+            break
+        got.append(msg["seq"])
+    assert msg["code"] == 4008
+    assert got == [first_seq + k for k in range(1, 6)]  # the 6th unacknowledged one cut it off
+    assert (await b.request("ping"))["type"] == "ok" and (await chair.request("ping"))["type"] == "ok"
+    # the session kept collecting: a comes back and gets exactly what it missed
+    back = await connect(world.meeting_id, token=world.token_a)
+    data = await back.join(resume={"session": a.session, "last_seq": got[-1]})
+    assert data["resumed"] is True and data["replayed"] == 3 and data["max_unacked"] == 5
+    seqs = [(await back.wait_event("muted"))["seq"] for _ in range(3)]
+    assert seqs == [first_seq + 6, first_seq + 7, first_seq + 8]
+
+
 async def test_leaves_after_grace(world):
     chair, (a,), _ = await chair_and_rooms(world, 1)
     await chair.wait_event("presence", room_id=world.room_a, online=True)

@@ -47,6 +47,8 @@ export class MeetingClient {
     this.early = []; // events that arrive before the join reply
     this.held = new Map(); // seq -> event, waiting for the ones before it
     this.gapTimer = null;
+    this.ackEvery = 100; // events between acknowledgements (a quarter of the server's max_unacked)
+    this.acked = 0;
     this.status = "idle";
     window.addEventListener("online", () => this._retryNow());
   }
@@ -120,16 +122,19 @@ export class MeetingClient {
     }
     this.attempt = 0;
     this.joined = true;
+    if (data.max_unacked) this.ackEvery = Math.max(1, Math.floor(data.max_unacked / 4));
     this.joins.push({ resumed: !!data.resumed, replayed: data.replayed || 0, at: Date.now() });
     const early = this.early;
     this.early = [];
     this.held.clear();
     if (data.resumed) {
       // The missed events follow the reply, in order.
+      this.acked = this.lastSeq;
       this._setStatus("joined", { resumed: true });
     } else {
       this.session = data.session;
       this.lastSeq = data.seq;
+      this.acked = data.seq;
       this._setStatus("joined", { resumed: false });
       this.h.onSnapshot?.(data.snapshot, { resumed: false });
     }
@@ -178,6 +183,14 @@ export class MeetingClient {
     }
     clearTimeout(this.gapTimer);
     this.gapTimer = this.held.size && !this.fatal ? setTimeout(() => this._resync(), GAP_WAIT_MS) : null;
+    if (this.lastSeq - this.acked >= this.ackEvery) this._ack();
+  }
+
+  /** Tell the server how far we have got: a client that stops reading is cut off (4008) instead of
+   * piling up the server's memory, and then resumes. */
+  _ack() {
+    this.acked = this.lastSeq;
+    this.request("ping", { ack: this.lastSeq }, { timeout: PING_TIMEOUT_MS }).catch(() => {});
   }
 
   _apply(ev) {
@@ -247,7 +260,8 @@ export class MeetingClient {
     this.pingTimer = setInterval(async () => {
       if (ws !== this.ws) return clearInterval(this.pingTimer);
       try {
-        await this.request("ping", {}, { timeout: PING_TIMEOUT_MS });
+        this.acked = this.lastSeq;
+        await this.request("ping", { ack: this.lastSeq }, { timeout: PING_TIMEOUT_MS });
       } catch (err) {
         // A link that is silently dead: close it and reconnect (resume).
         if (ws === this.ws && err.code === "timeout") this._dropSocket();

@@ -17,6 +17,8 @@ class MeetingClient:
         self.ws = None
         self.reader = None
         self.stats: dict = {}
+        self.seq = self.acked = 0
+        self.ack_every = 100
 
     async def connect(self):
         url = f"{self.base.replace('http', 'ws', 1)}/ws/meetings/{self.meeting_id}/"
@@ -37,9 +39,17 @@ class MeetingClient:
             msg = json.loads(frame.data)
             fut = self.pending.pop(msg.get("id"), None) if msg["type"] in ("ok", "error") else None
             if fut is not None and not fut.done():
+                data = msg.get("data") or {}
+                if "max_unacked" in data:  # the join reply
+                    self.seq = self.acked = data["seq"]
+                    self.ack_every = max(1, data["max_unacked"] // 4)
                 fut.set_result(msg)
             elif msg["type"] == "event":
                 self.events.put_nowait((at, msg))
+                self.seq = msg["seq"]
+                if self.seq - self.acked >= self.ack_every:  # acknowledge, as docs/protocol.md asks
+                    self.acked = self.seq
+                    asyncio.ensure_future(self.ws.send_str(json.dumps({"type": "ping", "id": "ack", "ack": self.seq})))
             elif msg["type"] == "stats":
                 self.stats = msg["rooms"]
 

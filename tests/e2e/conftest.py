@@ -49,6 +49,8 @@ def e2e_server(tmp_path_factory):
             PYTHONPATH=str(ROOT),
             CONFSERVER_VAR_DIR=str(tmp / "var"),
             MEDIA_QUALITY_PERIOD_S="1",
+            # Tight, so that a browser that did not acknowledge its notifications would be cut off (4008).
+            SIGNALING_MAX_BACKLOG="4",
             CSRF_TRUSTED_ORIGINS=origin,
             ALLOWED_HOSTS="127.0.0.1,localhost",
             LOG_LEVEL="WARNING",

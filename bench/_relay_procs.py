@@ -77,6 +77,10 @@ async def _serve(conn, handle) -> None:
 
 def relay_main(conn, cpu: int, realtime: bool, naive: bool) -> None:
     _pin(cpu, realtime)
+    if os.environ.get("BENCH_RELAY_GC") != "default":  # as `manage.py run_relay` does
+        from confserver.runtime import DEFAULT_GC_THRESHOLDS, tune_gc
+
+        tune_gc(DEFAULT_GC_THRESHOLDS)
     asyncio.run(_relay(conn, naive))
 
 

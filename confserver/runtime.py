@@ -1,10 +1,10 @@
 """Process-wide tuning for the long-running servers (daphne workers, relay processes)."""
 import gc
 
-from django.conf import settings
+DEFAULT_GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def tune_gc():
+def tune_gc(thresholds: tuple[int, ...] | None = None):
     """Keep the cyclic garbage collector from stalling the event loop.
 
     A worker holding a thousand connections tracks a few hundred thousand objects;
@@ -15,7 +15,10 @@ def tune_gc():
     and the young generation is collected less often, which makes full collections
     rare. Garbage without cycles is still freed at once by reference counting.
     """
-    thresholds = settings.GC_THRESHOLDS
+    if thresholds is None:
+        from django.conf import settings
+
+        thresholds = settings.GC_THRESHOLDS
     if not thresholds:
         return
     gc.collect()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from confserver.runtime import DEFAULT_GC_THRESHOLDS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -148,7 +150,7 @@ SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
 SIGNALING_JOIN_BATCH_S = env.float("SIGNALING_JOIN_BATCH_S", default=0.05)
 # Cyclic GC thresholds of the server processes, e.g. "50000,20,100" (empty: Python's defaults,
 # nothing frozen). See confserver/runtime.py for why and what was measured.
-GC_THRESHOLDS = tuple(env.list("GC_THRESHOLDS", cast=int, default=[50_000, 20, 100]))
+GC_THRESHOLDS = tuple(env.list("GC_THRESHOLDS", cast=int, default=list(DEFAULT_GC_THRESHOLDS)))
 
 # Media relay ICE: addresses to offer (empty = every non-loopback interface; tests use 127.0.0.1),
 # a UDP port range "first-last", the public address of a 1:1 NAT, and TURN for browsers

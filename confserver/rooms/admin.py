@@ -33,6 +33,9 @@ class MeetingAdmin(admin.ModelAdmin):
     list_filter = ("state",)
     search_fields = ("title",)
     raw_id_fields = ("host_unit", "created_by")
+    # The state moves only through the API and the socket: they enforce scheduled → test run → live →
+    # ended, record it in the timeline and tell every connected room. An edit here would do none of that.
+    readonly_fields = ("state", "started_at", "ended_at")
     inlines = [ParticipationInline]
 
 

@@ -105,3 +105,23 @@ def test_roll_call_marks(host, when):
     p = meetings.mark_roll_call(host, m, room_id, "present_in_person")
     assert p.roll_call == RollCall.PRESENT_IN_PERSON and p.absence_reason == ""
     assert Participation.objects.get(pk=p.pk).roll_call == RollCall.PRESENT_IN_PERSON
+
+
+def test_admin_cannot_move_the_state_around_the_state_machine(host, when, rf):
+    from django.contrib import admin
+
+    from confserver.accounts.models import User
+
+    m = create(host, when)
+    request = rf.get("/admin/")
+    request.user = User.objects.create_superuser("root", password="pw-123456")
+    form_class = admin.site._registry[Meeting].get_form(request, m)
+    data = {"title": "Đổi tên", "host_unit": m.host_unit_id, "created_by": host.pk, "state": "ended"}
+    for name, at in (("scheduled_start", when[0]), ("scheduled_end", when[1])):
+        data[f"{name}_0"], data[f"{name}_1"] = at.strftime("%Y-%m-%d"), at.strftime("%H:%M:%S")
+    form = form_class(data=data, instance=m)
+    assert "state" not in form.fields
+    assert form.is_valid(), form.errors
+    form.save()
+    m.refresh_from_db()
+    assert (m.title, m.state) == ("Đổi tên", MeetingState.SCHEDULED)

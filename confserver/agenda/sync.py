@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from confserver.accounts.models import Role
 from confserver.errors import Conflict, DomainError, Forbidden, NotFound
-from confserver.rooms import policy, timeline
+from confserver.rooms import meetings, policy, timeline
 from confserver.rooms.models import Meeting, MeetingState
 
 from . import events
@@ -20,7 +20,7 @@ IN_SESSION = (MeetingState.TEST_RUN, MeetingState.LIVE)
 def _lock_state(meeting: Meeting) -> tuple[Meeting, LiveState]:
     m = Meeting.objects.select_for_update().select_related("host_unit").filter(pk=meeting.pk).first()
     if m is None:
-        raise NotFound("meeting_not_found", f"Không có cuộc họp số {meeting.pk}.")
+        raise meetings.not_found(meeting.pk)
     state, _ = LiveState.objects.select_for_update().get_or_create(meeting=m)
     return m, state
 
@@ -92,12 +92,27 @@ def stop_presenting(user, meeting: Meeting, *, floor_allowed: bool = False) -> d
     """End the synced view. Returns {"event": "present_stop", "meeting_id", "seq", "at"}."""
     meeting, state = _lock_state(meeting)
     _check_presenter(user, meeting, floor_allowed)
+    return _stop(meeting, state, actor=user)
+
+
+@transaction.atomic
+def end_room_presentation(meeting: Meeting, *, keep_room_id: int | None = None) -> dict | None:
+    """A room presents only while it holds the floor with the chair's leave: when the program moves
+    on, its presentation ends with it (the chair side's goes on). Returns the present_stop event,
+    or None when no room (other than `keep_room_id`) presents."""
+    state = LiveState.objects.select_for_update().filter(meeting_id=meeting.pk).first()
+    if state is None or state.version_id is None or state.presenter_room_id in (None, keep_room_id):
+        return None
+    return _stop(meeting, state, room=state.presenter_room, reason="floor_ended")
+
+
+def _stop(meeting: Meeting, state: LiveState, **record) -> dict:
     now = timezone.now()
     state.version, state.page, state.presenter, state.presenter_room = None, None, None, None
     state.presented_at, state.seq = now, state.seq + 1
     state.save(update_fields=["version", "page", "presenter", "presenter_room", "presented_at", "seq"])
-    timeline.record(meeting, "present_stop", actor=user, at=now)
-    return events.PresentStopEvent(meeting_id=meeting.id, seq=state.seq, at=now).dump()
+    timeline.record(meeting, "present_stop", at=now, **record)
+    return events.PresentStopEvent(meeting_id=meeting.pk, seq=state.seq, at=now).dump()
 
 
 def get_sync_state(meeting: Meeting) -> dict:

@@ -295,7 +295,7 @@ async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
         out.events.append(await _queue_event(actor.meeting_id))
     ctl = await store.ctl_get(actor.meeting_id)
     if actor.room_id in (ctl.get("floor_room"), ctl.get("source_room")) and not actor.is_chair:
-        out.events.append(await _set_program(actor.meeting_id, LECTURE, None))
+        out.events += await _set_program(actor.meeting_id, LECTURE, None)
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "leave", actor=actor.user,
                               room=_room_ref(actor.room_id), reason=reason)
     return out
@@ -313,13 +313,23 @@ async def _queue_event(mid) -> dict:
     return {"event": "queue", "queue": await get_store().queue_list(mid)}
 
 
-async def _set_program(mid, mode, room_id, *, may_present=False) -> dict:
+async def _set_program(mid, mode, room_id, *, may_present=False) -> list[dict]:
+    """Change what every room watches. Returns the events: the program, and the end of a room's
+    presentation that the new program no longer allows (the chair side's goes on)."""
+    from confserver.agenda import sync
+
     fields = {"mode": mode, "source_room": room_id if mode != LECTURE else None,
               "floor_room": room_id if mode == FLOOR else None, "floor_may_present": bool(may_present and mode == FLOOR)}
     await get_store().ctl_set(mid, **fields)
+    prog = await program(mid)
     for hook in PROGRAM_HOOKS:
-        await hook(mid, await program(mid))
-    return {"event": "program", **(await program(mid))}
+        await hook(mid, prog)
+    out = [{"event": "program", **prog}]
+    keep = prog["floor_room"] if prog["floor_may_present"] else None
+    ended = await db(sync.end_room_presentation)(Meeting(pk=mid), keep_room_id=keep)
+    if ended is not None:
+        out.append(_agenda_event(ended))
+    return out
 
 
 # Called with (meeting_id, program dict) whenever the program changes (the media relay listens).
@@ -388,7 +398,7 @@ async def lower_hand(actor: Actor) -> Outcome:
         out.events.append(await _queue_event(actor.meeting_id))
         await db(timeline.record)(Meeting(pk=actor.meeting_id), "hand_lowered", actor=actor.user, room=_room_ref(actor.room_id))
     elif (await store.ctl_get(actor.meeting_id)).get("floor_room") == actor.room_id:
-        out.events.append(await _set_program(actor.meeting_id, LECTURE, None))
+        out.events += await _set_program(actor.meeting_id, LECTURE, None)
         await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_released", actor=actor.user, room=_room_ref(actor.room_id))
     else:
         raise Conflict("not_raised", "Phòng chưa đăng ký phát biểu.")
@@ -408,7 +418,7 @@ async def grant_floor(actor: Actor, room_id: int, may_present: bool = False) -> 
     if room_id in await store.muted_all(actor.meeting_id):
         # Giving the floor opens the room's microphone.
         out.events.extend(await _mute(actor.meeting_id, room_id, False))
-    out.events.append(await _set_program(actor.meeting_id, FLOOR, room_id, may_present=may_present))
+    out.events += await _set_program(actor.meeting_id, FLOOR, room_id, may_present=may_present)
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_granted", actor=actor.user, room=_room_ref(room_id),
                               may_present=may_present)
     return out
@@ -420,28 +430,28 @@ async def revoke_floor(actor: Actor) -> Outcome:
     prog = await program(actor.meeting_id)
     if prog["floor_room"] is None:
         raise Conflict("no_floor", "Không có phòng nào đang phát biểu.")
-    ev = await _set_program(actor.meeting_id, LECTURE, None)
+    evs = await _set_program(actor.meeting_id, LECTURE, None)
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_revoked", actor=actor.user,
                               room=_room_ref(prog["floor_room"]))
-    return Outcome(events=[ev])
+    return Outcome(events=evs)
 
 
 async def broadcast_room(actor: Actor, room_id: int) -> Outcome:
     _chair_only(actor)
     await _check_active(actor.meeting_id)
     await _check_room(actor.meeting_id, room_id)
-    ev = await _set_program(actor.meeting_id, BROADCAST if room_id != actor.room_id else LECTURE,
-                            room_id if room_id != actor.room_id else None)
+    evs = await _set_program(actor.meeting_id, BROADCAST if room_id != actor.room_id else LECTURE,
+                             room_id if room_id != actor.room_id else None)
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "broadcast", actor=actor.user, room=_room_ref(room_id))
-    return Outcome(events=[ev])
+    return Outcome(events=evs)
 
 
 async def lecture_mode(actor: Actor) -> Outcome:
     _chair_only(actor)
     await _check_active(actor.meeting_id)
-    ev = await _set_program(actor.meeting_id, LECTURE, None)
+    evs = await _set_program(actor.meeting_id, LECTURE, None)
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "lecture_mode", actor=actor.user)
-    return Outcome(events=[ev])
+    return Outcome(events=evs)
 
 
 async def _mute(mid, room_id, muted) -> list[dict]:

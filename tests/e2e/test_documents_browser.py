@@ -8,7 +8,9 @@ page 1 and turns to page 3 with clicks: the room's viewer follows within a
 second, the server-rendered image really loaded. The room leaves the synced view
 ("Xem riêng") and reads page 2 while the presenter turns to page 4; it stays on
 2 until it clicks "Theo người trình bày", which shows page 4. The console's
-read-receipts tab then lists the room as having opened the document.
+read-receipts tab then lists the room as having opened the document. Last, the
+room gets the floor with the chair's leave to present, presents pages 5 and 4
+from its own viewer (the console follows), and stops.
 """
 import random
 import time
@@ -168,6 +170,34 @@ def test_room_follows_the_presenter(e2e_server, clips, launch, shots):  # noqa: 
     host.click("#tab-mv")  # the presenting chip stays in the header while the operator watches the rooms
     assert host.is_visible("#present-chip") and host.is_visible("#mv-grid")
     host.screenshot(path=str(ARTIFACTS / "host-multiview-1366.png"))
+
+    # The room asks for the floor; the chair grants it, then lets it present. The room turns to page 5
+    # and presents it: the console's preview follows; it turns back to 4 while presenting, then stops.
+    host.click("#tab-docs")
+    room.click("#hand-btn")
+    grant = host.locator(f'#queue li[data-room-id="{room_id}"] button.grant')
+    grant.wait_for()
+    grant.click()
+    host.wait_for_selector("#speaker:not([hidden])")
+    time.sleep(0.3)
+    assert not room.is_visible("#btn-present")  # the floor alone does not let a room present
+    host.click("#speaker-present")
+    room.wait_for_selector("#btn-present:not([hidden])")
+    assert host.inner_text("#speaker-present") == "Thôi trình chiếu"
+    room.click("#doc-next")
+    wait_page(room, 5, "room (reading ahead)")
+    room.click("#btn-present")
+    wait_page(host, 5, "console preview (the room presents)", prefix="h")
+    assert room.inner_text("#sync-badge") == "Phòng của bạn đang trình chiếu"
+    room.screenshot(path=str(ARTIFACTS / "room-presenting.png"))
+    room.click("#doc-prev")
+    wait_page(host, 4, "console preview (the room turned back)", prefix="h")
+    room.click("#btn-present-stop")
+    host.wait_for_selector("#present-chip", state="hidden")
+    # the chair takes the floor back: the room can no longer present
+    host.click("#speaker-revoke")
+    room.wait_for_selector("#btn-present", state="hidden")
+    assert room.inner_text("#hand-btn") == "Xin phát biểu"
 
     for name, page in (("host", host), ("room", room)):
         assert not page.js_errors, f"{name}: {page.js_errors}"

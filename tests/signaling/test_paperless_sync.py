@@ -57,11 +57,25 @@ async def test_floor_room_presents_only_when_allowed(world, paper):
     assert (await a.request("present", version_id=version.id, page=2))["type"] == "ok"
     ev = await b.wait_event("present", page=2)
     assert ev["presenter"]["room_id"] == world.room_a
-    await chair.request("revoke_floor")
-    assert (await a.request("present", version_id=version.id, page=3))["code"] == "not_presenter"
-    assert (await chair.request("present_stop"))["type"] == "ok"
+    # taking back the leave to present ends the room's presentation for everyone
+    await chair.request("grant_floor", room_id=world.room_a, may_present=False)
     await b.wait_event("present_stop")
     assert (await b.request("sync_state"))["data"]["present"] is None
+    assert (await a.request("present", version_id=version.id, page=3))["code"] == "not_presenter"
+    # and so does the end of the floor
+    await chair.request("grant_floor", room_id=world.room_a, may_present=True)
+    assert (await a.request("present", version_id=version.id, page=3))["type"] == "ok"
+    await b.wait_event("present", page=3)
+    await chair.request("revoke_floor")
+    await b.wait_event("present_stop")
+    assert (await b.request("sync_state"))["data"]["present"] is None
+    assert (await a.request("present", version_id=version.id, page=3))["code"] == "not_presenter"
+    # the chair side's own presentation goes on whatever the program does
+    assert (await chair.request("present", version_id=version.id, page=4))["type"] == "ok"
+    await chair.request("grant_floor", room_id=world.room_b)
+    await chair.request("revoke_floor")
+    await b.no_event("present_stop")
+    assert (await b.request("sync_state"))["data"]["present"]["page"] == 4
 
 
 async def test_publishing_reaches_connected_rooms(world, paper):

@@ -686,6 +686,10 @@ function renderQueue() {
   const floor = S.program?.floor_room;
   $("#speaker").hidden = !floor;
   if (floor) $("#speaker-name").textContent = shortName(floor);
+  const allowed = !!S.program?.floor_may_present;
+  const btn = $("#speaker-present");
+  btn.textContent = allowed ? "Thôi trình chiếu" : "Cho trình chiếu";
+  btn.classList.toggle("active", allowed);
 }
 
 function renderRollCall() {
@@ -730,6 +734,11 @@ function wireControls() {
   $("#btn-lecture").onclick = () => send("lecture_mode");
   $("#btn-revoke").onclick = () => send("revoke_floor");
   $("#speaker-revoke").onclick = () => send("revoke_floor");
+  // Let the speaking room present documents too (or take that back): the floor is granted again with it.
+  $("#speaker-present").onclick = () => {
+    const floor = S.program?.floor_room;
+    if (floor) send("grant_floor", { room_id: floor, may_present: !S.program.floor_may_present });
+  };
   $("#btn-rc-start").onclick = () => send("roll_call_start");
   $("#btn-rc-end").onclick = async () => {
     const data = await send("roll_call_end");

@@ -322,6 +322,9 @@ async function leave() {
 // ---- drawing ------------------------------------------------------------------------
 
 const hasFloor = () => S.me && S.program?.floor_room === S.me.room_id;
+// The chair may let the room that has the floor present documents to everyone.
+const mayPresent = () => hasFloor() && !!S.program?.floor_may_present;
+const presentingMine = () => !!(D.present && S.me && D.present.presenter?.room_id === S.me.room_id);
 const nameOf = (id) => S.names.get(id) || `Phòng ${id}`;
 
 function showState(state) {
@@ -367,6 +370,10 @@ function render() {
     hand.className = "btn btn-lg active";
   } else { hand.textContent = "Xin phát biểu"; hand.className = "btn btn-warn btn-lg"; }
   $("#floor-box").hidden = !floor;
+  $("#floor-box").textContent = mayPresent()
+    ? "Phòng của bạn đang phát biểu và được trình chiếu tài liệu (thẻ Tài liệu)"
+    : "Phòng của bạn đang được phát biểu";
+  renderViewer();
   const muted = S.muted.has(S.me.room_id);
   $("#muted-box").hidden = !muted;
   $("#rollcall-box").hidden = !(S.rollCall && !S.answered);
@@ -385,6 +392,8 @@ function wireDocs() {
   $("#doc-prev").onclick = () => turn(-1);
   $("#doc-next").onclick = () => turn(+1);
   $("#btn-private").onclick = () => leaveSync();
+  $("#btn-present").onclick = () => { if (D.view) presentPage(D.view.page); };
+  $("#btn-present-stop").onclick = () => stopPresenting();
   $("#btn-follow").onclick = () => followPresenter();
   const fit = localStorage.getItem("confserver.docs.fit") === "page";
   $("#viewer").classList.toggle("fit-page", fit);
@@ -535,9 +544,33 @@ function turn(delta) {
   if (!D.view) return;
   const page = D.view.page + delta;
   if (page < 1 || page > D.view.page_count) return;
-  if (D.present && D.following) leaveSync();
+  // Presenting this document ourselves: every room turns with us.
+  const live = presentingMine() && D.following && D.present.version_id === D.view.version_id;
+  if (D.present && D.following && !live) leaveSync();
   D.view.page = page;
   showPage();
+  if (live) presentPage(page);
+}
+
+/** Show the open page to everyone (the room holds the floor and the chair allowed it). */
+async function presentPage(page) {
+  const v = D.view;
+  if (!v || !client?.joined) return;
+  try {
+    await client.request("present", { version_id: v.version_id, page });
+    D.following = true;
+  } catch (err) {
+    toast(err.message, "error");
+  }
+  renderViewer();
+}
+
+async function stopPresenting() {
+  try {
+    await client.request("present_stop");
+  } catch (err) {
+    toast(err.message, "error");
+  }
 }
 
 async function showPage() {
@@ -611,14 +644,20 @@ function renderViewer() {
   const p = D.present;
   const badge = $("#sync-badge");
   let text, cls;
-  if (D.following && p) { text = "Đang theo người trình bày"; cls = "ok"; }
+  if (D.following && p && presentingMine()) { text = "Phòng của bạn đang trình chiếu"; cls = "ok"; }
+  else if (D.following && p) { text = "Đang theo người trình bày"; cls = "ok"; }
   else if (D.following) { text = v ? "Chưa trình chiếu" : "Chờ trình chiếu"; cls = ""; }
   else if (p) { text = `Đang xem riêng · trình chiếu ở trang ${p.page}${v && p.version_id !== v.version_id ? ` “${p.title}”` : ""}`; cls = "warn"; }
   else { text = "Đang xem riêng"; cls = "warn"; }
   badge.textContent = text;
   badge.className = `badge ${cls}`;
   $("#btn-follow").hidden = D.following;
-  $("#btn-private").hidden = !(D.following && p);
+  $("#btn-private").hidden = !(D.following && p) || presentingMine();
+  const live = presentingMine() && v && p.version_id === v.version_id;
+  const present = $("#btn-present");
+  present.hidden = !(mayPresent() && v) || (live && p.page === v.page);
+  present.textContent = live ? "Trình chiếu trang này" : "Trình chiếu cho cả hội nghị";
+  $("#btn-present-stop").hidden = !(mayPresent() && presentingMine());
   $("#doc-title").textContent = v ? v.title : "Chưa mở tài liệu";
   $("#doc-title").title = v ? v.title : "";
   $("#doc-page-num").textContent = v ? v.page : "–";

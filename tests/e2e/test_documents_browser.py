@@ -1,7 +1,8 @@
 """A paperless meeting in real browsers: the chair's console presents a document, a room's page follows.
 
 Proves: the chair side creates an agenda item and uploads a multi-page Vietnamese
-PDF over the HTTP API (and a second one through the console's upload form);
+PDF over the HTTP API (and a second one through the console's upload form); the
+console's agenda editor adds an item, moves it up, renames and removes it;
 a room's page shows the agenda, hears of its publication, the current item moves live, and the room opens
 the document itself (page images fetched with its token). The console presents
 page 1 and turns to page 3 with clicks: the room's viewer follows within a
@@ -90,6 +91,31 @@ def test_room_follows_the_presenter(e2e_server, clips, launch, shots):  # noqa: 
     host.click("#up-btn")
     host.wait_for_selector('#h-agenda .doc-open:has-text("Dự thảo kết luận")')
     small.unlink()
+
+    # The agenda editor: add an item with its planned minutes, move it up, rename it, remove it.
+    def titles():
+        return [i["title"] for i in host.request.get(f"{base}/api/agenda/meetings/{meeting_id}/items").json()]
+
+    host.click("#item-box summary")
+    host.fill("#item-title", "Các vấn đề phát sinh")
+    host.fill("#item-minutes", "15")
+    host.click("#item-add")
+    added = host.locator('#h-agenda li.agenda-item:has-text("Các vấn đề phát sinh")')
+    added.wait_for()
+    assert "15 phút" in added.inner_text()
+    assert titles() == ["Báo cáo kinh tế – xã hội sáu tháng đầu năm", "Thảo luận, kết luận", "Các vấn đề phát sinh"]
+    added.locator("[data-tool=item-up]").click()
+    poll(lambda: titles()[1] == "Các vấn đề phát sinh", what="the item moved up")
+    host.wait_for_selector('#h-agenda li.agenda-item:nth-child(2):has-text("Các vấn đề phát sinh")')
+    added.locator("[data-tool=item-rename]").click()
+    host.fill("dialog input", "Các vấn đề phát sinh khác")
+    host.click("dialog .btn-primary")
+    poll(lambda: "Các vấn đề phát sinh khác" in titles(), what="the item renamed")
+    host.locator('#h-agenda li.agenda-item:has-text("phát sinh khác") [data-tool=item-delete]').click()
+    host.click("dialog .btn-danger")
+    poll(lambda: len(titles()) == 2, what="the item removed")
+    host.wait_for_selector('#h-agenda li.agenda-item:has-text("phát sinh")', state="detached")
+    assert titles() == ["Báo cáo kinh tế – xã hội sáu tháng đầu năm", "Thảo luận, kết luận"]
 
     host.click("#btn-test-run")
     host.wait_for_selector("#state-badge.state-test_run")

@@ -824,6 +824,8 @@ function wireDocs() {
   $("#hdoc-stop").onclick = () => send("present_stop");
   $("#h-page-img").onload = () => { $("#h-page-img").dataset.loaded = "1"; };
   $("#upload-form").onsubmit = (e) => { e.preventDefault(); upload(); };
+  $("#item-form").onsubmit = (e) => { e.preventDefault(); addItem(); };
+  $("#item-box").addEventListener("toggle", () => { if ($("#item-box").open) fillPresenters(); });
   $("#receipts-refresh").onclick = loadReceipts;
   $("#btn-publish").onclick = publishAgenda;
   document.addEventListener("keydown", (e) => {
@@ -1004,6 +1006,7 @@ function renderDocs() {
           ? el("button", { class: "btn btn-sm item-go active", title: "Bỏ chọn nội dung đang thảo luận", onclick: () => send("agenda_item", { item_id: null }) }, "Đang thảo luận")
           : el("button", { class: "btn btn-sm item-go", title: "Chuyển cuộc họp sang nội dung này (mọi phòng thấy)", onclick: () => send("agenda_item", { item_id: item.id }) }, "Chuyển tới"))
           : null),
+      item ? itemTools(item) : null,
       docs.length ? el("ul", { class: "doc-list" }, docs.map((d) => el("li", {},
         el("button", {
           class: `doc-open${d.id === openId ? " open" : ""}`,
@@ -1016,6 +1019,76 @@ function renderDocs() {
   empty.hidden = tree.length > 0;
   if (H.loaded && !tree.length) empty.textContent = "Chưa có nội dung họp, tài liệu.";
   renderViewerBar();
+}
+
+// ---- the agenda editor: add, rename, move, remove items (rooms see it when it is published) ----
+
+function itemTools(item) {
+  const i = H.items.findIndex((x) => x.id === item.id);
+  const b = (text, title, tool, onclick, disabled = false, cls = "") =>
+    el("button", { class: `btn btn-xs ${cls}`, title, onclick, disabled, dataset: { tool } }, text);
+  return el("div", { class: "item-tools" },
+    item.planned_minutes ? el("span", { class: "muted small" }, `${item.planned_minutes} phút`) : null,
+    item.presenter_unit_name ? el("span", { class: "muted small" }, `· ${item.presenter_unit_name}`) : null,
+    el("span", { class: "spacer" }),
+    b("↑", "Đưa lên trước", "item-up", () => moveItem(item, -1), i <= 0),
+    b("↓", "Đưa xuống sau", "item-down", () => moveItem(item, +1), i < 0 || i >= H.items.length - 1),
+    b("Sửa tên", "Sửa tên nội dung họp", "item-rename", () => renameItem(item)),
+    b("Xóa", "Xóa nội dung họp (tài liệu của nó thành tài liệu chung)", "item-delete", () => deleteItem(item), false, "btn-danger"));
+}
+
+/** Units that may present an item: the invited rooms' units, the host's first. */
+function fillPresenters() {
+  const sel = $("#item-presenter");
+  if (sel.options.length > 1) return;
+  const seen = new Set();
+  for (const r of S.rooms.values()) {
+    if (seen.has(r.unit_code)) continue;
+    seen.add(r.unit_code);
+    sel.append(el("option", { value: r.unit_code }, r.unit_name));
+  }
+}
+
+async function agendaChange(what, fn) {
+  try {
+    await fn();
+  } catch (err) {
+    toast(`${what}: ${err.message}`, "error");
+  }
+  await refreshAgenda();
+}
+
+function addItem() {
+  const title = $("#item-title").value.trim();
+  if (!title) return;
+  const minutes = Number($("#item-minutes").value) || null;
+  const body = { title, planned_minutes: minutes, presenter_unit: $("#item-presenter").value || null };
+  return agendaChange("Chưa thêm được nội dung", async () => {
+    const item = await api(`/api/agenda/meetings/${meetingId}/items`, { method: "POST", body });
+    $("#item-form").reset();
+    toast(`Đã thêm nội dung ${item.position}: ${item.title}. Phát hành lại để các phòng thấy.`, "ok");
+  });
+}
+
+async function renameItem(item) {
+  const title = await ask({ title: `Sửa tên nội dung ${item.position}`, input: "Tên nội dung", value: item.title, confirm: "Lưu" });
+  if (!title || title === item.title) return;
+  await agendaChange("Chưa sửa được", () => api(`/api/agenda/items/${item.id}`, { method: "PATCH", body: { title } }));
+}
+
+async function deleteItem(item) {
+  const ok = await ask({ title: `Xóa nội dung ${item.position}?`, body: `“${item.title}” sẽ bị xóa khỏi chương trình; tài liệu của nó vẫn còn, thành tài liệu chung.`, confirm: "Xóa", danger: true });
+  if (!ok) return;
+  await agendaChange("Chưa xóa được", () => api(`/api/agenda/items/${item.id}`, { method: "DELETE" }));
+}
+
+function moveItem(item, delta) {
+  const ids = H.items.map((x) => x.id);
+  const i = ids.indexOf(item.id);
+  const j = i + delta;
+  if (i < 0 || j < 0 || j >= ids.length) return;
+  [ids[i], ids[j]] = [ids[j], ids[i]];
+  return agendaChange("Chưa sắp xếp được", () => api(`/api/agenda/meetings/${meetingId}/items/order`, { method: "PUT", body: { item_ids: ids } }));
 }
 
 function upload() {

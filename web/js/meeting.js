@@ -313,6 +313,10 @@ export async function api(path, { token = null, method = "GET", body = null } = 
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body) headers["Content-Type"] = "application/json";
+  if (!token && method !== "GET") { // a logged-in operator's write: Django's CSRF check wants the cookie's token
+    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (m) headers["X-CSRFToken"] = decodeURIComponent(m[1]);
+  }
   const resp = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : null, credentials: "same-origin" });
   let data = null;
   try { data = await resp.json(); } catch (e) { /* empty body */ }

@@ -54,9 +54,10 @@ export function toast(text, kind = "info", ms = 4500) {
 }
 
 /** A modal question; resolves with the entered text (prompt) or true, or null when cancelled. */
-export function ask({ title, body = "", confirm = "Đồng ý", cancel = "Hủy", input = null, danger = false }) {
+export function ask({ title, body = "", confirm = "Đồng ý", cancel = "Hủy", input = null, value = "", danger = false }) {
   return new Promise((resolve) => {
     const field = input ? el("input", { type: "text", class: "input", placeholder: input, maxlength: "300" }) : null;
+    if (field) field.value = value;
     const close = (value) => { dlg.close(); dlg.remove(); resolve(value); };
     const ok = el("button", { class: `btn ${danger ? "btn-danger" : "btn-primary"}`, type: "submit" }, confirm);
     const dlg = el("dialog", { class: "dialog" },

@@ -148,7 +148,7 @@ SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
 SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
 # Joins' attendance and timeline rows are written in batches this often (0: with each join).
 SIGNALING_JOIN_BATCH_S = env.float("SIGNALING_JOIN_BATCH_S", default=0.05)
-# Cyclic GC thresholds of the server processes, e.g. "50000,20,100" (empty: Python's defaults,
+# Cyclic GC thresholds of the server processes, e.g. "50000,20,10" (empty: Python's defaults,
 # nothing frozen). See confserver/runtime.py for why and what was measured.
 GC_THRESHOLDS = tuple(env.list("GC_THRESHOLDS", cast=int, default=list(DEFAULT_GC_THRESHOLDS)))
 

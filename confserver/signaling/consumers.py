@@ -129,6 +129,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 self.closing = True
                 return await self.close(code=CLOSE_FLOOD)
             return await self.send_error(None, "rate_limited", "Gửi quá nhanh; tin nhắn bị bỏ qua.")
+        self.flood = 0  # only refusals in a row count towards closing the connection
         try:
             msg = protocol.parse_client(text_data if text_data is not None else bytes_data)
         except protocol.ProtocolError as exc:
@@ -171,6 +172,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             await sessions.close(resumed)  # too much was missed: a fresh session and a snapshot
             resumed = None
         session = resumed or await sessions.open_session(key, self.channel_layer, group_name(a.meeting_id))
+        # The client has everything up to `since`: what it says on a resume, the session's start otherwise.
+        since = msg.resume.last_seq if resumed is not None else session.seq
         a.session = session.id
         try:
             outcome, state, view = await control.join(a)
@@ -179,22 +182,24 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 await sessions.close(session)
             raise
         self.session = session
-        # From here on every notification reaches the queue; read seq and the missed ones
-        # with no await in between, so nothing falls between the replay and the queue.
-        missed = session.missed_since(msg.resume.last_seq) if resumed is not None else None
-        queue = session.attach(self.meeting_closed, self.too_slow,
-                               acked=msg.resume.last_seq if missed is not None else session.seq)
-        seq = session.seq
-        limits = {"max_unacked": settings.SIGNALING_MAX_BACKLOG}
-        if missed is not None:
-            reply = {"session": session.id, "seq": seq, "resumed": True, "replayed": len(missed)} | limits
-            await self.send_json({"type": "ok", "id": msg.id, "data": reply})
-            for text in missed:
-                await self.send(text_data=text)
+        # Notifications numbered while the join was under way are in the outbox: they follow the
+        # reply, like a resume's (a fresh session's snapshot comes from a view read meanwhile, and
+        # applying an event twice is harmless). From here on every notification reaches the queue;
+        # read the missed ones and attach with no await in between.
+        missed = session.missed_since(since)
+        if missed is None:  # more than the outbox came in during the join: a snapshot instead
+            since, missed, view, resumed = session.seq, [], None, None
+        cap = settings.SIGNALING_MAX_BACKLOG
+        queue = session.attach(self.meeting_closed, self.too_slow, acked=max(since, session.seq - cap // 2))
+        reply = {"session": session.id, "seq": since, "resumed": resumed is not None, "max_unacked": cap,
+                 "ack": session.ack_token(upto=since)}
+        if resumed is not None:
+            reply["replayed"] = len(missed)
         else:
-            reply = {"session": session.id, "seq": seq, "resumed": False,
-                     "snapshot": await control.snapshot(a, state, view)} | limits
-            await self.send_json({"type": "ok", "id": msg.id, "data": reply})
+            reply["snapshot"] = await control.snapshot(a, state, view)
+        await self.send_json({"type": "ok", "id": msg.id, "data": reply})
+        for text in missed:
+            await self.send(text_data=text)
         self.writer = asyncio.ensure_future(self._write(queue))
         self._start_quality()
         await self.tell(outcome)
@@ -217,9 +222,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.close()
 
     async def on_ping(self, msg):
-        if msg.ack is not None and self.session is not None:
-            self.session.ack(msg.ack)
-        return control.Outcome(reply={"seq": self.session.seq if self.session else 0})
+        if self.session is None:
+            return control.Outcome(reply={"seq": 0})
+        if msg.ack is not None and not self.session.ack(msg.ack):
+            raise DomainError("bad_ack", "Mã xác nhận không đúng; hãy gửi mã 'ack' của lần trả lời gần nhất.")
+        return control.Outcome(reply={"seq": self.session.seq, "ack": self.session.ack_token()})
 
     async def on_snapshot(self, msg):
         state = await control.current_state(self.meeting_id)

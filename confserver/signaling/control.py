@@ -89,6 +89,8 @@ def _admit_terminal(user_id: int, room_id: int, meeting_id: int) -> tuple[Actor,
     from confserver.accounts.models import User
     from confserver.rooms.models import Room
 
+    if not 0 < meeting_id < 2**63:  # the URL takes any digits; the database column does not
+        raise meetings.not_found(meeting_id)
     if _ADMIT_SQL is None:
         t = {m.__name__: m._meta.db_table for m in (User, Room, Meeting, Participation)}
         _ADMIT_SQL = (
@@ -213,8 +215,10 @@ async def join(actor: Actor) -> tuple[Outcome, str, dict]:
     info = {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": time.time()}
     got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
     if got["status"] == "no_state":  # the first join since the live keys expired: cache the state, again
-        await current_state(actor.meeting_id, live=True)
+        state = await current_state(actor.meeting_id, live=True)
         got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
+        if got["status"] == "no_state":  # cleared again meanwhile (the meeting just ended)
+            got = {"status": "refused", "state": state}
     if got["status"] != "ok":
         if got.get("state") == MeetingState.ENDED:
             raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
@@ -413,6 +417,12 @@ async def grant_floor(actor: Actor, room_id: int, may_present: bool = False) -> 
         raise Conflict("is_chair", "Phòng chủ trì không cần được cho phát biểu.")
     store = get_store()
     out = Outcome()
+    if (await program(actor.meeting_id))["floor_room"] == room_id:
+        # The room already speaks: only its leave to present changes (its microphone stays as the chair left it).
+        out.events += await _set_program(actor.meeting_id, FLOOR, room_id, may_present=may_present)
+        await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_present", actor=actor.user,
+                                  room=_room_ref(room_id), allowed=may_present)
+        return out
     if await store.queue_remove(actor.meeting_id, room_id):
         out.events.append(await _queue_event(actor.meeting_id))
     if room_id in await store.muted_all(actor.meeting_id):
@@ -591,7 +601,14 @@ async def present(actor: Actor, version_id: int, page: int) -> Outcome:
     allowed = await _floor_may_present(actor)
     ev = await db(lambda: sync.present(actor.user, Meeting(pk=actor.meeting_id), version_id, page,
                                        floor_allowed=allowed))()
-    return Outcome(events=[_agenda_event(ev)])
+    out = Outcome(events=[_agenda_event(ev)])
+    if allowed and not await _floor_may_present(actor):
+        # The floor moved on while this page was being stored (the program changes first, then
+        # ends room presentations): end this one too.
+        ended = await db(sync.end_room_presentation)(Meeting(pk=actor.meeting_id))
+        if ended is not None:
+            out.events.append(_agenda_event(ended))
+    return out
 
 
 async def present_stop(actor: Actor) -> Outcome:

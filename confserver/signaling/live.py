@@ -125,6 +125,7 @@ class RedisStore:
     local presence = {}
     if ARGV[3] == 'chair' then
         redis.call('HSET', KEYS[2], 'chair_room', ARGV[5])
+        redis.call('EXPIRE', KEYS[2], ARGV[4])
         presence = redis.call('HGETALL', KEYS[1])
     end
     return {'ok', state, old, redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3]),

@@ -41,11 +41,12 @@ class Leave(Msg):
 
 
 class Ping(Msg):
-    """Keep-alive, and the acknowledgement of notifications: `ack` is the last seq the client has
-    processed. A session more than `max_unacked` (in the join reply) notifications ahead of its
-    acknowledgements is cut off with close code 4008 and resumes on reconnect."""
+    """Keep-alive, and the acknowledgement of notifications: `ack` echoes the `ack` token of the
+    latest ping (or join) reply the client has read, and the reply brings a new one. A session
+    more than `max_unacked` (in the join reply) notifications ahead of its acknowledgements is cut
+    off with close code 4008 and resumes on reconnect."""
     type: Literal["ping"]
-    ack: int | None = Field(default=None, ge=0)
+    ack: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class GetSnapshot(Msg):

@@ -11,9 +11,10 @@ fresh session and a full snapshot instead.
 A client that falls SIGNALING_MAX_BACKLOG notifications behind is cut off (it
 resumes on reconnect) instead of growing the process's memory. Behind is
 measured twice: by the connection's own queue (an ASGI server whose send waits
-for the socket) and by the client's acknowledgements (`ping` with `ack`): daphne's
-send never waits, it buffers in Twisted whatever a client does not read, so only
-the client can say how far it has got.
+for the socket) and by the client's acknowledgements: daphne's send never waits,
+it buffers in Twisted whatever a client does not read. An acknowledgement is not
+a number the client could make up: it echoes the token of a ping reply (or the
+join reply), which it can only have read after every frame sent before it.
 """
 import asyncio
 import json
@@ -29,6 +30,7 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 CHAIR = "chair"
+ACK_TOKENS_KEPT = 4  # a client echoes the newest; a few older ones may still be on their way
 
 
 @dataclass
@@ -36,7 +38,8 @@ class Session:
     id: str
     key: tuple  # (meeting_id, role, room_id)
     seq: int = 0
-    acked: int = 0  # the last seq the client said it processed (or was given in a snapshot)
+    acked: int = 0  # the last seq the client has provably read (or was given in a snapshot)
+    ack_tokens: dict = field(default_factory=dict)  # token -> the last seq sent before the frame carrying it
     outbox: deque = field(default_factory=lambda: deque(maxlen=settings.SIGNALING_OUTBOX))
     detached_at: float | None = None
     queue: asyncio.Queue | None = None  # what the attached connection has yet to send
@@ -72,9 +75,25 @@ class Session:
         if self.overflow is not None:
             self.overflow()
 
-    def ack(self, seq: int):
-        """The client has processed everything up to `seq` (never beyond what was sent)."""
-        self.acked = max(self.acked, min(seq, self.seq))
+    def ack_token(self, upto: int | None = None) -> str:
+        """A token for the reply about to be sent; echoed back, it proves the client read every
+        notification sent before that reply: up to `upto`, or all but those still queued here."""
+        token = secrets.token_urlsafe(9)
+        if upto is None:
+            upto = self.seq - (self.queue.qsize() if self.queue is not None else 0)
+        self.ack_tokens[token] = upto
+        while len(self.ack_tokens) > ACK_TOKENS_KEPT:
+            self.ack_tokens.pop(next(iter(self.ack_tokens)))
+        return token
+
+    def ack(self, token: str) -> bool:
+        """The client echoed `token`: everything up to its seq has been read. False for a token
+        this session did not give out (or gave out too long ago)."""
+        seq = self.ack_tokens.get(token)
+        if seq is None:
+            return False
+        self.acked = max(self.acked, seq)
+        return True
 
     def missed_since(self, last_seq: int) -> list[str] | None:
         """Notifications after `last_seq`, or None when some are no longer kept."""

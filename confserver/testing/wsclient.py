@@ -19,6 +19,7 @@ class MeetingClient:
         self.stats: dict = {}
         self.seq = self.acked = 0
         self.ack_every = 100
+        self.ack_token = None
 
     async def connect(self):
         url = f"{self.base.replace('http', 'ws', 1)}/ws/meetings/{self.meeting_id}/"
@@ -43,13 +44,17 @@ class MeetingClient:
                 if "max_unacked" in data:  # the join reply
                     self.seq = self.acked = data["seq"]
                     self.ack_every = max(1, data["max_unacked"] // 4)
+                    self.ack_token = data["ack"]
                 fut.set_result(msg)
+            elif msg.get("id") == "ack" and msg["type"] == "ok":
+                self.ack_token = msg["data"]["ack"]
             elif msg["type"] == "event":
                 self.events.put_nowait((at, msg))
                 self.seq = msg["seq"]
                 if self.seq - self.acked >= self.ack_every:  # acknowledge, as docs/protocol.md asks
                     self.acked = self.seq
-                    asyncio.ensure_future(self.ws.send_str(json.dumps({"type": "ping", "id": "ack", "ack": self.seq})))
+                    ping = {"type": "ping", "id": "ack", "ack": self.ack_token}
+                    asyncio.ensure_future(self.ws.send_str(json.dumps(ping)))
             elif msg["type"] == "stats":
                 self.stats = msg["rooms"]
 

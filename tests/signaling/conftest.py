@@ -130,7 +130,15 @@ class Client:
         assert reply["type"] == "ok", reply
         self.session = reply["data"]["session"]
         self.seq = reply["data"]["seq"]
+        self.ack_token = reply["data"].get("ack")
         return reply["data"]
+
+    async def ack(self):
+        """Acknowledge what came so far (a ping echoing the latest ack token); returns the reply."""
+        reply = await self.request("ping", ack=self.ack_token)
+        if reply["type"] == "ok":
+            self.ack_token = reply["data"].get("ack")
+        return reply
 
     async def wait_event(self, name, timeout=3, **match):
         for ev in self.events:

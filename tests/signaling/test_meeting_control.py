@@ -273,18 +273,41 @@ async def test_resume_with_gap_gets_snapshot(world, settings):
     assert data["snapshot"]["me"]["muted"] is True
 
 
+async def test_event_during_a_join_follows_the_reply(world, monkeypatch):
+    """An event numbered into a joining session after its snapshot's view was read is not lost."""
+    from confserver.signaling import control
+
+    chair, (a,), _ = await chair_and_rooms(world, 1)
+    real_join = control.join
+
+    async def join_then_event(actor):
+        result = await real_join(actor)
+        if actor.room_id == world.room_b:  # the view is read; now the chair mutes room a
+            await chair.request("mute_room", room_id=world.room_a, muted=True)
+            await a.wait_event("muted", muted=True)  # the hub has numbered it, into b's session too
+        return result
+
+    monkeypatch.setattr(control, "join", join_then_event)
+    b = await connect(world.meeting_id, token=world.token_b)
+    data = await b.join()
+    assert world.room_a not in data["snapshot"]["muted"]  # the view from before the mute
+    ev = await b.wait_event("muted", room_id=world.room_a, muted=True)
+    assert ev["seq"] > data["seq"]  # so the client applies it
+
+
 async def test_client_that_stops_acknowledging_is_cut_off_then_resumes(world, settings):
     settings.SIGNALING_MAX_BACKLOG = 5
     chair, (a, b), _ = await chair_and_rooms(world, 2)
     first_seq = a.seq
-    assert (await b.request("ping", ack=10**9))["type"] == "ok"  # beyond what was sent: taken as "all of it"
-    # the chair and room b acknowledge what they process; room a never does
+    # an acknowledgement is an echoed token, not a number a client that stopped reading could send
+    assert (await a.request("ping", ack="made-up"))["code"] == "bad_ack"
+    # the chair and room b acknowledge what they read; room a never does
     for i in range(8):
         muted = i % 2 == 0
         assert (await chair.request("mute_room", room_id=world.room_b, muted=muted))["type"] == "ok"
         for c in (chair, b):
             await c.wait_event("muted", muted=muted)
-            assert (await c.request("ping", ack=c.seq))["type"] == "ok"
+            assert (await c.ack())["type"] == "ok"
     got = []
     while True:
         msg = await a.recv()
@@ -355,6 +378,12 @@ async def test_flood_is_limited(world, settings):
         msg = await a.reply()
         codes.append(msg.get("code", msg["type"]))
     assert codes.count("rate_limited") >= 6 and codes.count("ok") <= 6
+    # a connection that keeps flooding (5 x burst refusals in a row) is closed with 4029
+    for i in range(40):
+        await a.comm.send_to(text_data='{"type": "ping", "id": %d}' % (100 + i))
+    while (msg := await a.recv())["type"] != "closed":
+        assert msg.get("code") in ("rate_limited", None), msg
+    assert msg["code"] == 4029
 
 
 async def test_state_change_over_http_reaches_the_sockets(world):

@@ -57,9 +57,13 @@ async def test_floor_room_presents_only_when_allowed(world, paper):
     assert (await a.request("present", version_id=version.id, page=2))["type"] == "ok"
     ev = await b.wait_event("present", page=2)
     assert ev["presenter"]["room_id"] == world.room_a
-    # taking back the leave to present ends the room's presentation for everyone
+    # the chair mutes the speaker, then takes back its leave to present: that ends the room's
+    # presentation for everyone, and the microphone stays muted
+    await chair.request("mute_room", room_id=world.room_a, muted=True)
     await chair.request("grant_floor", room_id=world.room_a, may_present=False)
     await b.wait_event("present_stop")
+    await b.no_event("muted", room_id=world.room_a, muted=False)
+    assert world.room_a in (await b.request("snapshot"))["data"]["snapshot"]["muted"]
     assert (await b.request("sync_state"))["data"]["present"] is None
     assert (await a.request("present", version_id=version.id, page=3))["code"] == "not_presenter"
     # and so does the end of the floor

@@ -49,6 +49,7 @@ export class MeetingClient {
     this.gapTimer = null;
     this.ackEvery = 100; // events between acknowledgements (a quarter of the server's max_unacked)
     this.acked = 0;
+    this.ackToken = null; // from the latest join or ping reply: echoing it acknowledges what came before it
     this.status = "idle";
     window.addEventListener("online", () => this._retryNow());
   }
@@ -123,6 +124,7 @@ export class MeetingClient {
     this.attempt = 0;
     this.joined = true;
     if (data.max_unacked) this.ackEvery = Math.max(1, Math.floor(data.max_unacked / 4));
+    this.ackToken = data.ack || null;
     this.joins.push({ resumed: !!data.resumed, replayed: data.replayed || 0, at: Date.now() });
     const early = this.early;
     this.early = [];
@@ -190,7 +192,14 @@ export class MeetingClient {
    * piling up the server's memory, and then resumes. */
   _ack() {
     this.acked = this.lastSeq;
-    this.request("ping", { ack: this.lastSeq }, { timeout: PING_TIMEOUT_MS }).catch(() => {});
+    this._ping().catch(() => {});
+  }
+
+  /** A ping that echoes the latest ack token and keeps the new one. */
+  async _ping() {
+    const data = await this.request("ping", this.ackToken ? { ack: this.ackToken } : {}, { timeout: PING_TIMEOUT_MS });
+    if (data?.ack) this.ackToken = data.ack;
+    return data;
   }
 
   _apply(ev) {
@@ -261,7 +270,7 @@ export class MeetingClient {
       if (ws !== this.ws) return clearInterval(this.pingTimer);
       try {
         this.acked = this.lastSeq;
-        await this.request("ping", { ack: this.lastSeq }, { timeout: PING_TIMEOUT_MS });
+        await this._ping();
       } catch (err) {
         // A link that is silently dead: close it and reconnect (resume).
         if (ws === this.ws && err.code === "timeout") this._dropSocket();

@@ -498,7 +498,8 @@ function onPresent(ev) {
   const before = D.present;
   D.present = ev;
   if (!D.docs.some((d) => d.id === ev.document_id)) refreshAgenda();
-  if (D.following) follow(ev, !before || before.version_id !== ev.version_id);
+  if (D.presenting && presentingMine()) renderViewer(); // our own page turns are still on their way
+  else if (D.following) follow(ev, !before || before.version_id !== ev.version_id);
   else renderViewer();
   if (D.tab !== "docs" && !D.following) $("#docs-dot").hidden = false;
 }
@@ -552,17 +553,29 @@ function turn(delta) {
   if (live) presentPage(page);
 }
 
-/** Show the open page to everyone (the room holds the floor and the chair allowed it). */
+/** Show the open page to everyone (the room holds the floor and the chair allowed it). One request
+ *  at a time, the latest page wins: fast page turns neither flood the server nor pull the view back. */
 async function presentPage(page) {
   const v = D.view;
   if (!v || !client?.joined) return;
+  D.wantPage = { version_id: v.version_id, page };
+  if (D.presenting) return;
+  D.presenting = true;
   try {
-    await client.request("present", { version_id: v.version_id, page });
-    D.following = true;
+    while (D.wantPage) {
+      const want = D.wantPage;
+      D.wantPage = null;
+      await client.request("present", want);
+      D.following = true;
+    }
   } catch (err) {
+    D.wantPage = null;
     toast(err.message, "error");
+  } finally {
+    D.presenting = false;
   }
-  renderViewer();
+  if (D.following && D.present) follow(D.present, false);
+  else renderViewer();
 }
 
 async function stopPresenting() {

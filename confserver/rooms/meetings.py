@@ -41,6 +41,10 @@ def not_found(meeting_id: int) -> NotFound:
     return NotFound("meeting_not_found", f"Không có cuộc họp số {meeting_id}.")
 
 
+def ended() -> Conflict:
+    return Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+
+
 def get_meeting(meeting_id: int) -> Meeting:
     try:
         return Meeting.objects.select_related("host_unit").get(pk=meeting_id)
@@ -93,7 +97,7 @@ def create_meeting(user, *, host_unit_code: str, title: str, scheduled_start: da
 def invite(user, meeting: Meeting, selection: Selection) -> int:
     policy.check_chair(user, meeting)
     if meeting.state == MeetingState.ENDED:
-        raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+        raise ended()
     invited = _invite_units(meeting, selected_units(meeting.host_unit, selection))
     timeline.record(meeting, "invited", actor=user, invited=invited)
     return invited

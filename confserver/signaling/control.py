@@ -108,7 +108,7 @@ def _admit_terminal(user_id: int, room_id: int, meeting_id: int) -> tuple[Actor,
     if mid is None:
         raise meetings.not_found(meeting_id)
     if state == MeetingState.ENDED:
-        raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+        raise meetings.ended()
     if part is None:
         raise policy.not_invited(room_name)
     user = User(id=user_id, username=username, role=Role.TERMINAL, unit_id=unit_id, room_id=room_id, is_active=True)
@@ -122,7 +122,7 @@ def authorize(user, meeting_id: int) -> tuple[Actor, str]:
         raise Forbidden("unauthenticated", "Cần đăng nhập hoặc dùng liên kết của phòng.")
     meeting = meetings.get_meeting(meeting_id)
     if meeting.state == MeetingState.ENDED:
-        raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+        raise meetings.ended()
     if user.role == Role.TERMINAL:
         part = policy.check_terminal_can_join(user, meeting)
         return Actor(user, meeting.id, ROOM, part.room_id, part.room.name), meeting.state
@@ -221,7 +221,7 @@ async def join(actor: Actor) -> tuple[Outcome, str, dict]:
             got = {"status": "refused", "state": state}
     if got["status"] != "ok":
         if got.get("state") == MeetingState.ENDED:
-            raise Conflict("meeting_ended", "Cuộc họp đã kết thúc.")
+            raise meetings.ended()
         raise Conflict("not_started", "Cuộc họp chưa mở; phòng vào được khi chạy thử hoặc đang họp.")
     old = got["old"]
     out = Outcome()

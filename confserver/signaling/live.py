@@ -23,9 +23,6 @@ class MemoryStore:
     def _meeting(self, mid):
         return self._m.setdefault(mid, {"presence": {}, "queue": {}, "ctl": {}, "muted": set()})
 
-    async def presence_set(self, mid, room_id, info: dict):
-        self._meeting(mid)["presence"][room_id] = dict(info)
-
     async def presence_get(self, mid, room_id):
         info = self._meeting(mid)["presence"].get(room_id)
         return dict(info) if info else None
@@ -156,13 +153,6 @@ class RedisStore:
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
 
-    async def presence_set(self, mid, room_id, info):
-        k = self._k(mid, "presence")
-        async with self.r.pipeline(transaction=False) as p:
-            p.hset(k, str(room_id), json.dumps(info))
-            p.expire(k, TTL_S)
-            await p.execute()
-
     async def presence_get(self, mid, room_id):
         v = await self.r.hget(self._k(mid, "presence"), str(room_id))
         return json.loads(v) if v else None
@@ -221,11 +211,7 @@ class RedisStore:
             if presence:
                 p.hgetall(self._k(mid, "presence"))
             res = await p.execute()
-        out = {"ctl": {k: json.loads(v) for k, v in res[0].items()}, "muted": {int(x) for x in res[1]},
-               "queue": [int(x) for x in res[2]]}
-        if presence:
-            out["presence"] = {int(k): json.loads(v) for k, v in res[3].items()}
-        return out
+        return _decode_view(res[0], res[1], res[2], res[3] if presence else None)
 
     async def join(self, mid, room_id, info, *, role, refuse):
         """Take the room's place unless the meeting's state refuses this role; returns the status
@@ -238,20 +224,28 @@ class RedisStore:
             return {"status": "no_state"}
         if res[0] == "refused":
             return {"status": "refused", "state": json.loads(res[1])}
-        ctl_flat, presence_flat = res[3], res[6]
-        out = {"status": "ok", "state": json.loads(res[1]), "old": json.loads(res[2]) if res[2] else None,
-               "ctl": {ctl_flat[i]: json.loads(ctl_flat[i + 1]) for i in range(0, len(ctl_flat), 2)},
-               "muted": {int(x) for x in res[4]}, "queue": [int(x) for x in res[5]]}
-        if role == "chair":
-            out["presence"] = {int(presence_flat[i]): json.loads(presence_flat[i + 1])
-                               for i in range(0, len(presence_flat), 2)}
-        return out
+        view = _decode_view(_pairs(res[3]), res[4], res[5], _pairs(res[6]) if role == "chair" else None)
+        return {"status": "ok", "state": json.loads(res[1]), "old": json.loads(res[2]) if res[2] else None} | view
 
     async def detach_if(self, mid, room_id, conn, at):
         return bool(await self._detach_if(keys=[self._k(mid, "presence")], args=[str(room_id), conn, repr(at)]))
 
     async def clear(self, mid):
         await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted")))
+
+
+def _pairs(flat: list) -> dict:
+    """A hash as HGETALL returns it inside a Lua script: a flat list of fields and values."""
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+def _decode_view(ctl: dict, muted, queue, presence: dict | None) -> dict:
+    """The store's raw ctl hash, muted set, queue (and presence hash) as the domain layer reads them."""
+    out = {"ctl": {k: json.loads(v) for k, v in ctl.items()}, "muted": {int(x) for x in muted},
+           "queue": [int(x) for x in queue]}
+    if presence is not None:
+        out["presence"] = {int(k): json.loads(v) for k, v in presence.items()}
+    return out
 
 
 _store = None

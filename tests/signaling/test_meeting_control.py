@@ -217,6 +217,8 @@ async def test_connection_refusals(world):
     assert (await nowhere.recv())["code"] == "meeting_not_found"
     nowhere = await connect(999999, token=world.token_a)
     assert (await nowhere.recv())["code"] == "meeting_not_found"
+    beyond = await connect(2**64, token=world.token_a)  # more digits than the database column holds
+    assert (await beyond.recv())["code"] == "meeting_not_found"
     # a genuine token of a terminal account switched off since
     from confserver.accounts.models import User
     from confserver.rooms import tokens

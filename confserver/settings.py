@@ -7,7 +7,7 @@ from pathlib import Path
 
 import environ
 
-from confserver.runtime import DEFAULT_GC_THRESHOLDS
+from confserver.runtime import DEFAULT_GC_FULL_EVERY_S, DEFAULT_GC_THRESHOLDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -148,9 +148,10 @@ SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
 SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
 # Joins' attendance and timeline rows are written in batches this often (0: with each join).
 SIGNALING_JOIN_BATCH_S = env.float("SIGNALING_JOIN_BATCH_S", default=0.05)
-# Cyclic GC thresholds of the server processes, e.g. "50000,20,10" (empty: Python's defaults,
-# nothing frozen). See confserver/runtime.py for why and what was measured.
+# Cyclic GC thresholds of the server processes, e.g. "50000,20,100" (empty: Python's defaults,
+# nothing frozen), and how often a full collection runs (0: never). See confserver/runtime.py.
 GC_THRESHOLDS = tuple(env.list("GC_THRESHOLDS", cast=int, default=list(DEFAULT_GC_THRESHOLDS)))
+GC_FULL_EVERY_S = env.float("GC_FULL_EVERY_S", default=DEFAULT_GC_FULL_EVERY_S)
 
 # Media relay ICE: addresses to offer (empty = every non-loopback interface; tests use 127.0.0.1),
 # a UDP port range "first-last", the public address of a 1:1 NAT, and TURN for browsers

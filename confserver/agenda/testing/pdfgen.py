@@ -254,7 +254,11 @@ def make_pdf(pages: list[str], *, title: str = "Tài liệu", font_size: float =
         len(kids), b" ".join(b"%d 0 R" % k for k in kids))
     objs[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
     info = add(b"<< /Title " + _pdf_text(title) + b" /Producer (" + PRODUCER.encode() + b") >>")
+    return assemble(objs, catalog, info)
 
+
+def assemble(objs: list[bytes], root: int, info: int | None = None) -> bytes:
+    """A PDF file of `objs` (object i+1 is objs[i]) with a classic xref table."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for i, body in enumerate(objs, start=1):
@@ -263,8 +267,9 @@ def make_pdf(pages: list[str], *, title: str = "Tài liệu", font_size: float =
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objs) + 1, catalog, info, xref)
+    info_ref = b" /Info %d 0 R" % info if info else b""
+    out += b"trailer\n<< /Size %d /Root %d 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, root, info_ref, xref)
     return bytes(out)
 
 
@@ -314,3 +319,68 @@ def vietnamese_pages(rng: random.Random, n_pages: int, *, sentences: int = 12, e
             sents.insert(rng.randint(0, len(sents)), extra[i])
         pages.append(f"Trang {i + 1}\n" + " ".join(sents))
     return pages
+
+
+# --- Hostile PDFs: what the upload checks and the page renderer must survive (tests, bench/hostile.py) ---
+
+def page_box_pdf(media_box: bytes, *, rotate: int | None = None, pages: int = 1,
+                 content: bytes = b"0 0 1 rg 10 10 50 50 re f") -> bytes:
+    """`pages` pages whose MediaBox is `media_box` written verbatim (b"[0 0 0 0]", b"[0 0 -595 -842]",
+    b"[0 0 1e39 842]", ...), optionally with /Rotate."""
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Length %d >>\nstream\n%s\nendstream" % (
+        len(content), content)]
+    rot = b" /Rotate %d" % rotate if rotate is not None else b""
+    kids = []
+    for _ in range(pages):
+        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox %s%s /Contents 3 0 R /Resources << >> >>" % (
+            media_box, rot))
+        kids.append(len(objs))
+    objs[1] = b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(kids), b" ".join(b"%d 0 R" % k for k in kids))
+    return assemble(objs, 1)
+
+
+def huge_page_pdf(width: float = 100, height: float = 14400) -> bytes:
+    """One page of `width` × `height` points (the probe's 100 × 14,400 pt strip: 1600 × 230,400 px at 1600)."""
+    return page_box_pdf(b"[0 0 %g %g]" % (width, height))
+
+
+def _flate_of_repeated(byte: bytes, size: int) -> bytes:
+    """zlib data of `byte` * `size`, made in well under a second: after a full flush deflate starts afresh,
+    so every 1 MB block compresses to the same bytes and is written once, then repeated."""
+    block = byte * (1024 * 1024)
+    n, rest = divmod(size, len(block))
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = z.compress(block) + z.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(n):
+        adler = zlib.adler32(block, adler)
+    adler = zlib.adler32(byte * rest, adler)
+    return (b"\x78\xda" + packed * n + z.compress(byte * rest) + z.flush()
+            + struct.pack(">I", adler & 0xFFFFFFFF))
+
+
+@functools.lru_cache(maxsize=4)
+def flate_bomb_pdf(decoded_mb: int = 1024) -> bytes:
+    """An A4 page whose content stream inflates from ~1 MB (at 1024) to `decoded_mb` MB of spaces."""
+    data = _flate_of_repeated(b" ", decoded_mb * 1024 * 1024)
+    return assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream",
+    ], 1)
+
+
+@functools.lru_cache(maxsize=4)
+def image_bomb_pdf(side: int = 30000) -> bytes:
+    """An A4 page showing one `side` × `side` grey image (900 MB decoded at 30,000) that compresses to ~1 MB."""
+    data = _flate_of_repeated(b"\x80", side * side)
+    return assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /XObject << /Im1 5 0 R >> >> >>",
+        b"<< /Length 33 >>\nstream\nq 500 0 0 500 40 200 cm /Im1 Do Q\nendstream",
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8"
+        b" /Length %d /Filter /FlateDecode >>\nstream\n" % (side, side, len(data)) + data + b"\nendstream",
+    ], 1)

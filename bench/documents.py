@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import statistics
+import secrets
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "confserver.settings")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))  # a throwaway key for this run
 
 
 def _make(args):

@@ -9,6 +9,7 @@ Last line: {"units", "import_s", "subtree_ms_p95", ...}.
 import json
 import os
 import statistics
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "confserver.settings")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))  # a throwaway key for this run
 
 import django  # noqa: E402
 

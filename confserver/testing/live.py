@@ -4,6 +4,7 @@ Used where the thing under test is the deployed shape itself (several daphne
 workers sharing Redis, a browser talking to a server): nothing here is mocked.
 """
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
+# The servers one test or bench run starts share a key (tokens made by one are read by another).
+RUN_KEY = secrets.token_urlsafe(64)
 
 
 def free_port() -> int:
@@ -47,6 +50,7 @@ def throwaway_database(base_url: str | None):
 
 def server_env(database_url: str, ports: list[int], **extra) -> dict:
     env = dict(os.environ)
+    env.setdefault("SECRET_KEY", RUN_KEY)
     env.update({
         "DATABASE_URL": database_url,
         "LIVE_PREFIX": f"live-{uuid.uuid4().hex[:10]}",

@@ -8,8 +8,8 @@ Last line: {"units", "import_s", "subtree_ms_p95", ...}.
 """
 import json
 import os
-import statistics
 import secrets
+import statistics
 import sys
 import time
 from pathlib import Path

@@ -7,11 +7,14 @@ reply. Server notifications (`event`) carry a per-session sequence number
 docs/protocol.md explains it; docs/protocol-*.schema.json are generated from here.
 """
 import json
+import math
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_MESSAGE_BYTES = 64 * 1024
+PEEK_MAX_CHARS = 1024  # frames up to this size have their id read for a rate_limited reply
 
 RequestId = Annotated[Union[int, Annotated[str, Field(max_length=64)]], Field(union_mode="left_to_right")]
 RoomId = Annotated[int, Field(ge=1)]
@@ -212,28 +215,118 @@ class ProtocolError(Exception):
         self.code, self.message, self.id = code, message, id
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unique_keys(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key")
+    return obj
+
+
+def _finite(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(raw: str):
+    """json.loads, strictly: no NaN/Infinity, no number out of range, no duplicate keys. Nesting deeper
+    than the decoder's recursion limit (~1,000) raises RecursionError, not ValueError (issue 9, finding 4);
+    nothing after it recurses into a parsed frame, so shallower nesting costs no more than its size."""
+    return json.loads(raw, object_pairs_hook=_unique_keys, parse_float=_finite, parse_constant=_no_constant)
+
+
+def encodable(text: str) -> bool:
+    """True when `text` is valid Unicode (no lone surrogate): it can be sent as UTF-8."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
+def safe_id(rid):
+    """`rid` as a reply may echo it, or None (not an id, or not sendable as UTF-8)."""
+    if isinstance(rid, bool) or not isinstance(rid, (int, str)):
+        return None
+    if isinstance(rid, str) and (len(rid) > 64 or not encodable(rid)):
+        return None
+    return rid
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters, lone surrogates escaped, for an error message."""
+    text = text[:limit]
+    return text if encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _surrogate_at(obj) -> tuple | None:
+    """The path to a key or string holding a lone surrogate, or None (iterative: frames nest deep)."""
+    todo = [((), obj)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, str):
+            if not encodable(value):
+                return path
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(key, str) and not encodable(key):
+                return path + (key,)
+            todo.append((path + (key,), item))
+    return None
+
+
+def peek_id(raw) -> int | str | None:
+    """The id of a small text frame, read without validating it (for a rate_limited reply); else None."""
+    if not isinstance(raw, str) or len(raw) > PEEK_MAX_CHARS:
+        return None
+    try:
+        obj = _loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return safe_id(obj.get("id")) if isinstance(obj, dict) else None
+
+
 def parse_client(raw: str | bytes) -> BaseModel:
-    """Parse one client frame, or raise ProtocolError with a stable code."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    """Parse one client frame, or raise ProtocolError with a stable code; never anything else."""
+    if not isinstance(raw, str):
+        raise ProtocolError("binary_frame", "Chỉ nhận khung văn bản (text) chứa JSON; khung nhị phân bị bỏ qua.")
+    if len(raw) > MAX_MESSAGE_BYTES:  # a character is at least one byte: too large before encoding it
+        raise ProtocolError("too_large", f"Tin nhắn vượt quá {MAX_MESSAGE_BYTES // 1024} KB.")
+    try:
+        size = len(raw.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ProtocolError("bad_encoding", "Tin nhắn không phải văn bản UTF-8 hợp lệ.") from None
     if size > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"Tin nhắn vượt quá {MAX_MESSAGE_BYTES // 1024} KB.")
     try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        obj = _loads(raw)
+    except ValueError:
         raise ProtocolError("bad_json", "Tin nhắn không phải JSON hợp lệ.") from None
+    except RecursionError:
+        raise ProtocolError("bad_json", "Tin nhắn JSON lồng nhau quá sâu.") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "Tin nhắn phải là một đối tượng JSON.")
-    rid = obj.get("id")
-    if not isinstance(rid, (int, str)) or isinstance(rid, bool) or (isinstance(rid, str) and len(rid) > 64):
-        rid = None
+    rid = safe_id(obj.get("id"))
+    if _SURROGATE_ESCAPE.search(raw) is not None:
+        where = _surrogate_at(obj)
+        if where is not None:
+            name = printable(".".join(str(p) for p in where) or "message")
+            raise ProtocolError("invalid_field", f"Trường '{name}': chuỗi chứa ký tự UTF-16 lẻ (surrogate).", rid)
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_TYPES:
-        raise ProtocolError("unknown_type", f"Loại tin nhắn không được hỗ trợ: {str(kind)[:40]!r}.", rid)
+        shown = printable(kind, 40) if isinstance(kind, str) else type(kind).__name__
+        raise ProtocolError("unknown_type", f"Loại tin nhắn không được hỗ trợ: {shown!r}.", rid)
     try:
         return _client_adapter.validate_python(obj)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        where = printable(".".join(str(p) for p in first["loc"][1:]) or "message")
         code = {"extra_forbidden": "extra_field", "missing": "missing_field"}.get(first["type"], "invalid_field")
         raise ProtocolError(code, f"Trường '{where}': {first['msg']}", rid) from None
 

@@ -15,9 +15,9 @@ import json
 import multiprocessing
 import os
 import random
+import secrets
 import shutil
 import statistics
-import secrets
 import sys
 import tempfile
 import time

@@ -6,7 +6,9 @@ channel layer and the media relay inside the server process.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
+from confserver import secretkey
 from confserver.runtime import DEFAULT_GC_FULL_EVERY_S, DEFAULT_GC_THRESHOLDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,7 +20,17 @@ if (BASE_DIR / ".env").exists():
 VAR_DIR = Path(env("CONFSERVER_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env("SECRET_KEY", default="dev-insecure-change-me-" + "0" * 32)
+# No public fallback (issue 9): the embedded default (SQLite) makes its own key once into var/secret_key;
+# every other deployment sets SECRET_KEY, the same on all its workers. confserver/checks.py flags weak keys.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY and env("DATABASE_URL", default="sqlite:").startswith("sqlite:"):
+    SECRET_KEY = secretkey.embedded_key(VAR_DIR)
+elif not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "Chưa đặt SECRET_KEY: ngoài cấu hình nhúng (SQLite), mọi máy chủ phải dùng chung một khóa bí mật, ví dụ "
+        "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(64))').")
+elif SECRET_KEY in secretkey.KNOWN_PUBLIC:
+    raise ImproperlyConfigured(secretkey.problem(SECRET_KEY))
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 # Origins allowed to open the meeting WebSocket (scheme://host[:port]).
@@ -80,9 +92,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
-# Keep database connections per thread: the socket layer runs ORM calls in a thread pool,
-# and opening a PostgreSQL connection per call made a burst of joins queue for seconds.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
+# Under daphne every HTTP request runs in a thread of its own, so a connection kept per thread
+# (CONN_MAX_AGE > 0) outlives its request: one connection per request until PostgreSQL refuses
+# more (issue 9, finding 1). Connections are closed after each request and each socket-layer
+# call; on PostgreSQL "closed" hands it back to a pool, since opening one per call made a burst
+# of joins queue for seconds. DB_POOL_MAX bounds one worker's connections (0: no pool).
+DB_POOL_MIN = env.int("DB_POOL_MIN", default=2)
+DB_POOL_MAX = env.int("DB_POOL_MAX", default=20)
+DB_POOL_TIMEOUT_S = env.float("DB_POOL_TIMEOUT_S", default=10.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(DB_POOL_MIN, DB_POOL_MAX), "max_size": DB_POOL_MAX, "timeout": DB_POOL_TIMEOUT_S,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

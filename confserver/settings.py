@@ -23,7 +23,7 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 # No public fallback (issue 9): the embedded default (SQLite) makes its own key once into var/secret_key;
 # every other deployment sets SECRET_KEY, the same on all its workers. confserver/checks.py flags weak keys.
 SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY and env("DATABASE_URL", default="sqlite:").startswith("sqlite:"):
+if not SECRET_KEY and (env("DATABASE_URL", default="") or "sqlite:").startswith("sqlite:"):
     SECRET_KEY = secretkey.embedded_key(VAR_DIR)
 elif not SECRET_KEY:
     raise ImproperlyConfigured(
@@ -127,6 +127,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# Sign-in throttling (confserver/accounts/throttle.py): failed passwords allowed per account and per
+# client address within the window, then every attempt is refused with 429 until the window ends;
+# and how many password hashes one process runs at once (others wait up to LOGIN_HASH_WAIT_S).
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_THROTTLE_WINDOW_S = env.int("LOGIN_THROTTLE_WINDOW_S", default=15 * 60)
+LOGIN_HASH_CONCURRENCY = env.int("LOGIN_HASH_CONCURRENCY", default=2)
+LOGIN_HASH_WAIT_S = env.float("LOGIN_HASH_WAIT_S", default=10.0)
+# Shared by every worker through Redis when REDIS_URL is set (sign-in throttling counters).
+if env("REDIS_URL", default=""):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL"),
+                          "KEY_PREFIX": env("CACHE_PREFIX", default=env("LIVE_PREFIX", default="confserver"))}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LANGUAGE_CODE = "vi"
 TIME_ZONE = "Asia/Ho_Chi_Minh"
@@ -150,8 +164,11 @@ AGENDA_WEBHOOK_SECRET = env("AGENDA_WEBHOOK_SECRET", default="")
 # CA certificates (PEM/DER paths) trusted for digital signatures on documents; empty: trust is "unknown".
 AGENDA_TRUST_ROOTS = env.list("AGENDA_TRUST_ROOTS", default=[])
 
-# Room terminals sign in with a signed link; how long one stays valid.
-ROOM_TOKEN_MAX_AGE_S = env.int("ROOM_TOKEN_MAX_AGE_S", default=7 * 24 * 3600)
+# Room terminals sign in with a link for one meeting (rooms/tokens.py). It lasts until ROOM_TOKEN_AFTER_END_S
+# past the meeting's scheduled end, and never more than ROOM_TOKEN_MAX_AGE_S past the later of the scheduled
+# start and the moment it is handed out; the chair can revoke it sooner.
+ROOM_TOKEN_MAX_AGE_S = env.int("ROOM_TOKEN_MAX_AGE_S", default=24 * 3600)
+ROOM_TOKEN_AFTER_END_S = env.int("ROOM_TOKEN_AFTER_END_S", default=4 * 3600)
 
 LOGGING = {
     "version": 1,
@@ -192,3 +209,40 @@ MEDIA_TURN_TTL_S = env.int("MEDIA_TURN_TTL_S", default=6 * 3600)
 MEDIA_RELAY_CHANNELS = env.list("MEDIA_RELAY_CHANNELS", default=[])
 # How often the chair's console gets the rooms' media quality.
 MEDIA_QUALITY_PERIOD_S = env.float("MEDIA_QUALITY_PERIOD_S", default=2.0)
+
+# Presence and recovery (signaling/heartbeat.py): each worker beats this often; a worker silent for
+# SIGNALING_WORKER_TTL_S (0: three beats) counts as dead and its rooms drop. A publish that cannot
+# reach Redis is retried this long.
+SIGNALING_HEARTBEAT_S = env.float("SIGNALING_HEARTBEAT_S", default=2.0)
+SIGNALING_WORKER_TTL_S = env.float("SIGNALING_WORKER_TTL_S", default=0.0)
+SIGNALING_PUBLISH_RETRY_S = env.float("SIGNALING_PUBLISH_RETRY_S", default=10.0)
+if REDIS_URL:
+    CHANNEL_LAYERS["default"]["BACKEND"] = "confserver.signaling.layer.RetryingPubSubLayer"
+
+# The edge (confserver/edge/): guards in daphne itself, before application code runs. A request body
+# may be at most HTTP_MAX_BODY_BYTES (document uploads from a signed-in client: AGENDA_MAX_UPLOAD_BYTES
+# and a margin); bigger is answered 413 body_too_large unread. A request's headers must arrive within
+# HTTP_REQUEST_TIMEOUT_S, its body at HTTP_MIN_BODY_RATE bytes/s or more over each such window.
+HTTP_MAX_BODY_BYTES = env.int("HTTP_MAX_BODY_BYTES", default=1024 * 1024)
+HTTP_REQUEST_TIMEOUT_S = env.float("HTTP_REQUEST_TIMEOUT_S", default=15.0)
+HTTP_MIN_BODY_RATE = env.int("HTTP_MIN_BODY_RATE", default=4096)
+# WebSocket ceilings per connection, above the application's SIGNALING_RATE/BURST and 64 KB messages:
+# past WS_MAX_FRAMES_PER_S or WS_MAX_BYTES_PER_S (after a burst of WS_BURST_S seconds' worth) it is
+# closed with 4029; bigger messages close it with 1009; with more than WS_MAX_QUEUED frames waiting for
+# the application it is not read until they drain. WS_MAX_PER_ADDRESS sockets per client address and
+# worker (0: no cap; behind a proxy run daphne with --proxy-headers), loopback exempt if WS_EXEMPT_LOOPBACK.
+WS_MAX_FRAMES_PER_S = env.float("WS_MAX_FRAMES_PER_S", default=50.0)
+WS_MAX_BYTES_PER_S = env.int("WS_MAX_BYTES_PER_S", default=256 * 1024)
+WS_BURST_S = env.float("WS_BURST_S", default=2.0)
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=128 * 1024)
+WS_MAX_QUEUED = env.int("WS_MAX_QUEUED", default=32)
+WS_MAX_PER_ADDRESS = env.int("WS_MAX_PER_ADDRESS", default=300)
+WS_EXEMPT_LOOPBACK = env.bool("WS_EXEMPT_LOOPBACK", default=False)
+
+# Signaling connections (consumers.py): one that has not joined within SIGNALING_JOIN_TIMEOUT_S is closed
+# with 4408; a room (or the chair) of a meeting holds at most SIGNALING_MAX_SOCKETS_PER_ROOM open connections
+# per server process (more are refused, 4429); more than SIGNALING_FLOOD_FPS frames within one second (never
+# below SIGNALING_BURST + SIGNALING_RATE) close the connection at once with 4029 and the room leaves.
+SIGNALING_JOIN_TIMEOUT_S = env.float("SIGNALING_JOIN_TIMEOUT_S", default=10.0)
+SIGNALING_MAX_SOCKETS_PER_ROOM = env.int("SIGNALING_MAX_SOCKETS_PER_ROOM", default=3)
+SIGNALING_FLOOD_FPS = env.int("SIGNALING_FLOOD_FPS", default=100)

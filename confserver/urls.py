@@ -5,12 +5,16 @@ from django.urls import path, re_path
 from django.views.static import serve
 from django.views.generic import RedirectView
 
+from confserver.accounts.signin import SignInForm, refusals_as_429
 from confserver.api import api
 
 urlpatterns = [
+    path("admin/login/", refusals_as_429(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("login/", auth_views.LoginView.as_view(template_name="admin/login.html", extra_context={"site_header": "confserver"}), name="login"),
+    path("login/", refusals_as_429(auth_views.LoginView.as_view(
+        template_name="admin/login.html", authentication_form=SignInForm,
+        extra_context={"site_header": "confserver"})), name="login"),
     # The browser pages are plain files; behind a production proxy, serve web/ from it.
     re_path(r"^web/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web"}),
     path("logout/", auth_views.LogoutView.as_view(next_page="/web/index.html"), name="logout"),

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from .models import User
+from .signin import AdminSignInForm
 
 
 @admin.register(User)
@@ -11,3 +12,7 @@ class ConfUserAdmin(UserAdmin):
     raw_id_fields = ("unit", "room")
     fieldsets = UserAdmin.fieldsets + (("Đơn vị và vai trò", {"fields": ("role", "unit", "room")}),)
     add_fieldsets = UserAdmin.add_fieldsets + (("Đơn vị và vai trò", {"fields": ("role", "unit", "room")}),)
+
+
+# /admin/login/ counts and throttles failed passwords like /login/ (issue 9, finding 10).
+admin.site.login_form = AdminSignInForm

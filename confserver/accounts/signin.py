@@ -1,0 +1,56 @@
+"""The sign-in forms of /login/ and /admin/login/, throttled (see throttle.py): a refused
+attempt is answered 429 with the reason on the page, before any password is hashed."""
+from functools import wraps
+
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from . import throttle
+
+
+class ThrottledMixin:
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is None or not password:
+            return super().clean()
+        address = throttle.client_address(self.request)
+        if throttle.is_throttled(username, address):
+            throttle.log.warning("sign-in refused, too many failures: username=%r address=%s", username[:150], address)
+            self._refuse(throttle.refusal_message(), "throttled")
+        with throttle.hashing_slot() as got:
+            if not got:
+                self._refuse(throttle.BUSY_MESSAGE, "busy")
+            try:
+                cleaned = super().clean()
+            except ValidationError:
+                if self.user_cache is None:  # a wrong password, not a right one for a refused account
+                    throttle.note_failure(username, address)
+                raise
+        throttle.note_success(username)
+        return cleaned
+
+    def _refuse(self, message: str, code: str):
+        if self.request is not None:
+            self.request.signin_refused = True
+        raise ValidationError(message, code=code)
+
+
+class SignInForm(ThrottledMixin, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(ThrottledMixin, AdminAuthenticationForm):
+    pass
+
+
+def refusals_as_429(view):
+    """The page the view renders, with status 429 when the form refused the attempt."""
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if getattr(request, "signin_refused", False):
+            response.status_code = 429
+        return response
+    return wrapped

@@ -1,0 +1,71 @@
+"""Sign-in throttling: failed password checks counted per account and per client address.
+
+Counters live in Django's cache (Redis when REDIS_URL is set), so every worker sees them; a
+refused attempt is refused before any password is hashed. Issue 9, finding 10.
+"""
+import hashlib
+import logging
+import threading
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.core.cache import cache
+
+log = logging.getLogger("confserver.auth")
+
+THROTTLED_MESSAGE = "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút."
+BUSY_MESSAGE = "Máy chủ đang bận xử lý đăng nhập. Vui lòng thử lại sau giây lát."
+
+_hashing = threading.BoundedSemaphore(max(1, settings.LOGIN_HASH_CONCURRENCY))
+
+
+def client_address(request) -> str:
+    return (request.META.get("REMOTE_ADDR") or "unknown")[:64] if request is not None else "unknown"
+
+
+def _key(kind: str, value: str) -> str:
+    # Usernames are user input of any length and alphabet: keys hold a digest.
+    return f"signin-fail:{kind}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()[:32]}"
+
+
+def _keys(username: str, address: str) -> list[tuple[str, int]]:
+    return [(_key("account", username.casefold()), settings.LOGIN_FAILURES_PER_ACCOUNT),
+            (_key("address", address), settings.LOGIN_FAILURES_PER_ADDRESS)]
+
+
+def is_throttled(username: str, address: str) -> bool:
+    """True when the account or the address has used up its failures in the window."""
+    keys = _keys(username, address)
+    counts = cache.get_many([k for k, _ in keys])
+    return any(counts.get(k, 0) >= limit for k, limit in keys)
+
+
+def note_failure(username: str, address: str) -> None:
+    """Count a failed password check (the window starts at the first failure) and log it."""
+    for key, _ in _keys(username, address):
+        cache.add(key, 0, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
+    log.warning("sign-in failed: username=%r address=%s", username[:150], address)
+
+
+def note_success(username: str) -> None:
+    cache.delete(_key("account", username.casefold()))
+
+
+def refusal_message() -> str:
+    return THROTTLED_MESSAGE.format(minutes=max(1, round(settings.LOGIN_THROTTLE_WINDOW_S / 60)))
+
+
+@contextmanager
+def hashing_slot():
+    """At most LOGIN_HASH_CONCURRENCY password hashes at once per process, so parallel
+    guessers cannot take every thread's CPU; yields False when no slot came in time."""
+    got = _hashing.acquire(timeout=settings.LOGIN_HASH_WAIT_S)
+    try:
+        yield got
+    finally:
+        if got:
+            _hashing.release()

@@ -138,7 +138,10 @@ def room_tokens(request, meeting_id: int):
     m = meetings.get_meeting(meeting_id)
     policy.check_chair(request.auth, m)
     out = []
-    room_ids = m.participations.values_list("room_id", flat=True)
+    from confserver.signaling.presence import chair_room_sync
+
+    # The chair's console speaks for the host unit's room: no terminal link for it (issue 9, #7).
+    room_ids = m.participations.exclude(room_id=chair_room_sync(m.id, fresh=True)).values_list("room_id", flat=True)
     for terminal in User.objects.filter(role=Role.TERMINAL, room_id__in=room_ids, is_active=True).order_by("room_id"):
         token = tokens.make_room_token(terminal)
         out.append(RoomTokenOut(room_id=terminal.room_id, token=token, url=f"/web/room.html?meeting={m.id}&token={token}"))

@@ -5,13 +5,11 @@ the live store and/or the database, and returns an Outcome: the reply data,
 the events to fan out to the whole meeting, and messages for single
 connections. Nothing here knows about WebSockets.
 """
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.utils import timezone
 
 from confserver.accounts.models import Role
@@ -196,113 +194,6 @@ async def snapshot(actor: Actor, state: str, view: dict | None = None) -> dict:
             r["reconnecting"] = bool(p and p.get("detached"))
         snap["rooms"] = rooms
     return snap
-
-
-# ---- presence ---------------------------------------------------------------
-
-# Meeting states in which a role may not join.
-_REFUSE_JOIN = {CHAIR: [MeetingState.ENDED.value], ROOM: [MeetingState.ENDED.value, MeetingState.SCHEDULED.value]}
-
-
-async def join(actor: Actor) -> tuple[Outcome, str, dict]:
-    """Take the actor's place; a second connection for the same room replaces the first.
-
-    Returns the outcome, the meeting state and the live view the snapshot is drawn
-    from (one store round trip). The join's attendance and timeline rows are written
-    in batches (JOINS) so a burst of rooms is not queued behind the database.
-    """
-    store = get_store()
-    info = {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": time.time()}
-    got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
-    if got["status"] == "no_state":  # the first join since the live keys expired: cache the state, again
-        state = await current_state(actor.meeting_id, live=True)
-        got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
-        if got["status"] == "no_state":  # cleared again meanwhile (the meeting just ended)
-            got = {"status": "refused", "state": state}
-    if got["status"] != "ok":
-        if got.get("state") == MeetingState.ENDED:
-            raise meetings.ended()
-        raise Conflict("not_started", "Cuộc họp chưa mở; phòng vào được khi chạy thử hoặc đang họp.")
-    old = got["old"]
-    out = Outcome()
-    if old and old.get("conn") and old["conn"] != actor.conn:
-        out.direct.append((old["conn"], {"type": "meeting.replaced"}))
-    if not old:
-        out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role,
-                           TO: CHAIR})
-        if settings.SIGNALING_JOIN_BATCH_S > 0:
-            JOINS.add(actor)
-        else:
-            await db(_write_joins)([(actor, timezone.now())])
-    return out, got["state"], got
-
-
-class _JoinWriter:
-    """Writes joins (attendance 'joined' and a timeline row) in one database call per batch."""
-
-    def __init__(self):
-        self.pending: list[tuple[Actor, object]] = []
-        self.task: asyncio.Task | None = None
-
-    def add(self, actor: Actor):
-        self.pending.append((actor, timezone.now()))
-        if self.task is None or self.task.done() or self.task.get_loop() is not asyncio.get_running_loop():
-            self.task = asyncio.ensure_future(self._flush())
-
-    async def _flush(self):
-        while self.pending:
-            await asyncio.sleep(settings.SIGNALING_JOIN_BATCH_S)
-            batch, self.pending = self.pending, []
-            try:
-                await db(_write_joins)(batch)
-            except Exception:
-                log.exception("writing %d joins failed", len(batch))
-
-    async def drain(self):
-        """Wait until every join so far is written."""
-        if self.task is not None and self.task.get_loop() is asyncio.get_running_loop():
-            await self.task
-
-
-def _write_joins(batch):
-    from django.db import transaction
-
-    from confserver.rooms.models import InviteStatus, TimelineEvent
-
-    with transaction.atomic():
-        for (mid,) in {(a.meeting_id,) for a, _ in batch}:
-            rows = [(a, at) for a, at in batch if a.meeting_id == mid]
-            Participation.objects.filter(meeting_id=mid, room_id__in=[a.room_id for a, _ in rows]).exclude(
-                status=InviteStatus.JOINED).update(status=InviteStatus.JOINED, joined_at=rows[0][1])
-            TimelineEvent.objects.bulk_create([
-                TimelineEvent(meeting_id=mid, at=at, kind="join", actor=a.user if a.user and a.user.pk else None,
-                              room_id=a.room_id, data={"role": a.role}) for a, at in rows])
-
-
-JOINS = _JoinWriter()
-
-
-async def detach(actor: Actor):
-    """The connection dropped: keep the room present for the grace period."""
-    await get_store().detach_if(actor.meeting_id, actor.room_id, actor.conn, time.time())
-
-
-async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
-    """The room is gone (it left, was dropped, or did not come back in time)."""
-    store = get_store()
-    out = Outcome()
-    if not await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None):
-        return out  # a newer connection holds the room's place
-    out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason, TO: CHAIR})
-    await service.close_peer(actor.meeting_id, actor.room_id)
-    if await store.queue_remove(actor.meeting_id, actor.room_id):
-        out.events.append(await _queue_event(actor.meeting_id))
-    ctl = await store.ctl_get(actor.meeting_id)
-    if actor.room_id in (ctl.get("floor_room"), ctl.get("source_room")) and not actor.is_chair:
-        out.events += await _set_program(actor.meeting_id, LECTURE, None)
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "leave", actor=actor.user,
-                              room=_room_ref(actor.room_id), reason=reason)
-    return out
 
 
 def _room_ref(room_id):
@@ -660,4 +551,7 @@ async def multiview(actor: Actor, room_ids: list[int]) -> Outcome:
     return Outcome(reply={"slots": await service.set_multiview(actor.meeting_id, actor.room_id, room_ids)})
 
 
-__all__ = ["Actor", "Outcome", "DomainError", "authorize", "join", "leave", "detach", "snapshot"]
+# Presence lives in its own module; consumers call it through here.
+from .presence import JOINS, detach, join, leave  # noqa: E402
+
+__all__ = ["Actor", "Outcome", "DomainError", "authorize", "join", "leave", "detach", "snapshot", "JOINS"]

@@ -23,6 +23,10 @@ class MemoryStore:
     def _meeting(self, mid):
         return self._m.setdefault(mid, {"presence": {}, "queue": {}, "ctl": {}, "muted": set()})
 
+    def _bump(self, mid):
+        ctl = self._meeting(mid)["ctl"]
+        ctl["rev"] = ctl.get("rev", 0) + 1
+
     async def presence_get(self, mid, room_id):
         info = self._meeting(mid)["presence"].get(room_id)
         return dict(info) if info else None
@@ -43,10 +47,13 @@ class MemoryStore:
         if room_id in q:
             return False
         q[room_id] = time.time()
+        self._bump(mid)
         return True
 
     async def queue_remove(self, mid, room_id) -> bool:
-        return self._meeting(mid)["queue"].pop(room_id, None) is not None
+        gone = self._meeting(mid)["queue"].pop(room_id, None) is not None
+        self._bump(mid)
+        return gone
 
     async def queue_list(self, mid) -> list[int]:
         q = self._meeting(mid)["queue"]
@@ -57,10 +64,12 @@ class MemoryStore:
 
     async def ctl_set(self, mid, **fields):
         self._meeting(mid)["ctl"].update(fields)
+        self._bump(mid)
 
     async def muted_set(self, mid, room_id, muted: bool):
         s = self._meeting(mid)["muted"]
         (s.add if muted else s.discard)(room_id)
+        self._bump(mid)
 
     async def muted_all(self, mid) -> set[int]:
         return set(self._meeting(mid)["muted"])
@@ -96,6 +105,44 @@ class MemoryStore:
     async def clear(self, mid):
         self._m.pop(mid, None)
 
+    # ---- recovery and sweeping (one process: its own heartbeat never stops, its store never empties)
+
+    async def has_state(self, mid) -> bool:
+        return "state" in self._meeting(mid)["ctl"]
+
+    async def restore(self, mid, ctl: dict, muted, queue) -> bool:
+        m = self._meeting(mid)
+        if "state" in m["ctl"]:
+            return False
+        m["ctl"].update(ctl)
+        m["muted"] |= set(muted)
+        base = time.time() - len(queue)
+        for i, room_id in enumerate(queue):
+            m["queue"].setdefault(room_id, base + i)
+        return True
+
+    async def presence_put_if_absent(self, mid, room_id, info: dict) -> bool:
+        p = self._meeting(mid)["presence"]
+        if room_id in p:
+            return False
+        p[room_id] = dict(info)
+        return True
+
+    async def heartbeat(self, worker: str, ttl: float) -> str:
+        return "memory"
+
+    async def alive(self, workers) -> set[str]:
+        return set(workers)
+
+    async def meetings(self) -> list[int]:
+        return [mid for mid, m in self._m.items() if m["presence"]]
+
+    async def sweep_lock(self, mid, ttl: float) -> bool:
+        return True
+
+    async def forget_if_empty(self, mid):
+        pass
+
 
 class RedisStore:
     # Compare-and-delete: a stale grace timer must not remove a newer connection's presence.
@@ -109,7 +156,7 @@ class RedisStore:
 
     # A join in one round trip: refuse by meeting state (or ask for it), take the room's
     # place, and read back what the joiner's snapshot needs.
-    # KEYS presence, ctl, muted, queue; ARGV room, info, role, ttl, chair-room value, refused states...
+    # KEYS presence, ctl, muted, queue, meetings set, meeting id; ARGV room, info, role, ttl, chair-room value, refused states...
     _JOIN = """
     local state = redis.call('HGET', KEYS[2], 'state')
     if not state then return {'no_state'} end
@@ -119,6 +166,7 @@ class RedisStore:
     local old = redis.call('HGET', KEYS[1], ARGV[1]) or ''
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
     redis.call('EXPIRE', KEYS[1], ARGV[4])
+    redis.call('SADD', KEYS[5], KEYS[6])
     local presence = {}
     if ARGV[3] == 'chair' then
         redis.call('HSET', KEYS[2], 'chair_room', ARGV[5])
@@ -139,19 +187,47 @@ class RedisStore:
     return 1
     """
 
+    # Put back what the database kept, unless the meeting is live here already (KEYS ctl, muted,
+    # queue; ARGV ctl as JSON, muted as JSON, queue as JSON, ttl).
+    _RESTORE = """
+    if redis.call('HEXISTS', KEYS[1], 'state') == 1 then return 0 end
+    for k, v in pairs(cjson.decode(ARGV[1])) do redis.call('HSET', KEYS[1], k, cjson.encode(v)) end
+    for _, r in ipairs(cjson.decode(ARGV[2])) do redis.call('SADD', KEYS[2], tostring(r)) end
+    local t = redis.call('TIME')
+    local base = tonumber(t[1]) - 100000
+    for i, r in ipairs(cjson.decode(ARGV[3])) do redis.call('ZADD', KEYS[3], 'NX', base + i, tostring(r)) end
+    for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+    return 1
+    """
+    _FORGET_IF_EMPTY = """
+    if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+    return 0
+    """
+
     def __init__(self, url: str, prefix: str):
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError, TimeoutError
 
-        # A blocking pool: a burst of joins waits for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=64, timeout=20)
+        # A blocking pool: a burst of joins waits for a connection instead of failing. A connection
+        # that a Redis restart closed is retried on a fresh one instead of failing the action.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=64, timeout=20,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4), retry_on_error=[ConnectionError, TimeoutError])
         self.r = aioredis.Redis(connection_pool=pool)
         self.prefix = prefix
         self._remove_if = self.r.register_script(self._REMOVE_IF)
         self._join = self.r.register_script(self._JOIN)
         self._detach_if = self.r.register_script(self._DETACH_IF)
+        self._restore = self.r.register_script(self._RESTORE)
+        self._forget_if_empty = self.r.register_script(self._FORGET_IF_EMPTY)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
+
+    def _g(self, name):
+        return f"{self.prefix}:live:{name}"
 
     async def presence_get(self, mid, room_id):
         v = await self.r.hget(self._k(mid, "presence"), str(room_id))
@@ -164,16 +240,27 @@ class RedisStore:
     async def presence_remove_if(self, mid, room_id, conn):
         return bool(await self._remove_if(keys=[self._k(mid, "presence")], args=[str(room_id), conn or ""]))
 
+    # Every change of the durable part bumps the ctl hash's `rev` in the same transaction, so the
+    # database copy (durable.py) keeps the newest of concurrent writers.
+    def _bump(self, p, mid):
+        p.hincrby(self._k(mid, "ctl"), "rev", 1)
+        p.expire(self._k(mid, "ctl"), TTL_S)
+
     async def queue_add(self, mid, room_id):
         k = self._k(mid, "queue")
-        async with self.r.pipeline(transaction=False) as p:
+        async with self.r.pipeline(transaction=True) as p:
             p.zadd(k, {str(room_id): time.time()}, nx=True)
             p.expire(k, TTL_S)
-            added, _ = await p.execute()
-        return bool(added)
+            self._bump(p, mid)
+            res = await p.execute()
+        return bool(res[0])
 
     async def queue_remove(self, mid, room_id):
-        return bool(await self.r.zrem(self._k(mid, "queue"), str(room_id)))
+        async with self.r.pipeline(transaction=True) as p:
+            p.zrem(self._k(mid, "queue"), str(room_id))
+            self._bump(p, mid)
+            res = await p.execute()
+        return bool(res[0])
 
     async def queue_list(self, mid):
         return [int(x) for x in await self.r.zrange(self._k(mid, "queue"), 0, -1)]
@@ -184,27 +271,28 @@ class RedisStore:
 
     async def ctl_set(self, mid, **fields):
         k = self._k(mid, "ctl")
-        async with self.r.pipeline(transaction=False) as p:
+        async with self.r.pipeline(transaction=True) as p:
             p.hset(k, mapping={f: json.dumps(v) for f, v in fields.items()})
-            p.expire(k, TTL_S)
+            self._bump(p, mid)
             await p.execute()
 
     async def muted_set(self, mid, room_id, muted):
         k = self._k(mid, "muted")
-        if muted:
-            async with self.r.pipeline(transaction=False) as p:
+        async with self.r.pipeline(transaction=True) as p:
+            if muted:
                 p.sadd(k, str(room_id))
                 p.expire(k, TTL_S)
-                await p.execute()
-        else:
-            await self.r.srem(k, str(room_id))
+            else:
+                p.srem(k, str(room_id))
+            self._bump(p, mid)
+            await p.execute()
 
     async def muted_all(self, mid):
         return {int(x) for x in await self.r.smembers(self._k(mid, "muted"))}
 
     async def view(self, mid, *, presence: bool) -> dict:
-        """ctl, muted, queue (and presence when asked) in one round trip."""
-        async with self.r.pipeline(transaction=False) as p:
+        """ctl, muted, queue (and presence when asked) in one round trip, as of one moment."""
+        async with self.r.pipeline(transaction=True) as p:
             p.hgetall(self._k(mid, "ctl"))
             p.smembers(self._k(mid, "muted"))
             p.zrange(self._k(mid, "queue"), 0, -1)
@@ -217,7 +305,7 @@ class RedisStore:
         """Take the room's place unless the meeting's state refuses this role; returns the status
         ('ok', 'refused' or 'no_state' when the state is not cached yet), the state, the place's
         previous holder and the view (with presence for the chair) — one round trip."""
-        keys = [self._k(mid, n) for n in ("presence", "ctl", "muted", "queue")]
+        keys = [self._k(mid, n) for n in ("presence", "ctl", "muted", "queue")] + [self._g("meetings"), str(mid)]
         res = await self._join(keys=keys, args=[str(room_id), json.dumps(info), role, TTL_S, json.dumps(room_id),
                                                 *(json.dumps(s) for s in refuse.get(role, ()))])
         if res[0] == "no_state":
@@ -232,6 +320,56 @@ class RedisStore:
 
     async def clear(self, mid):
         await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted")))
+        await self.r.srem(self._g("meetings"), str(mid))
+
+    # ---- recovery and sweeping --------------------------------------------------
+
+    async def has_state(self, mid) -> bool:
+        return bool(await self.r.hexists(self._k(mid, "ctl"), "state"))
+
+    async def restore(self, mid, ctl: dict, muted, queue) -> bool:
+        """Put the meeting's durable state back unless it is live here already; True if it was put."""
+        keys = [self._k(mid, n) for n in ("ctl", "muted", "queue")]
+        return bool(await self._restore(keys=keys, args=[json.dumps(ctl), json.dumps(list(muted)),
+                                                         json.dumps(list(queue)), TTL_S]))
+
+    async def presence_put_if_absent(self, mid, room_id, info: dict) -> bool:
+        async with self.r.pipeline(transaction=True) as p:
+            p.hsetnx(self._k(mid, "presence"), str(room_id), json.dumps(info))
+            p.expire(self._k(mid, "presence"), TTL_S)
+            p.sadd(self._g("meetings"), str(mid))
+            res = await p.execute()
+        return bool(res[0])
+
+    async def heartbeat(self, worker: str, ttl: float) -> str:
+        """Say this worker is alive for `ttl` seconds; returns the store's epoch, which changes
+        when the store lost its keys (a Redis restart without persistence)."""
+        import secrets
+
+        async with self.r.pipeline(transaction=True) as p:
+            p.set(self._g(f"worker:{worker}"), "1", px=int(ttl * 1000))
+            p.set(self._g("epoch"), secrets.token_hex(8), nx=True)
+            p.get(self._g("epoch"))
+            res = await p.execute()
+        return res[2]
+
+    async def alive(self, workers) -> set[str]:
+        workers = list(workers)
+        async with self.r.pipeline(transaction=False) as p:
+            for w in workers:
+                p.exists(self._g(f"worker:{w}"))
+            res = await p.execute()
+        return {w for w, n in zip(workers, res) if n}
+
+    async def meetings(self) -> list[int]:
+        return [int(x) for x in await self.r.smembers(self._g("meetings"))]
+
+    async def sweep_lock(self, mid, ttl: float) -> bool:
+        """One worker sweeps a meeting per round."""
+        return bool(await self.r.set(self._k(mid, "sweep"), "1", nx=True, px=max(1, int(ttl * 1000))))
+
+    async def forget_if_empty(self, mid):
+        await self._forget_if_empty(keys=[self._k(mid, "presence"), self._g("meetings")], args=[str(mid)])
 
 
 def _pairs(flat: list) -> dict:
@@ -252,11 +390,14 @@ _store = None
 
 
 def get_store():
-    """The process's store (one Redis client per process; created on first use)."""
+    """The process's store (one Redis client per process; created on first use), written through
+    to the database (durable.py)."""
     global _store
     if _store is None:
+        from .durable import DurableStore
+
         url = settings.REDIS_URL
-        _store = RedisStore(url, settings.LIVE_PREFIX) if url else MemoryStore()
+        _store = DurableStore(RedisStore(url, settings.LIVE_PREFIX) if url else MemoryStore())
     return _store
 
 

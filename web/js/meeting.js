@@ -203,11 +203,20 @@ export class MeetingClient {
   }
 
   _apply(ev) {
+    if (ev.event === "resync") return this._redraw(); // the server's live state was rebuilt (issue 9)
     if (FATAL_EVENTS.has(ev.event)) {
       this.fatal = { code: ev.event, message: ev.message };
     }
     this.h.onEvent?.(ev);
     if (this.fatal) this._fail(ev.event, ev.message);
+  }
+
+  /** The server asks every client to redraw from a fresh snapshot. */
+  async _redraw() {
+    let data;
+    try { data = await this.request("snapshot"); } catch (e) { return; }
+    this.lastSeq = Math.max(this.lastSeq, data.seq);
+    this.h.onSnapshot?.(data.snapshot, { resumed: false, resync: true });
   }
 
   /** A gap that does not fill: redraw from a fresh snapshot and go on from there. */

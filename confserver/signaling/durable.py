@@ -1,0 +1,121 @@
+"""The live store written through to the database, and put back from it when the store lost it.
+
+Every change of a meeting's program, queue, mutes or roll call is copied to its
+LiveState row; a store that has no state for a meeting (a Redis restart, expired
+keys) gets the row back before it is read or changed (issue 9, #9).
+"""
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .live import LECTURE
+
+log = logging.getLogger(__name__)
+
+CTL_FIELDS = ("mode", "source_room", "floor_room", "floor_may_present", "chair_room", "roll_call")
+
+
+def _db(fn):
+    from channels.db import database_sync_to_async
+
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+def _load_sync(mid: int):
+    from confserver.rooms.models import Meeting
+
+    from .models import LiveState
+
+    state = Meeting.objects.filter(pk=mid).values_list("state", flat=True).first()
+    if state is None:
+        return None
+    row = LiveState.objects.filter(meeting_id=mid).first()
+    ctl = {"state": state, "rev": row.rev if row else 0}
+    if row is not None:
+        ctl |= {f: getattr(row, f) for f in CTL_FIELDS}
+    return ctl, (row.muted if row else []), (row.queue if row else [])
+
+
+def _save_sync(mid: int, rev: int, fields: dict):
+    from .models import LiveState
+
+    fields = fields | {"updated_at": timezone.now()}
+    for _ in range(2):
+        if LiveState.objects.filter(meeting_id=mid, rev__lt=rev).update(rev=rev, **fields):
+            return
+        if LiveState.objects.filter(meeting_id=mid).exists():
+            return  # a newer change is written already
+        try:
+            with transaction.atomic():
+                LiveState.objects.create(meeting_id=mid, rev=rev, **fields)
+            return
+        except IntegrityError:  # created meanwhile by another worker (or the meeting is gone)
+            continue
+
+
+async def restore(mid: int, raw) -> bool:
+    """Put the meeting's kept state into the store `raw` unless it has it; True if it was put."""
+    got = await _db(_load_sync)(mid)
+    if got is None:
+        return False
+    put = await raw.restore(mid, *got)
+    if put:
+        log.warning("meeting %s: live state restored from the database", mid)
+    return put
+
+
+async def save(mid: int, raw):
+    """Copy the meeting's durable live state to the database (newest `rev` wins)."""
+    view = await raw.view(mid, presence=False)
+    ctl = view["ctl"]
+    fields = {f: ctl.get(f) for f in CTL_FIELDS}
+    fields["mode"] = fields["mode"] or LECTURE
+    fields["floor_may_present"] = bool(fields["floor_may_present"])
+    fields["roll_call"] = bool(fields["roll_call"])
+    fields["queue"], fields["muted"] = view["queue"], sorted(view["muted"])
+    try:
+        await _db(_save_sync)(mid, int(ctl.get("rev") or 0), fields)
+    except Exception:
+        log.exception("meeting %s: writing the live state through failed", mid)
+
+
+class DurableStore:
+    """A live store whose durable part is written through and restored on demand."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    async def ctl_get(self, mid) -> dict:
+        ctl = await self.raw.ctl_get(mid)
+        if "state" not in ctl and await restore(mid, self.raw):
+            ctl = await self.raw.ctl_get(mid)
+        return ctl
+
+    async def view(self, mid, *, presence: bool) -> dict:
+        v = await self.raw.view(mid, presence=presence)
+        if "state" not in v["ctl"] and await restore(mid, self.raw):
+            v = await self.raw.view(mid, presence=presence)
+        return v
+
+    async def _change(self, name, mid, *args, **kwargs):
+        if not await self.raw.has_state(mid):
+            await restore(mid, self.raw)  # change the meeting as it was, not an empty one
+        out = await getattr(self.raw, name)(mid, *args, **kwargs)
+        await save(mid, self.raw)
+        return out
+
+    async def ctl_set(self, mid, **fields):
+        return await self._change("ctl_set", mid, **fields)
+
+    async def queue_add(self, mid, room_id):
+        return await self._change("queue_add", mid, room_id)
+
+    async def queue_remove(self, mid, room_id):
+        return await self._change("queue_remove", mid, room_id)
+
+    async def muted_set(self, mid, room_id, muted):
+        return await self._change("muted_set", mid, room_id, muted)

@@ -1,0 +1,191 @@
+"""Presence: a room (or the chair's console) taking its place in a meeting, dropping and leaving.
+
+Each place records the worker holding it; that worker's heartbeat and the sweeper
+(heartbeat.py, sweeper.py) end a place whose worker or connection died without
+saying so. Imported through control.py (which re-exports join, detach and leave).
+"""
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from confserver.errors import Conflict, Forbidden
+from confserver.media import service
+from confserver.rooms import meetings, timeline
+from confserver.rooms.models import Meeting, MeetingState, Participation
+
+from . import heartbeat
+from .control import CHAIR, LECTURE, ROOM, TO, Actor, Outcome, _queue_event, _room_ref, _set_program, current_state, db
+from .live import get_store
+
+log = logging.getLogger(__name__)
+
+# Meeting states in which a role may not join.
+_REFUSE_JOIN = {CHAIR: [MeetingState.ENDED.value], ROOM: [MeetingState.ENDED.value, MeetingState.SCHEDULED.value]}
+
+
+@dataclass
+class Held:
+    """A place this process holds: the actor, the task of its connection, when it dropped."""
+
+    actor: Actor
+    task: asyncio.Task | None
+    detached: float | None = None
+
+
+# Places held by this process's connections, by connection (channel) name.
+LOCAL: dict[str, Held] = {}
+
+_chair_rooms: dict[int, tuple[float, int | None]] = {}
+
+
+def chair_room_sync(meeting_id: int, fresh: bool = False) -> int | None:
+    """The room the chair speaks from (the host unit's first room, as authorize picks it);
+    cached briefly, as the invited rooms are."""
+    hit = _chair_rooms.get(meeting_id)
+    if hit and not fresh and time.monotonic() - hit[0] < 30:
+        return hit[1]
+    from django.db.models import F
+
+    room_id = (Participation.objects.filter(meeting_id=meeting_id, room__unit_id=F("meeting__host_unit_id"))
+               .order_by("room_id").values_list("room_id", flat=True).first())
+    _chair_rooms[meeting_id] = (time.monotonic(), room_id)
+    return room_id
+
+
+chair_room = db(chair_room_sync)
+
+
+def info_of(actor: Actor, since: float | None = None) -> dict:
+    return {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": since or time.time(),
+            "worker": heartbeat.WORKER_ID}
+
+
+async def join(actor: Actor) -> tuple[Outcome, str, dict]:
+    """Take the actor's place; a second connection for the same room replaces the first.
+
+    Returns the outcome, the meeting state and the live view the snapshot is drawn
+    from (one store round trip). The join's attendance and timeline rows are written
+    in batches (JOINS) so a burst of rooms is not queued behind the database.
+    """
+    if actor.role == ROOM and actor.room_id == await chair_room(actor.meeting_id):
+        # The chair's console speaks for this room: a terminal here would take its place (issue 9, #7).
+        raise Forbidden("chair_room", "Phòng chủ trì do bàn điều khiển của chủ trì sử dụng; "
+                                      "thiết bị phòng không vào họp bằng liên kết phòng ở phòng này.")
+    heartbeat.ensure_started()
+    store = get_store()
+    info = info_of(actor)
+    got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
+    if got["status"] == "no_state":  # the first join since the live keys went: put the meeting back
+        state = await current_state(actor.meeting_id, live=True)
+        got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
+        if got["status"] == "no_state":  # cleared again meanwhile (the meeting just ended)
+            got = {"status": "refused", "state": state}
+    if got["status"] != "ok":
+        if got.get("state") == MeetingState.ENDED:
+            raise meetings.ended()
+        raise Conflict("not_started", "Cuộc họp chưa mở; phòng vào được khi chạy thử hoặc đang họp.")
+    LOCAL[actor.conn] = Held(actor, asyncio.current_task())
+    old = got["old"]
+    out = Outcome()
+    if old and old.get("conn") and old["conn"] != actor.conn:
+        out.direct.append((old["conn"], {"type": "meeting.replaced"}))
+    if not old:
+        out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role,
+                           TO: CHAIR})
+        if settings.SIGNALING_JOIN_BATCH_S > 0:
+            JOINS.add(actor)
+        else:
+            await db(_write_joins)([(actor, timezone.now())])
+    return out, got["state"], got
+
+
+class _JoinWriter:
+    """Writes joins (attendance 'joined' and a timeline row) in one database call per batch."""
+
+    def __init__(self):
+        self.pending: list[tuple[Actor, object]] = []
+        self.task: asyncio.Task | None = None
+
+    def add(self, actor: Actor):
+        self.pending.append((actor, timezone.now()))
+        if self.task is None or self.task.done() or self.task.get_loop() is not asyncio.get_running_loop():
+            self.task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self):
+        while self.pending:
+            await asyncio.sleep(settings.SIGNALING_JOIN_BATCH_S)
+            batch, self.pending = self.pending, []
+            try:
+                await db(_write_joins)(batch)
+            except Exception:
+                log.exception("writing %d joins failed", len(batch))
+
+    async def drain(self):
+        """Wait until every join so far is written."""
+        if self.task is not None and self.task.get_loop() is asyncio.get_running_loop():
+            await self.task
+
+
+def _write_joins(batch):
+    from django.db import transaction
+
+    from confserver.rooms.models import InviteStatus, TimelineEvent
+
+    with transaction.atomic():
+        for (mid,) in {(a.meeting_id,) for a, _ in batch}:
+            rows = [(a, at) for a, at in batch if a.meeting_id == mid]
+            Participation.objects.filter(meeting_id=mid, room_id__in=[a.room_id for a, _ in rows]).exclude(
+                status=InviteStatus.JOINED).update(status=InviteStatus.JOINED, joined_at=rows[0][1])
+            TimelineEvent.objects.bulk_create([
+                TimelineEvent(meeting_id=mid, at=at, kind="join", actor=a.user if a.user and a.user.pk else None,
+                              room_id=a.room_id, data={"role": a.role}) for a, at in rows])
+
+
+JOINS = _JoinWriter()
+
+
+async def detach(actor: Actor):
+    """The connection dropped: keep the room present for the grace period."""
+    at = time.time()
+    held = LOCAL.get(actor.conn)
+    if held is not None:
+        held.detached = at
+    await get_store().detach_if(actor.meeting_id, actor.room_id, actor.conn, at)
+
+
+async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
+    """The room is gone (it left, was dropped, or did not come back in time)."""
+    store = get_store()
+    out = Outcome()
+    if actor.conn:
+        LOCAL.pop(actor.conn, None)
+    if not await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None):
+        return out  # a newer connection holds the room's place
+    out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason, TO: CHAIR})
+    await service.close_peer(actor.meeting_id, actor.room_id)
+    if await store.queue_remove(actor.meeting_id, actor.room_id):
+        out.events.append(await _queue_event(actor.meeting_id))
+    ctl = await store.ctl_get(actor.meeting_id)
+    if actor.room_id in (ctl.get("floor_room"), ctl.get("source_room")) and not actor.is_chair:
+        out.events += await _set_program(actor.meeting_id, LECTURE, None)
+    await db(timeline.record)(Meeting(pk=actor.meeting_id), "leave", actor=actor.user,
+                              room=_room_ref(actor.room_id), reason=reason)
+    return out
+
+
+async def check_local():
+    """Connections of this process that ended without detaching (a crashed handler, a flood
+    close) drop like any other: their rooms stay for the grace period, then the sweeper ends them."""
+    now = time.time()
+    for conn, held in list(LOCAL.items()):
+        if held.detached is None:
+            if held.task is not None and held.task.done():
+                held.detached = now
+                a = held.actor
+                await get_store().detach_if(a.meeting_id, a.room_id, conn, now)
+        elif now - held.detached > settings.SIGNALING_GRACE_S + 3 * settings.SIGNALING_HEARTBEAT_S:
+            LOCAL.pop(conn, None)  # its grace timer or the sweeper has ended it by now

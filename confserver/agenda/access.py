@@ -10,6 +10,10 @@
   Decision: a reviewer looks back over records, a confidential paper is for the
   people in the meeting.
 - Anyone else (a host outside the subtree, a room not invited) is refused.
+
+Titles follow the documents: where a reader sees a document it may not open (the
+meeting timeline, the synced view, publications), its title is replaced by a
+neutral one (`redacted_title`). Attendance is in confserver/rooms/attendance.py.
 """
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -79,6 +83,37 @@ def check_can_open(user, document: Document) -> str:
     if document.confidential and role == REVIEWER:
         raise Forbidden("confidential", "Tài liệu mật: chỉ các phòng dự họp và bên chủ trì được mở.")
     return role
+
+
+CONFIDENTIAL_TITLE = "Tài liệu mật"
+UNRELEASED_TITLE = "Tài liệu chưa phát hành"
+
+
+def title_readable_ids(role: str, meeting: Meeting) -> set[int] | None:
+    """Ids of the meeting's documents whose titles `role` may read; None: all of them."""
+    if role == CHAIR:
+        return None
+    if not is_released(meeting):
+        return set()
+    qs = Document.objects.filter(meeting=meeting)
+    if role == REVIEWER:
+        qs = qs.filter(confidential=False)
+    return set(qs.values_list("id", flat=True))
+
+
+def redacted_title(meeting: Meeting) -> str:
+    """What a reader sees instead of the title of a document of `meeting` it may not open."""
+    return CONFIDENTIAL_TITLE if is_released(meeting) else UNRELEASED_TITLE
+
+
+def publication_for(snapshot: dict, readable: set[int] | None) -> dict:
+    """A stored publication (`agenda_published` event) as a reader reads it: documents made
+    confidential since are not listed to readers who may not open them, only counted."""
+    if readable is None:
+        return snapshot
+    shown = [d for d in snapshot["documents"] if d["document_id"] in readable]
+    hidden = len(snapshot["documents"]) - len(shown)
+    return {**snapshot, "documents": shown, "confidential_documents": snapshot["confidential_documents"] + hidden}
 
 
 def readable_documents(user) -> QuerySet[Document]:

@@ -179,8 +179,9 @@ def publish_agenda(request, meeting_id: int):
 @router.get("/meetings/{meeting_id}/publications", response={200: list[PublicationOut], **ERRORS})
 def list_publications(request, meeting_id: int):
     m = meetings.get_meeting(meeting_id)
-    access.check_can_read(request.auth, m)
-    return [PublicationOut(id=p.id, number=p.number, published_at=p.published_at, event=p.snapshot)
+    readable = access.title_readable_ids(access.check_can_read(request.auth, m), m)
+    return [PublicationOut(id=p.id, number=p.number, published_at=p.published_at,
+                           event=access.publication_for(p.snapshot, readable))
             for p in m.agenda_publications.order_by("number")]
 
 
@@ -206,6 +207,5 @@ def search_all(request, q: str, limit: int = 20):
 def sync_state(request, meeting_id: int):
     """The current agenda item and synced page, for a client (re)joining the synced view."""
     m = meetings.get_meeting(meeting_id)
-    access.check_can_read(request.auth, m)
-    return sync.get_sync_state(m)
+    return sync.get_sync_state(m, access.check_can_read(request.auth, m))
 

@@ -11,7 +11,7 @@ from confserver.errors import Conflict, DomainError, Forbidden, NotFound
 from confserver.rooms import meetings, policy, timeline
 from confserver.rooms.models import Meeting, MeetingState
 
-from . import events
+from . import access, events
 from .models import AgendaItem, DocumentVersion, LiveState
 
 IN_SESSION = (MeetingState.TEST_RUN, MeetingState.LIVE)
@@ -115,18 +115,25 @@ def _stop(meeting: Meeting, state: LiveState, **record) -> dict:
     return events.PresentStopEvent(meeting_id=meeting.pk, seq=state.seq, at=now).dump()
 
 
-def get_sync_state(meeting: Meeting) -> dict:
+def get_sync_state(meeting: Meeting, role: str = access.ROOM) -> dict:
     """Where the meeting is, for a client that (re)joins the synced view:
-    {"meeting_id", "seq", "agenda_item": <agenda_item event> | None, "present": <present event> | None}."""
+    {"meeting_id", "seq", "agenda_item": <agenda_item event> | None, "present": <present event> | None}.
+    A reader `role` that may not open the document on screen gets a neutral title in its place
+    (the socket's readers, the chair side and invited rooms, open every document)."""
     state = (LiveState.objects.select_related("current_item", "version__document")
              .filter(meeting_id=meeting.pk).first())
     if state is None:
         return {"meeting_id": meeting.pk, "seq": 0, "agenda_item": None, "present": None}
+    present = None
+    if state.version_id:
+        present = _present_event(meeting, state).dump()
+        if role == access.REVIEWER and state.version.document.confidential:
+            present["title"] = access.CONFIDENTIAL_TITLE
     return {
         "meeting_id": meeting.pk,
         "seq": state.seq,
         "agenda_item": _item_event(meeting, state).dump() if state.current_item_id else None,
-        "present": _present_event(meeting, state).dump() if state.version_id else None,
+        "present": present,
     }
 
 

@@ -4,7 +4,8 @@ from ninja import Router
 
 from confserver.errors import DomainError
 
-from . import meetings, policy, tokens
+from . import attendance as attendance_rules
+from . import meetings, policy, timeline, tokens
 from .hierarchy import subtree
 from .models import Level, Meeting
 from .schemas import (AttendanceOut, AttendanceRow, ErrorOut, InvitedOut, MeetingIn, MeetingOut, RollCallIn,
@@ -99,22 +100,27 @@ def confirm(request, meeting_id: int):
     return attendance_row(meetings.confirm(request.auth, meetings.get_meeting(meeting_id)))
 
 
-def attendance_row(p) -> AttendanceRow:
-    return AttendanceRow(room_id=p.room_id, room_name=p.room.name, unit_code=p.room.unit.code,
-                         unit_name=p.room.unit.name, level=p.room.unit.level, status=p.status,
-                         confirmed_at=p.confirmed_at, joined_at=p.joined_at, roll_call=p.roll_call,
-                         absence_reason=p.absence_reason)
+def attendance_row(p, full: bool = True) -> AttendanceRow:
+    """A room's attendance; not `full`: who the room is, nothing of its attendance."""
+    row = AttendanceRow(room_id=p.room_id, room_name=p.room.name, unit_code=p.room.unit.code,
+                        unit_name=p.room.unit.name, level=p.room.unit.level)
+    if full:
+        row.status, row.confirmed_at, row.joined_at = p.status, p.confirmed_at, p.joined_at
+        row.roll_call, row.absence_reason = p.roll_call, p.absence_reason
+    return row
 
 
 @rooms_api.get("/{meeting_id}/attendance", response={200: AttendanceOut, **ERRORS})
 def attendance(request, meeting_id: int):
-    m = viewable(request, meeting_id)
-    rows = [attendance_row(p) for p in meetings.attendance(m)]
+    """Every invited room; a room terminal reads its own row and the counts, of other rooms only their names."""
+    m = meetings.get_meeting(meeting_id)
+    parts = attendance_rules.for_reader(request.auth, m)
     counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.roll_call] = counts.get(r.roll_call, 0) + 1
-        counts[r.status] = counts.get(r.status, 0) + 1
-    return AttendanceOut(meeting_id=m.id, total=len(rows), counts=counts, rooms=rows)
+    for p, _ in parts:
+        counts[p.roll_call] = counts.get(p.roll_call, 0) + 1
+        counts[p.status] = counts.get(p.status, 0) + 1
+    return AttendanceOut(meeting_id=m.id, total=len(parts), counts=counts,
+                         rooms=[attendance_row(p, full) for p, full in parts])
 
 
 @rooms_api.post("/{meeting_id}/attendance/{room_id}", response={200: AttendanceRow, **ERRORS})
@@ -125,9 +131,10 @@ def mark_roll_call(request, meeting_id: int, room_id: int, payload: RollCallIn):
 
 @rooms_api.get("/{meeting_id}/timeline", response={200: list[TimelineRow], **ERRORS})
 def meeting_timeline(request, meeting_id: int):
+    """The meeting's timeline, as far as the caller may read it (titles, other rooms: timeline.for_reader)."""
     m = viewable(request, meeting_id)
     return [TimelineRow(at=e.at, kind=e.kind, room_id=e.room_id, actor=e.actor.username if e.actor else None, data=e.data)
-            for e in m.timeline.select_related("actor")]
+            for e in timeline.for_reader(request.auth, m)]
 
 
 @rooms_api.get("/{meeting_id}/room-tokens", response={200: list[RoomTokenOut], **ERRORS})

@@ -71,11 +71,12 @@ class AttendanceRow(BaseModel):
     unit_code: str
     unit_name: str
     level: int
-    status: str
-    confirmed_at: datetime | None
-    joined_at: datetime | None
-    roll_call: str
-    absence_reason: str
+    # None in another room's row read by a room terminal (confserver/rooms/attendance.py)
+    status: str | None = None
+    confirmed_at: datetime | None = None
+    joined_at: datetime | None = None
+    roll_call: str | None = None
+    absence_reason: str | None = None
 
 
 class AttendanceOut(BaseModel):

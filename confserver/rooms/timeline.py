@@ -1,7 +1,7 @@
-"""The meeting timeline: every control action with its time."""
+"""The meeting timeline: every control action with its time, and what each reader may read of it."""
 from django.utils import timezone
 
-from .models import TimelineEvent
+from .models import Meeting, TimelineEvent
 
 
 def record(meeting, kind: str, *, actor=None, room=None, at=None, **data) -> TimelineEvent:
@@ -9,3 +9,29 @@ def record(meeting, kind: str, *, actor=None, room=None, at=None, **data) -> Tim
         meeting=meeting, kind=kind, actor=actor if actor and actor.pk else None, room=room,
         at=at or timezone.now(), data=data,
     )
+
+
+def for_reader(user, meeting: Meeting) -> list[TimelineEvent]:
+    """The timeline as `user` reads it (Forbidden with the rule's code when it may not): the chair
+    side all of it; reviewers all of it but the titles of documents they may not open (confidential,
+    or not released) and of agenda items not released; a room the same titles as a reviewer of the
+    invited rooms, and only the rows about the meeting or itself (not other rooms' roll call)."""
+    from confserver.agenda import access  # the agenda builds on rooms, not the other way round
+
+    role = access.reader_role(user, meeting)
+    rows = list(meeting.timeline.select_related("actor"))
+    if role == access.CHAIR:
+        return rows
+    if role == access.ROOM:
+        rows = [e for e in rows if e.room_id in (None, user.room_id)]
+    readable = access.title_readable_ids(role, meeting)
+    released = access.is_released(meeting)
+    for e in rows:
+        if "title" not in e.data or e.data["title"] is None:
+            continue
+        if "document_id" in e.data:
+            if e.data["document_id"] not in readable:
+                e.data = {**e.data, "title": access.redacted_title(meeting)}
+        elif not released:
+            e.data = {**e.data, "title": None}
+    return rows

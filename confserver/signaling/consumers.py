@@ -320,6 +320,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         sessions.detach(self.session)
         asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
 
+    async def meeting_notify(self, message):
+        """An event for this connection's room alone (its own roll-call mark), numbered like the rest."""
+        if self.session is not None and not self.closing:
+            self.session.deliver(self.session.stamp_event(message["event"]))
+
     async def meeting_replaced(self, message):
         await self._close_with("replaced", CLOSE_REPLACED, "Phòng đã kết nối từ nơi khác.")
 

@@ -441,8 +441,17 @@ async def roll_call_answer(actor: Actor) -> Outcome:
         raise Conflict("roll_call_inactive", "Không có đợt điểm danh nào đang diễn ra.")
     await db(_answer)(actor)
     forget_rooms(actor.meeting_id)
-    return Outcome(events=[{"event": "roll_call_mark", "room_id": actor.room_id, "status": RollCall.PRESENT_ONLINE.value,
-                            "reason": ""}])
+    return _roll_call_marked(actor.room_id, RollCall.PRESENT_ONLINE.value, "", actor.conn)
+
+
+def _roll_call_marked(room_id: int, status: str, reason: str, conn: str | None) -> Outcome:
+    """A room's roll-call mark goes to the chair and to that room's connection `conn`, not to
+    the other rooms: an absence reason is for the chair (issue 9, finding 11)."""
+    mark = {"event": "roll_call_mark", "room_id": room_id, "status": status, "reason": reason}
+    out = Outcome(events=[{**mark, TO: CHAIR}])
+    if conn:
+        out.direct.append((conn, {"type": "meeting.notify", "event": mark}))
+    return out
 
 
 def _answer(actor):
@@ -459,8 +468,9 @@ async def roll_call_mark(actor: Actor, room_id: int, status: str, reason: str) -
 
     part = await db(mark)()
     forget_rooms(actor.meeting_id)
-    return Outcome(events=[{"event": "roll_call_mark", "room_id": room_id, "status": part.roll_call,
-                            "reason": part.absence_reason}])
+    info = await get_store().presence_get(actor.meeting_id, room_id)
+    conn = info.get("conn") if info and info.get("role") != CHAIR else None  # the chair hears it anyway
+    return _roll_call_marked(room_id, part.roll_call, part.absence_reason, conn)
 
 
 # ---- paperless: agenda and the synced document view -------------------------

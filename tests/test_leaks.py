@@ -59,7 +59,7 @@ def setup(db, make_user):
     import_file(DATA / "hue-2025.jsonl")
     ensure_default_rooms()
     hue = AdminUnit.objects.get(code="46")
-    ca, cb = list(AdminUnit.objects.filter(parent=hue).order_by("code")[:2])
+    ca, cb, cc = list(AdminUnit.objects.filter(parent=hue).order_by("code")[:3])
     room_a, room_b = Room.objects.get(unit=ca), Room.objects.get(unit=cb)
     users = {
         "host": make_user("host", Role.HOST, unit=hue),
@@ -67,6 +67,9 @@ def setup(db, make_user):
         "reviewer": make_user("rev", Role.REVIEWER, unit=hue),
         "room_a": make_user("t_a", Role.TERMINAL, unit=ca, room=room_a),
         "room_b": make_user("t_b", Role.TERMINAL, unit=cb, room=room_b),
+        # refused outright: a room not invited, a host whose subtree does not hold the host unit
+        "room_not_invited": make_user("t_c", Role.TERMINAL, unit=cc, room=Room.objects.get(unit=cc)),
+        "host_elsewhere": make_user("host_c", Role.HOST, unit=cc),
     }
     host = users["host"]
     start = timezone.now() + timedelta(hours=1)
@@ -124,6 +127,8 @@ FORBIDDEN = {
     "reviewer": {SECRET, LATE_SECRET, DRAFT_DOC, DRAFT_ITEM},
     "room_a": {REASON_B, DRAFT_DOC, DRAFT_ITEM},
     "room_b": {REASON_A, DRAFT_DOC, DRAFT_ITEM},
+    "room_not_invited": {PUBLIC, SECRET, LATE_SECRET, DRAFT_DOC, DRAFT_ITEM, ITEM, REASON_A, REASON_B},
+    "host_elsewhere": {PUBLIC, SECRET, LATE_SECRET, DRAFT_DOC, DRAFT_ITEM, ITEM, REASON_A, REASON_B},
 }
 # ...and what they must still read (redaction must not blind anyone), endpoint -> strings.
 EXPECTED = {
@@ -135,6 +140,8 @@ EXPECTED = {
     "room_a": {"live/timeline": {SECRET, PUBLIC, ITEM, REASON_A}, "live/attendance": {REASON_A},
                "live/sync": {SECRET}},
     "room_b": {"live/attendance": {REASON_B}, "live/timeline": {REASON_B}},
+    "room_not_invited": {},
+    "host_elsewhere": {},
 }
 
 

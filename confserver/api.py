@@ -2,6 +2,7 @@
 
 Each app contributes a Router; errors leave as `{"code", "message"}` JSON.
 """
+from django.db import DataError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -9,6 +10,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from confserver.agenda.api import router as agenda_router
 from confserver.errors import DomainError
+from confserver.fields import nul_message
 from confserver.rooms import tokens
 from confserver.rooms.api import rooms_api, units
 
@@ -33,9 +35,20 @@ def _domain_error(request, exc: DomainError):
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request, exc: NinjaValidationError):
+    for e in exc.errors:
+        if e.get("type") == "invalid_field":  # confserver/fields.py: text with NUL
+            return api.create_response(request, {"code": "invalid_field", "message": e["msg"]}, status=422)
     return api.create_response(
         request, {"code": "invalid", "message": "Dữ liệu gửi lên không hợp lệ.", "details": exc.errors}, status=422
     )
+
+
+@api.exception_handler(DataError)
+def _nul_in_text(request, exc: DataError):
+    """Last line for text no schema checked (a form field, a file name): PostgreSQL refuses NUL."""
+    if "NUL" not in str(exc):
+        raise exc
+    return api.create_response(request, {"code": "invalid_field", "message": nul_message("text")}, status=400)
 
 
 @api.exception_handler(AuthenticationError)

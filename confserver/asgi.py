@@ -10,7 +10,7 @@ django_asgi = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from confserver.staticfiles import StaticFiles  # noqa: E402
 
 from confserver.media import service as media_service  # noqa: E402
 from confserver.signaling.routing import websocket_application  # noqa: E402
@@ -21,5 +21,5 @@ from confserver.runtime import tune_gc  # noqa: E402
 
 tune_gc()  # last: after everything the app loads at startup
 
-http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
+http_app = StaticFiles(django_asgi) if settings.SERVE_STATIC else django_asgi
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_application()})

@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.conf import settings
 from django.urls import path, re_path
-from django.views.static import serve
 from django.views.generic import RedirectView
 
 from confserver.accounts.signin import SignInForm, refusals_as_429
 from confserver.api import api
+from confserver.staticfiles import serve
 
 urlpatterns = [
     path("admin/login/", refusals_as_429(admin.site.login)),

@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from confserver.fields import Id
 from confserver.rooms.schemas import Strict
 
 
@@ -23,7 +24,7 @@ class ItemPatch(Strict):
 
 
 class OrderIn(Strict):
-    item_ids: list[int] = Field(max_length=500)
+    item_ids: list[Id] = Field(max_length=500)
 
 
 class ItemOut(BaseModel):
@@ -63,7 +64,7 @@ class DocumentOut(BaseModel):
 
 class DocumentPatch(Strict):
     title: str | None = Field(default=None, min_length=1, max_length=300)
-    item_id: int | None = None
+    item_id: Id | None = None
     confidential: bool | None = None
 
 

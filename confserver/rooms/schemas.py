@@ -4,9 +4,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from confserver.fields import reject_nul
+
 
 class Strict(BaseModel):
+    """Every input schema: extra fields refused, no NUL in any text (confserver/fields.py)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data):
+        return reject_nul(data)
 
 
 class ErrorOut(BaseModel):

@@ -11,7 +11,9 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from confserver.fields import reject_nul
 
 MAX_MESSAGE_BYTES = 64 * 1024
 PEEK_MAX_CHARS = 1024  # frames up to this size have their id read for a rate_limited reply
@@ -23,6 +25,11 @@ RoomId = Annotated[int, Field(ge=1)]
 class Msg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     id: RequestId
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data):
+        return reject_nul(data)  # one check for all text input, HTTP's too (confserver/fields.py)
 
 
 # ---- client → server -------------------------------------------------------

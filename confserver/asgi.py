@@ -12,10 +12,12 @@ from django.conf import settings  # noqa: E402
 
 from confserver.staticfiles import StaticFiles  # noqa: E402
 
+from confserver import edge  # noqa: E402
 from confserver.media import service as media_service  # noqa: E402
 from confserver.signaling.routing import websocket_application  # noqa: E402
 
 media_service.preload()
+edge.install()  # daphne builds its factories after importing this module
 
 from confserver.runtime import tune_gc  # noqa: E402
 

@@ -1,0 +1,164 @@
+"""HTTP at the edge: request bodies bounded before they are read, requests that stall are closed.
+
+Twisted reads a whole body (to a temporary file) before daphne sees the request, and daphne then
+queues all of it for the application at once; so a body is refused by its Content-Length as soon
+as the headers are in (413, nothing read), and a chunked body is counted as it arrives and cut at
+the limit. Headers must arrive within `request_timeout_s`, and a body must keep `min_body_rate`
+bytes a second over each such window (Twisted's own timeout is an idle one, which a client sending
+one byte now and then never meets).
+"""
+import json
+
+from daphne.http_protocol import HTTPFactory, WebRequest
+from twisted.web import http
+
+from confserver.edge.limits import Limits
+
+# After a refusal the client may still be sending its body: read and drop it this long, so that it
+# can read the reply before the connection closes (a close with unread data resets the connection).
+LINGER_S = 2.0
+
+
+def _reply(status: int, reason: str, code: str, message: str) -> bytes:
+    body = json.dumps({"code": code, "message": message}, ensure_ascii=False).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+def too_large(limit: int) -> bytes:
+    size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return _reply(413, "Payload Too Large", "body_too_large", f"Nội dung gửi lên vượt quá giới hạn {size}.")
+
+
+TOO_SLOW = _reply(408, "Request Timeout", "request_timeout", "Yêu cầu gửi đến quá chậm; kết nối đã bị đóng.")
+
+
+class EdgeRequest(WebRequest):
+    """daphne's request, counting a body without a Content-Length against its limit."""
+
+    edge_limit = None
+    edge_received = 0
+
+    def handleContentChunk(self, data):
+        channel = self.channel
+        if channel is None or channel.edge_refused:
+            return
+        self.edge_received += len(data)
+        channel.edge_window += len(data)
+        if self.edge_limit is not None and self.edge_received > self.edge_limit:
+            channel.edge_refuse(too_large(self.edge_limit))
+            return
+        super().handleContentChunk(data)
+
+
+class EdgeHTTPChannel(http.HTTPChannel):
+    """Twisted's HTTP/1.1 channel with a deadline per request and a body limit per request."""
+
+    limits: Limits
+    edge_refused = False
+    edge_window = 0  # body bytes since the last rate check
+    _edge_timer = None
+    _edge_seen = False  # bytes of the awaited request have arrived
+
+    def connectionMade(self):
+        super().connectionMade()
+        self._edge_await_request()
+
+    def connectionLost(self, reason):
+        self._edge_cancel()
+        super().connectionLost(reason)
+
+    def dataReceived(self, data):
+        if self.edge_refused:
+            return  # lingering: the rest of a refused body is dropped unread
+        self._edge_seen = True
+        super().dataReceived(data)
+
+    def lineReceived(self, line):
+        if not self.edge_refused:
+            return super().lineReceived(line)
+
+    def rawDataReceived(self, data):
+        if not self.edge_refused:
+            super().rawDataReceived(data)
+
+    def allHeadersReceived(self):
+        request = self.requests[-1]
+        headers = request.requestHeaders
+        limit = self.limits.body_limit(self._path, headers.getRawHeaders(b"Authorization"),
+                                       headers.getRawHeaders(b"Cookie"))
+        if self.length is not None and self.length > limit:
+            self.edge_refuse(too_large(limit))
+            return
+        request.edge_limit = limit
+        super().allHeadersReceived()
+        if self.length != 0:
+            self.edge_window = 0
+            self._edge_arm(self._edge_check_body_rate)
+
+    def allContentReceived(self):
+        if self.edge_refused:
+            return
+        self._edge_cancel()  # the application has the request; daphne's http_timeout is for its answer
+        super().allContentReceived()
+
+    def requestDone(self, request):
+        self._edge_await_request()
+        super().requestDone(request)
+
+    def edge_refuse(self, reply: bytes):
+        """Answer `reply`, close, and drop whatever the client still sends meanwhile."""
+        self.edge_refused = True
+        self._edge_cancel()
+        self.transport.write(reply)
+        if hasattr(self.transport, "loseWriteConnection"):
+            self.transport.loseWriteConnection()
+            self._edge_timer = self.callLater(LINGER_S, self.transport.abortConnection)
+        else:
+            self.transport.loseConnection()
+
+    def _edge_await_request(self):
+        self._edge_seen = False
+        self._edge_arm(self._edge_headers_late)
+
+    def _edge_headers_late(self):
+        self._edge_timer = None
+        if self._edge_seen:
+            self.edge_refuse(TOO_SLOW)
+        else:  # an idle connection, or one between requests: close quietly, as any server does
+            self.transport.abortConnection()
+
+    def _edge_check_body_rate(self):
+        self._edge_timer = None
+        if self.edge_window < self.limits.min_body_rate * self.limits.request_timeout_s:
+            self.edge_refuse(TOO_SLOW)
+        else:
+            self.edge_window = 0
+            self._edge_arm(self._edge_check_body_rate)
+
+    def _edge_arm(self, check):
+        self._edge_cancel()
+        if self.limits.request_timeout_s > 0:
+            self._edge_timer = self.callLater(self.limits.request_timeout_s, check)
+
+    def _edge_cancel(self):
+        if self._edge_timer is not None and self._edge_timer.active():
+            self._edge_timer.cancel()
+        self._edge_timer = None
+
+
+class EdgeHTTPFactory(HTTPFactory):
+    """daphne's HTTP factory building edge channels and requests."""
+
+    limits: Limits
+
+    def protocol(self):
+        channel = EdgeHTTPChannel()
+        channel.limits = self.limits
+        return http._GenericHTTPChannelProtocol(channel)
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = EdgeRequest
+        return protocol

@@ -1,0 +1,178 @@
+"""WebSockets at the edge: floods closed as frames arrive, reading paused while the application catches up.
+
+daphne puts every frame into the application's unbounded queue as soon as it is read, so a client
+writing faster than the consumer handles its messages grew the worker without bound, ahead of the
+consumer's own rate limit. Here each connection has a ceiling of frames and bytes a second (above
+the application's limit, so a well-behaved client never meets it): past it the connection is closed
+with 4029 at once and what it had queued is dropped. Below it, when more than `ws_max_queued`
+frames wait for the application, the socket is not read until they drain (TCP back-pressure).
+Sockets per client address are capped at the handshake.
+"""
+import ipaddress
+import time
+
+from autobahn.websocket.types import ConnectionDeny
+from daphne.utils import parse_x_forwarded_for
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from twisted.internet import reactor
+
+from confserver.edge.limits import Limits
+
+CLOSE_FLOOD = 4029  # the application's own flood close code (signaling/consumers.py)
+FLOOD_REASON = "Gửi quá nhanh; kết nối bị đóng."
+RESUME_POLL_S = 0.02
+
+
+class Bucket:
+    """A token bucket: `rate` a second, holding at most `capacity`."""
+
+    __slots__ = ("rate", "capacity", "level", "at")
+
+    def __init__(self, rate: float, capacity: float):
+        self.rate, self.capacity, self.level, self.at = rate, capacity, capacity, time.monotonic()
+
+    def take(self, amount: float, now: float) -> bool:
+        self.level = min(self.capacity, self.level + (now - self.at) * self.rate)
+        self.at = now
+        if self.level < amount:
+            return False
+        self.level -= amount
+        return True
+
+
+def _is_loopback(host) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EdgeWebSocketProtocol(WebSocketProtocol):
+    """daphne's WebSocket protocol with a flood ceiling, back-pressure and a per-address cap."""
+
+    edge_closing = False
+    _edge_known = False  # handed to daphne (refused handshakes never are)
+    _edge_address = None
+    _edge_paused = False
+    _edge_poll = None
+
+    def onConnect(self, request):
+        limits: Limits = self.factory.limits
+        self._edge_frames = Bucket(limits.ws_frames_per_s, max(1.0, limits.ws_frames_per_s * limits.ws_burst_s))
+        self._edge_bytes = Bucket(limits.ws_bytes_per_s,
+                                  max(limits.ws_bytes_per_s * limits.ws_burst_s, limits.ws_max_message_bytes))
+        address = self._edge_client_address(request)
+        if limits.ws_max_per_address and not (limits.ws_exempt_loopback and _is_loopback(address)):
+            counts = self.factory.per_address
+            if counts.get(address, 0) >= limits.ws_max_per_address:
+                # Refused before daphne registers the connection or starts an application for it.
+                raise ConnectionDeny(429, "Too many connections from this address")
+            counts[address] = counts.get(address, 0) + 1
+            self._edge_address = address
+        self._edge_known = True
+        return super().onConnect(request)
+
+    def onClose(self, wasClean, code, reason):
+        self._edge_release()
+        if not self._edge_known:
+            return  # daphne never knew this connection
+        super().onClose(wasClean, code, reason)
+
+    def connectionLost(self, reason):
+        self._edge_release()
+        super().connectionLost(reason)
+
+    def onMessage(self, payload, isBinary):
+        if self.edge_closing:
+            return
+        if not self._edge_admit(len(payload)):
+            return
+        super().onMessage(payload, isBinary)
+        queue = getattr(self, "application_queue", None)
+        if queue is not None and queue.qsize() > self.factory.limits.ws_max_queued and not self._edge_paused:
+            self._edge_paused = True
+            self.transport.pauseProducing()
+            self._edge_poll = reactor.callLater(RESUME_POLL_S, self._edge_resume_when_drained)
+
+    def onPing(self, payload):
+        if not self.edge_closing and self._edge_admit(len(payload)):
+            super().onPing(payload)
+
+    def serverSend(self, content, binary=False):
+        if self.state == self.STATE_OPEN or self.state == self.STATE_CONNECTING:
+            super().serverSend(content, binary)
+        # else: closing; what the application still says is dropped (autobahn raises on it)
+
+    def _edge_admit(self, size: int) -> bool:
+        now = time.monotonic()
+        if self._edge_frames.take(1, now) and self._edge_bytes.take(size, now):
+            return True
+        self._edge_flood()
+        return False
+
+    def _edge_flood(self):
+        self.edge_closing = True
+        queue = getattr(self, "application_queue", None)
+        if queue is not None:  # drop the frames it queued; keep connect/disconnect for the application
+            kept = [m for m in (queue.get_nowait() for _ in range(queue.qsize())) if m["type"] != "websocket.receive"]
+            for message in kept:
+                queue.put_nowait(message)
+        self._edge_resume()  # read the client's close reply (or time out on it: autobahn then aborts)
+        self.sendClose(code=CLOSE_FLOOD, reason=FLOOD_REASON)
+
+    def _edge_resume_when_drained(self):
+        self._edge_poll = None
+        queue = getattr(self, "application_queue", None)
+        if queue is None or queue.qsize() <= self.factory.limits.ws_max_queued // 2:
+            self._edge_resume()
+        else:
+            self._edge_poll = reactor.callLater(RESUME_POLL_S, self._edge_resume_when_drained)
+
+    def _edge_resume(self):
+        if self._edge_poll is not None and self._edge_poll.active():
+            self._edge_poll.cancel()
+        self._edge_poll = None
+        if self._edge_paused:
+            self._edge_paused = False
+            if self.transport is not None:
+                self.transport.resumeProducing()
+
+    def _edge_release(self):
+        if self._edge_poll is not None and self._edge_poll.active():
+            self._edge_poll.cancel()
+        self._edge_poll = None
+        address, self._edge_address = self._edge_address, None
+        if address is not None:
+            counts = self.factory.per_address
+            counts[address] -= 1
+            if counts[address] <= 0:
+                del counts[address]
+
+    def _edge_client_address(self, request):
+        """The client's address as daphne will report it (the proxy's header when daphne trusts one)."""
+        peer = self.transport.getPeer()
+        address = [str(getattr(peer, "host", "")), getattr(peer, "port", 0)]
+        server = self.factory.server_class
+        if server.proxy_forwarded_address_header:
+            headers = {name.lower().encode("ascii"): value.encode("latin1") for name, value in request.headers.items()}
+            address, _ = parse_x_forwarded_for(headers, server.proxy_forwarded_address_header,
+                                               server.proxy_forwarded_port_header, None, address)
+        return address[0]
+
+
+class EdgeWebSocketFactory(WebSocketFactory):
+    """daphne's WebSocket factory building edge protocols, with autobahn's frame and message sizes bounded."""
+
+    protocol = EdgeWebSocketProtocol
+    limits: Limits
+
+    def __init__(self, *args, **kwargs):
+        self.per_address: dict[str, int] = {}
+        super().__init__(*args, **kwargs)
+
+    def setProtocolOptions(self, **options):
+        cap = self.limits.ws_max_message_bytes
+        for key in ("maxFramePayloadSize", "maxMessagePayloadSize"):
+            if key in options:
+                options[key] = min(options[key] or cap, cap)
+        super().setProtocolOptions(**options)

@@ -61,7 +61,7 @@ async def restore(mid: int, raw) -> bool:
         return False
     put = await raw.restore(mid, *got)
     if put:
-        log.warning("meeting %s: live state restored from the database", mid)
+        log.info("meeting %s: live state restored from the database", mid)
     return put
 
 

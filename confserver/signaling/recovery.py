@@ -1,31 +1,41 @@
 """After the live store lost its keys (a Redis restart): put back each meeting this worker
-serves, from the database and from its own connections, and tell clients to redraw (issue 9, #9)."""
+serves, from the database and from its own connections, and tell its clients to redraw once
+events reach this worker again (issue 9, #9).
+
+Events published while Redis was gone, or before this worker's subscriptions came back, are
+lost to its clients: the `resync` that follows makes them take a fresh snapshot instead.
+"""
+import asyncio
 import logging
+import time
 
-from channels.layers import get_channel_layer
-
-from . import durable
+from . import durable, sessions
 from .live import get_store
 
 log = logging.getLogger(__name__)
 
 RESYNC = {"event": "resync"}
+PROBE_FOR_S = 10.0
 
 
 async def recover():
-    from .consumers import tell
-    from .control import Outcome
     from .presence import LOCAL, info_of
 
     store = get_store()
-    meetings: dict[int, list] = {}
-    for held in list(LOCAL.values()):
-        meetings.setdefault(held.actor.meeting_id, []).append(held)
-    for mid, helds in meetings.items():
+    held: dict[int, list] = {mid: [] for mid in sessions._hubs}
+    for h in list(LOCAL.values()):
+        held.setdefault(h.actor.meeting_id, []).append(h)
+    for mid, helds in held.items():
         await durable.restore(mid, store.raw)
-        for held in helds:
-            a = held.actor
-            info = info_of(a) | ({"detached": held.detached} if held.detached is not None else {})
+        for h in helds:
+            a = h.actor
+            info = info_of(a) | ({"detached": h.detached} if h.detached is not None else {})
             await store.presence_put_if_absent(mid, a.room_id, info)
-        log.warning("meeting %s: %d places of this worker registered again", mid, len(helds))
-        await tell(get_channel_layer(), mid, Outcome(events=[dict(RESYNC)]))
+        log.warning("meeting %s: live state back; %d places of this worker registered again", mid, len(helds))
+        hub = sessions._hubs.get(mid)
+        if hub is None:
+            continue
+        end = time.monotonic() + PROBE_FOR_S
+        while not await hub.probe() and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+        hub.deliver_local(dict(RESYNC))

@@ -121,6 +121,7 @@ class Hub:
         self.sessions: dict[str, Session] = {}
         self.channel = ""
         self.task: asyncio.Task | None = None
+        self._probes: dict[str, asyncio.Future] = {}
 
     async def start(self):
         self.channel = await self.layer.new_channel("hub.")
@@ -143,7 +144,32 @@ class Hub:
             except Exception:
                 log.exception("leaving group %s failed", self.group)
 
+    async def probe(self, timeout: float = 1.0) -> bool:
+        """Whether a message sent to this hub through the channel layer arrives (the layer's
+        subscriptions are back after a Redis restart)."""
+        token = secrets.token_hex(8)
+        fut = self._probes[token] = asyncio.get_running_loop().create_future()
+        try:
+            await self.layer.send(self.channel, {"type": "meeting.probe", "token": token})
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except Exception:
+            return False
+        finally:
+            self._probes.pop(token, None)
+
+    def deliver_local(self, event: dict):
+        """Hand an event to this process's sessions of the meeting, without the channel layer."""
+        body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        for s in list(self.sessions.values()):
+            s.deliver(s.stamp(body))
+
     async def _dispatch(self, message: dict):
+        if message.get("type") == "meeting.probe":
+            fut = self._probes.get(message.get("token"))
+            if fut is not None and not fut.done():
+                fut.set_result(True)
+            return
         if message.get("type") == "meeting.event":
             body = json.dumps(message["event"], ensure_ascii=False, separators=(",", ":"))[1:-1]
             chair_only = message.get("to") == CHAIR

@@ -14,10 +14,13 @@ import struct
 import time
 from urllib.parse import urlsplit
 
+from confserver.rooms.subprotocol import ws_subprotocols
+
 
 class Listener(asyncio.Protocol):
-    def __init__(self, host: str, path: str, origin: str):
+    def __init__(self, host: str, path: str, origin: str, token: str | None = None):
         self.host, self.path, self.origin = host, path, origin
+        self.protocols = ", ".join(ws_subprotocols(token))
         self.transport = None
         self.buf = b""
         self.open = asyncio.get_running_loop().create_future()
@@ -32,7 +35,7 @@ class Listener(asyncio.Protocol):
         key = base64.b64encode(os.urandom(16)).decode()
         transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                         f"Origin: {self.origin}\r\n\r\n").encode())
+                         f"Origin: {self.origin}\r\nSec-WebSocket-Protocol: {self.protocols}\r\n\r\n").encode())
 
     def data_received(self, data):
         at = time.perf_counter()
@@ -119,6 +122,6 @@ async def connect(base: str, meeting_id: int, token: str) -> Listener:
     url = urlsplit(base)
     loop = asyncio.get_running_loop()
     _, listener = await loop.create_connection(
-        lambda: Listener(url.netloc, f"/ws/meetings/{meeting_id}/?token={token}", base), url.hostname, url.port)
+        lambda: Listener(url.netloc, f"/ws/meetings/{meeting_id}/", base, token), url.hostname, url.port)
     await asyncio.wait_for(listener.open, 30)
     return listener

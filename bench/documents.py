@@ -163,20 +163,20 @@ def run(opts) -> dict:
           + ", ".join(f"{k} {p95(v):.1f} ms" for k, v in by_kind.items()), flush=True)
 
     room = Client()
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(terminal)}"}
-    targets = [(v.id, rng.randint(1, v.page_count)) for v in rng.sample(versions, 50)
-               if v.document.meeting_id in {m.id for m in ms}]
+    auth = {m.id: {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(terminal, m)}"} for m in ms}
+    targets = [(v.id, rng.randint(1, v.page_count), v.document.meeting_id) for v in rng.sample(versions, 50)
+               if v.document.meeting_id in auth]
     miss_ms = []
-    for vid, page in targets:  # first request renders and fills the cache
+    for vid, page, mid in targets:  # first request renders and fills the cache
         t0 = time.perf_counter()
-        r = room.get(f"/api/agenda/versions/{vid}/pages/{page}", {"width": 960}, **auth)
+        r = room.get(f"/api/agenda/versions/{vid}/pages/{page}", {"width": 960}, **auth[mid])
         miss_ms.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200, r.content
     render_ms = []
     for n in range(opts.renders):
-        vid, page = targets[n % len(targets)]
+        vid, page, mid = targets[n % len(targets)]
         t0 = time.perf_counter()
-        r = room.get(f"/api/agenda/versions/{vid}/pages/{page}", {"width": 960}, **auth)
+        r = room.get(f"/api/agenda/versions/{vid}/pages/{page}", {"width": 960}, **auth[mid])
         render_ms.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200 and r["Content-Type"] == "image/png"
     print(f"page images: first render p50 {statistics.median(miss_ms):.1f} ms; cached p50 "

@@ -16,13 +16,33 @@ from confserver.rooms.api import rooms_api, units
 
 
 class RoomToken(HttpBearer):
-    """Room terminals call the API with `Authorization: Bearer <room token>`."""
+    """Room terminals call the API with `Authorization: Bearer <room token>`, and only for the meeting the
+    token was issued for: a path that names no meeting, or another one, is refused (issue 9)."""
 
     def authenticate(self, request, token):
-        try:
-            return tokens.user_from_room_token(token)
-        except tokens.BadToken:
-            return None
+        user = tokens.user_from_room_token(token)  # BadToken: a coded 401
+        if _meeting_of(request) != user.room_token.meeting_id:
+            raise tokens.wrong_meeting()
+        return user
+
+
+def _meeting_of(request) -> int | None:
+    """The meeting a request's path is about, from its meeting, document, version or agenda item id."""
+    from confserver.agenda.models import AgendaItem, Document, DocumentVersion
+
+    kwargs = request.resolver_match.kwargs if request.resolver_match else {}
+    for name, lookup in (("meeting_id", None), ("document_id", (Document, "meeting_id")),
+                         ("version_id", (DocumentVersion, "document__meeting_id")),
+                         ("item_id", (AgendaItem, "meeting_id"))):
+        raw = str(kwargs.get(name, ""))
+        if raw:
+            if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
+                return None
+            if lookup is None:
+                return int(raw)
+            model, field = lookup
+            return model.objects.filter(pk=int(raw)).values_list(field, flat=True).first()
+    return None
 
 
 api = NinjaAPI(title="confserver", version="1", auth=[SessionAuth(), RoomToken()], urls_namespace="api")

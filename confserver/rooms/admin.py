@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.utils import timezone
 
-from .models import AdminUnit, Meeting, Participation, Room, TimelineEvent
+from .models import AdminUnit, Meeting, Participation, Room, RoomToken, TimelineEvent
 
 
 @admin.register(AdminUnit)
@@ -44,3 +45,30 @@ class TimelineEventAdmin(admin.ModelAdmin):
     list_display = ("meeting", "at", "kind", "room", "actor")
     list_filter = ("kind",)
     raw_id_fields = ("meeting", "room", "actor")
+
+
+@admin.register(RoomToken)
+class RoomTokenAdmin(admin.ModelAdmin):
+    """Links are issued by the console (GET room-tokens) and only revoked here."""
+
+    list_display = ("room", "meeting", "issued_at", "expires_at", "revoked_at", "issued_by")
+    list_filter = ("revoked_at",)
+    search_fields = ("room__name", "meeting__title", "jti")
+    raw_id_fields = ("terminal", "room", "meeting", "issued_by")
+    readonly_fields = ("jti", "terminal", "room", "meeting", "issued_at", "expires_at", "revoked_at", "issued_by")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Thu hồi các liên kết đã chọn")
+    def revoke(self, request, queryset):
+        """Revoke, and cut the rooms' live connections as the console's revoke does."""
+        from confserver.signaling.consumers import tell_sync
+        from confserver.signaling.revoked import cut_rooms
+
+        live = list(queryset.filter(revoked_at=None).values_list("meeting_id", "room_id").distinct())
+        n = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
+        for meeting_id in {m for m, _ in live}:
+            tell_sync(meeting_id, cut_rooms, meeting_id, sorted(r for m, r in live if m == meeting_id))
+        self.message_user(request, f"Đã thu hồi {n} liên kết phòng.")

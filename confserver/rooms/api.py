@@ -9,7 +9,7 @@ from . import meetings, policy, timeline, tokens
 from .hierarchy import subtree
 from .models import Level, Meeting
 from .schemas import (AttendanceOut, AttendanceRow, ErrorOut, InvitedOut, MeetingIn, MeetingOut, RollCallIn,
-                      RoomTokenOut, SelectionIn, StateIn, TimelineRow, UnitOut)
+                      RevokedOut, RoomTokenOut, SelectionIn, StateIn, TimelineRow, UnitOut)
 
 LEVELS = {"province": Level.PROVINCE, "district": Level.DISTRICT, "commune": Level.COMMUNE}
 
@@ -144,14 +144,32 @@ def room_tokens(request, meeting_id: int):
 
     m = meetings.get_meeting(meeting_id)
     policy.check_chair(request.auth, m)
-    out = []
     from confserver.signaling.presence import chair_room_sync
 
     # The chair's console speaks for the host unit's room: no terminal link for it (issue 9, #7).
     room_ids = m.participations.exclude(room_id=chair_room_sync(m.id, fresh=True)).values_list("room_id", flat=True)
-    for terminal in User.objects.filter(role=Role.TERMINAL, room_id__in=room_ids, is_active=True).order_by("room_id"):
-        token = tokens.make_room_token(terminal)
-        out.append(RoomTokenOut(room_id=terminal.room_id, token=token, url=f"/web/room.html?meeting={m.id}&token={token}"))
+    terminals = list(User.objects.filter(role=Role.TERMINAL, room_id__in=room_ids, is_active=True).order_by("room_id"))
+    links = tokens.links_for(m, terminals, by=request.auth)
+    out = []
+    for t in terminals:
+        token = tokens.sign(links[t.pk])
+        # In the fragment: browsers do not send it, so no access log records it.
+        out.append(RoomTokenOut(room_id=t.room_id, token=token, expires_at=links[t.pk].expires_at,
+                                url=f"/web/room.html?meeting={m.id}#token={token}"))
     return out
+
+
+@rooms_api.delete("/{meeting_id}/room-tokens", response={200: RevokedOut, **ERRORS})
+def revoke_room_tokens(request, meeting_id: int, room_id: int | None = None):
+    """The chair revokes the links of one room (`room_id`) or of every room; their live connections are cut."""
+    from confserver.signaling.consumers import tell_sync
+    from confserver.signaling.revoked import cut_rooms
+
+    m = meetings.get_meeting(meeting_id)
+    policy.check_chair(request.auth, m)
+    rooms = tokens.revoke(m, room_id=room_id)
+    if rooms:
+        tell_sync(m.id, cut_rooms, m.id, rooms)
+    return RevokedOut(meeting_id=m.id, rooms=rooms)
 
 

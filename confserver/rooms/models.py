@@ -170,3 +170,27 @@ class TimelineEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["meeting", "at"], name="timeline_meeting_at")]
+
+
+class RoomToken(models.Model):
+    """One signed room link (rooms/tokens.py): bound to a meeting, expiring, revocable by its id."""
+
+    jti = models.CharField("mã liên kết", max_length=32, unique=True, editable=False)
+    terminal = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                 verbose_name="máy trạm")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", verbose_name="phòng")
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="room_tokens", verbose_name="cuộc họp")
+    issued_at = models.DateTimeField("cấp lúc")
+    expires_at = models.DateTimeField("hết hạn lúc")
+    revoked_at = models.DateTimeField("thu hồi lúc", null=True, blank=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+", verbose_name="người cấp")
+
+    class Meta:
+        verbose_name = "liên kết phòng"
+        verbose_name_plural = "liên kết phòng"
+        ordering = ["-issued_at", "-id"]
+        indexes = [models.Index(fields=["meeting", "room"], name="roomtoken_meeting_room")]
+
+    def __str__(self):
+        return f"{self.room} → {self.meeting} ({self.jti[:6]}…)"

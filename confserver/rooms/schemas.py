@@ -110,4 +110,10 @@ class TimelineRow(BaseModel):
 class RoomTokenOut(BaseModel):
     room_id: int
     token: str
+    expires_at: datetime
     url: str
+
+
+class RevokedOut(BaseModel):
+    meeting_id: int
+    rooms: list[int]  # the rooms whose links were revoked

@@ -71,44 +71,58 @@ def admit(user, token: str | None, meeting_id: int) -> tuple[Actor, str]:
     logged-in user, in one trip to the thread pool: a burst of rooms connecting at once
     is not queued behind a single thread."""
     if token:
-        return _admit_terminal(*tokens.read_room_token(token), meeting_id)
+        return _admit_terminal(tokens.read_room_token(token), meeting_id)
     return authorize(user, meeting_id)
 
 
 _ADMIT_SQL = None
 
 
-def _admit_terminal(user_id: int, room_id: int, meeting_id: int) -> tuple[Actor, str]:
-    """`authorize` for a room token in one query (user, room, meeting and invitation), the same
-    checks in the same order: rooms connect in bursts of hundreds."""
+def _admit_terminal(claims: tokens.Claims, meeting_id: int) -> tuple[Actor, str]:
+    """`authorize` for a room token in one query (user, room, meeting, invitation and the link's row:
+    bound to this meeting, not revoked, not expired), the same checks in the same order: rooms connect
+    in bursts of hundreds."""
     global _ADMIT_SQL
     from django.db import connection
 
     from confserver.accounts.models import User
-    from confserver.rooms.models import Room
+    from confserver.rooms.models import Room, RoomToken
 
     if not 0 < meeting_id < 2**63:  # the URL takes any digits; the database column does not
         raise meetings.not_found(meeting_id)
     if _ADMIT_SQL is None:
-        t = {m.__name__: m._meta.db_table for m in (User, Room, Meeting, Participation)}
+        t = {m.__name__: m._meta.db_table for m in (User, Room, Meeting, Participation, RoomToken)}
         _ADMIT_SQL = (
-            f"SELECT u.username, u.unit_id, r.name, r.unit_id, m.id, m.state, p.id "
+            f"SELECT u.username, u.unit_id, r.name, r.unit_id, m.id, m.state, p.id, t.id, "
+            f"CASE WHEN t.revoked_at IS NULL THEN 0 ELSE 1 END, CASE WHEN t.expires_at > %s THEN 0 ELSE 1 END "
             f"FROM {t['User']} u JOIN {t['Room']} r ON r.id = u.room_id "
             f"LEFT JOIN {t['Meeting']} m ON m.id = %s "
             f"LEFT JOIN {t['Participation']} p ON p.meeting_id = m.id AND p.room_id = u.room_id "
+            f"LEFT JOIN {t['RoomToken']} t ON t.jti = %s AND t.meeting_id = m.id AND t.terminal_id = u.id "
+            f"AND t.room_id = u.room_id "
             f"WHERE u.id = %s AND u.room_id = %s AND u.role = %s AND u.is_active")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cur:
-        cur.execute(_ADMIT_SQL, [meeting_id, user_id, room_id, Role.TERMINAL.value])
+        cur.execute(_ADMIT_SQL, [now, meeting_id, claims.jti, claims.user_id, claims.room_id, Role.TERMINAL.value])
         row = cur.fetchone()
     if row is None:
         raise tokens.BadToken(*tokens.STALE)
-    username, unit_id, room_name, room_unit, mid, state, part = row
+    username, unit_id, room_name, room_unit, mid, state, part, link, revoked, expired = row
     if mid is None:
         raise meetings.not_found(meeting_id)
+    if claims.meeting_id != mid:
+        raise tokens.wrong_meeting()
+    if link is None:
+        raise tokens.BadToken(*tokens.STALE)
+    if revoked:
+        raise tokens.BadToken(*tokens.REVOKED)
+    if expired:
+        raise tokens.BadToken(*tokens.EXPIRED)
     if state == MeetingState.ENDED:
         raise meetings.ended()
     if part is None:
         raise policy.not_invited(room_name)
+    user_id, room_id = claims.user_id, claims.room_id
     user = User(id=user_id, username=username, role=Role.TERMINAL, unit_id=unit_id, room_id=room_id, is_active=True)
     user.room = Room(id=room_id, name=room_name, unit_id=room_unit)
     return Actor(user, mid, ROOM, room_id, room_name), state

@@ -1,9 +1,9 @@
-from urllib.parse import parse_qsl
-
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.urls import path
+
+from confserver.rooms import tokens
 
 from .consumers import MeetingConsumer
 
@@ -11,7 +11,7 @@ websocket_urlpatterns = [path("ws/meetings/<int:meeting_id>/", MeetingConsumer.a
 
 
 class SessionUnlessToken:
-    """Room terminals bring a signed token in the query string and need no cookie session:
+    """Room terminals bring a signed token (in Sec-WebSocket-Protocol) and need no cookie session:
     they skip the session and auth middleware (two hops to Django's single sync thread per
     connection, which serialised a burst of rooms connecting at once). Logged-in operators
     go through AuthMiddlewareStack as usual."""
@@ -20,7 +20,7 @@ class SessionUnlessToken:
         self.plain, self.with_session = inner, AuthMiddlewareStack(inner)
 
     async def __call__(self, scope, receive, send):
-        has_token = any(k == "token" and v for k, v in parse_qsl(scope.get("query_string", b"").decode()))
+        has_token = tokens.token_from_subprotocols(scope.get("subprotocols")) is not None
         return await (self.plain if has_token else self.with_session)(scope, receive, send)
 
 

@@ -53,9 +53,10 @@ def main():
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = host.get_session_auth_hash()
     session.create()
-    terminals = User.objects.filter(role=Role.TERMINAL, room__in=rooms).order_by("room__unit__path")
+    terminals = list(User.objects.filter(role=Role.TERMINAL, room__in=rooms).order_by("room__unit__path"))
+    links = tokens.links_for(m, terminals, by=host)
     print(json.dumps({"meeting_id": m.id, "host_cookie": session.session_key,
-                      "rooms": [{"room_id": t.room_id, "token": tokens.make_room_token(t)} for t in terminals]}))
+                      "rooms": [{"room_id": t.room_id, "token": tokens.sign(links[t.pk])} for t in terminals]}))
 
 
 if __name__ == "__main__":

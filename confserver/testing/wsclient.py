@@ -6,6 +6,8 @@ import time
 
 import aiohttp
 
+from confserver.rooms.subprotocol import ws_subprotocols
+
 
 class MeetingClient:
     def __init__(self, http: aiohttp.ClientSession, base: str, meeting_id: int, *, token=None, cookie=None):
@@ -23,12 +25,11 @@ class MeetingClient:
 
     async def connect(self):
         url = f"{self.base.replace('http', 'ws', 1)}/ws/meetings/{self.meeting_id}/"
-        if self.token:
-            url += f"?token={self.token}"
         headers = {"Origin": self.base}
         if self.cookie:
             headers["Cookie"] = f"sessionid={self.cookie}"
-        self.ws = await self.http.ws_connect(url, headers=headers, heartbeat=None, max_msg_size=0)
+        self.ws = await self.http.ws_connect(url, headers=headers, heartbeat=None, max_msg_size=0,
+                                             protocols=ws_subprotocols(self.token))
         self.reader = asyncio.ensure_future(self._read())
         return self
 

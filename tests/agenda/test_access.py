@@ -18,8 +18,8 @@ def docs(world, item, phrase_pdf):
     return public, secret
 
 
-def bearer(user):
-    return {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(user)}"}
+def bearer(user, meeting):
+    return {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(user, meeting)}"}
 
 
 def codes(world, doc):
@@ -83,10 +83,10 @@ def test_http_refusals_are_coded(world, docs, client):
     public, secret = docs
     publish.publish(world.users["host"], world.meeting)
     page = f"/api/agenda/versions/{secret.id}/pages/1?width=480"
-    r = client.get(page, **bearer(world.users["term_out"]))
+    r = client.get(page, **bearer(world.users["term_out"], world.meeting))
     assert r.status_code == 403 and r.json()["code"] == "room_not_invited"
     # refused before the page checks: an outsider does not learn the page count
-    r = client.get(f"/api/agenda/versions/{secret.id}/pages/99", **bearer(world.users["term_out"]))
+    r = client.get(f"/api/agenda/versions/{secret.id}/pages/99", **bearer(world.users["term_out"], world.meeting))
     assert r.status_code == 403 and r.json()["code"] == "room_not_invited"
     client.force_login(world.users["reviewer"])
     r = client.get(page)
@@ -98,7 +98,7 @@ def test_http_refusals_are_coded(world, docs, client):
     r = client.get(f"/api/agenda/meetings/{world.meeting.id}/documents")
     assert r.status_code == 403 and r.json()["code"] == "outside_subtree"
     client.logout()
-    r = client.get(page, **bearer(world.users["term_in"]))
+    r = client.get(page, **bearer(world.users["term_in"], world.meeting))
     assert r.status_code == 200 and r["Content-Type"] == "image/png"
     # refusals leave no read receipt; the invited room's opening does
     assert list(ReadReceipt.objects.values_list("room_id", flat=True)) == [world.room_in.id]

@@ -163,10 +163,10 @@ def test_sync_state_over_http(world, item, client):
     e = sync.present(world.users["host"], world.meeting, v.id, 2)
     from confserver.rooms import tokens
     r = client.get(f"/api/agenda/meetings/{world.meeting.id}/sync",
-                   HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_in'])}")
+                   HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_in'], world.meeting)}")
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["present"] == e and body["agenda_item"]["item"]["id"] == item.id and body["seq"] == e["seq"]
     r = client.get(f"/api/agenda/meetings/{world.meeting.id}/sync",
-                   HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_out'])}")
+                   HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_out'], world.meeting)}")
     assert r.status_code == 403 and r.json()["code"] == "room_not_invited"

@@ -159,14 +159,14 @@ def test_unreachable_webhook_gives_up_after_max_attempts(world, docs, settings, 
     assert d.attempts == webhook.MAX_ATTEMPTS and d.next_attempt_at is None and d.last_error
 
 
-def bearer(user):
-    return {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(user)}"}
+def bearer(user, meeting):
+    return {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(user, meeting)}"}
 
 
 def test_read_receipts_per_room_and_document(world, docs, client):
     public, secret = docs
     publish.publish(world.users["host"], world.meeting)
-    t_in, t_host = bearer(world.users["term_in"]), bearer(world.users["term_host"])
+    t_in, t_host = bearer(world.users["term_in"], world.meeting), bearer(world.users["term_host"], world.meeting)
     assert client.get(f"/api/agenda/versions/{public.id}/pages/1?width=480", **t_in).status_code == 200
     assert client.get(f"/api/agenda/versions/{public.id}/pages/2?width=480", **t_in).status_code == 200
     assert client.get(f"/api/agenda/versions/{public.id}/file", **t_in).status_code == 200

@@ -110,7 +110,7 @@ def test_room_token_lets_a_terminal_confirm(host_client, make_user, when):
     links = host_client.get(f"/api/meetings/{mid}/room-tokens").json()
     token = next(x["token"] for x in links if x["room_id"] == room.id)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    assert client.get("/api/meetings", **auth).json()[0]["id"] == mid
+    assert client.get(f"/api/meetings/{mid}", **auth).json()["id"] == mid
     r = client.post(f"/api/meetings/{mid}/confirm", **auth)
     assert r.status_code == 200 and r.json()["status"] == "confirmed"
     r = post(client, f"/api/meetings/{mid}/state", {"state": "test_run"}, **auth)
@@ -118,16 +118,22 @@ def test_room_token_lets_a_terminal_confirm(host_client, make_user, when):
     # a deactivated terminal's token stops working
     terminal.is_active = False
     terminal.save()
-    assert client.get("/api/meetings", **auth).status_code == 401
+    assert client.get(f"/api/meetings/{mid}", **auth).status_code == 401
 
 
-def test_expired_token(hue2025, make_user):
+def test_expired_token(host_client, make_user, when):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    mid = new_meeting(host_client, when).json()["id"]
     room = Room.objects.get(unit__code="19768")
     terminal = make_user("t", Role.TERMINAL, unit=room.unit, room=room)
-    token = tokens.make_room_token(terminal)
-    assert tokens.user_from_room_token(token) == terminal
+    meeting = Meeting.objects.get(pk=mid)
+    assert tokens.user_from_room_token(tokens.make_room_token(terminal, meeting)) == terminal
+    token = tokens.make_room_token(terminal, meeting, expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(tokens.BadToken) as err:
-        tokens.user_from_room_token(token, max_age=-1)
+        tokens.user_from_room_token(token)
     assert err.value.code == "token_expired"
 
 

@@ -72,8 +72,8 @@ def build_world(state="test_run") -> World:
     c = Client()
     c.force_login(host)
     return World(m.id, c.cookies["sessionid"].value, Room.objects.get(unit=hue).id, communes[0].id, communes[1].id,
-                 tokens.make_room_token(terminals[0]), tokens.make_room_token(terminals[1]),
-                 tokens.make_room_token(terminals[2]))
+                 tokens.make_room_token(terminals[0], m), tokens.make_room_token(terminals[1], m),
+                 tokens.make_room_token(terminals[2], m))
 
 
 @pytest.fixture
@@ -167,11 +167,13 @@ class Client:
 async def connect(meeting_id, *, token=None, cookie=None, origin=ORIGIN) -> Client:
     from confserver.asgi import application
 
-    path = f"/ws/meetings/{meeting_id}/" + (f"?token={token}" if token else "")
+    from confserver.rooms.tokens import ws_subprotocols
+
     headers = [origin] if origin else []
     if cookie:
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    comm = WebsocketCommunicator(application, path, headers=headers)
+    comm = WebsocketCommunicator(application, f"/ws/meetings/{meeting_id}/", headers=headers,
+                                 subprotocols=ws_subprotocols(token))
     connected, _ = await comm.connect(timeout=5)
     assert connected
     return Client(comm)

@@ -223,7 +223,7 @@ async def test_connection_refusals(world):
     from confserver.accounts.models import User
     from confserver.rooms import tokens
 
-    user_id, _ = tokens.read_room_token(world.token_b)
+    user_id = tokens.read_room_token(world.token_b).user_id
     await sync_to_async(User.objects.filter(pk=user_id).update)(is_active=False)
     stale = await connect(world.meeting_id, token=world.token_b)
     assert (await stale.recv())["code"] == "bad_token"
@@ -234,8 +234,10 @@ async def test_origin_is_checked(world):
 
     from confserver.asgi import application
 
-    comm = WebsocketCommunicator(application, f"/ws/meetings/{world.meeting_id}/?token={world.token_a}",
-                                 headers=[(b"origin", b"http://evil.example")])
+    from confserver.rooms.tokens import ws_subprotocols
+
+    comm = WebsocketCommunicator(application, f"/ws/meetings/{world.meeting_id}/",
+                                 headers=[(b"origin", b"http://evil.example")], subprotocols=ws_subprotocols(world.token_a))
     connected, _ = await comm.connect(timeout=5)
     assert not connected
 

@@ -5,8 +5,12 @@
 const FATAL_EVENTS = new Set(["dropped", "ended", "replaced"]);
 // 4000 ended, 4001 replaced, 4004 dropped, 4403 refused: reconnecting cannot help.
 const FATAL_CLOSE = new Set([4000, 4001, 4004, 4403]);
-const FATAL_JOIN = new Set(["meeting_ended", "unauthenticated", "bad_token", "token_expired", "not_terminal",
+const FATAL_JOIN = new Set(["meeting_ended", "unauthenticated", "bad_token", "token_expired", "token_revoked",
+  "token_wrong_meeting", "token_in_url", "not_terminal",
   "room_not_invited", "not_visible", "not_host", "outside_subtree", "meeting_not_found", "no_chair_room"]);
+// confserver/rooms/subprotocol.py: the server accepts "confserver"; the token rides as a second subprotocol.
+const SUBPROTOCOL = "confserver";
+const TOKEN_PROTOCOL = "confserver.token.";
 const PING_EVERY_MS = 15000;
 const PING_TIMEOUT_MS = 10000;
 const REQUEST_TIMEOUT_MS = 20000;
@@ -56,15 +60,19 @@ export class MeetingClient {
 
   url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const q = this.token ? `?token=${encodeURIComponent(this.token)}` : "";
-    return `${scheme}//${location.host}/ws/meetings/${this.meetingId}/${q}`;
+    return `${scheme}//${location.host}/ws/meetings/${this.meetingId}/`;
+  }
+
+  /** Sec-WebSocket-Protocol: "confserver", and the room token (never in the URL, which logs keep). */
+  protocols() {
+    return this.token ? [SUBPROTOCOL, TOKEN_PROTOCOL + this.token] : [SUBPROTOCOL];
   }
 
   connect() {
     if (this.fatal || this.ws) return;
     clearTimeout(this.retryTimer);
     this._setStatus(this.session ? "reconnecting" : "connecting", { attempt: this.attempt });
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url(), this.protocols());
     this.ws = ws;
     this.joined = false;
     this.early = [];

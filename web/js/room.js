@@ -7,7 +7,20 @@ import { $, MODE_LABEL, STATE_LABEL, ask, el, fmtTime, params, toast } from "./u
 
 const q = params();
 const meetingId = Number(q.get("meeting"));
-const token = q.get("token");
+const token = roomToken();
+
+/** The room's token: from the link's fragment (#token=…, which browsers never send, so no log keeps it),
+ * then kept in sessionStorage for reloads and wiped from the address bar. */
+function roomToken() {
+  const key = `confserver.token.${meetingId}`;
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromLink) {
+    try { sessionStorage.setItem(key, fromLink); } catch (e) { /* storage off: this page load only */ }
+    history.replaceState(null, "", location.pathname + location.search);
+    return fromLink;
+  }
+  try { return sessionStorage.getItem(key); } catch (e) { return null; }
+}
 
 const S = {
   meeting: null,

@@ -1,0 +1,20 @@
+"""Rooms whose links the chair revoked leave the meeting at once (rooms/tokens.py revokes)."""
+from . import control
+from .live import get_store
+
+
+async def cut_rooms(meeting_id: int, room_ids: list[int]) -> control.Outcome:
+    """Close the live connection of each room (not the chair's console) and take it out of the meeting."""
+    out = control.Outcome()
+    store = get_store()
+    for room_id in room_ids:
+        info = await store.presence_get(meeting_id, room_id)
+        if not info or info.get("role") != control.ROOM or not info.get("conn"):
+            continue
+        gone = control.Actor(user=None, meeting_id=meeting_id, role=control.ROOM, room_id=room_id, room_name="",
+                             conn=info["conn"])
+        left = await control.leave(gone, reason="token_revoked")
+        out.events += left.events
+        out.direct += left.direct
+        out.direct.append((info["conn"], {"type": "meeting.dropped"}))
+    return out

@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from confserver.errors import DomainError
+from confserver.rooms import tokens
 
 from . import control, protocol, sessions
 from .control import group_name
@@ -65,8 +66,12 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         self.meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
         self.bucket, self.bucket_at, self.flood = float(settings.SIGNALING_BURST), time.monotonic(), 0
         self.closing = False
-        await self.accept()
-        token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [None])[0]
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(subprotocol=tokens.SUBPROTOCOL if tokens.SUBPROTOCOL in offered else None)
+        if "token" in parse_qs(self.scope.get("query_string", b"").decode(errors="replace")):
+            # URLs end up in access logs: the token travels in Sec-WebSocket-Protocol (rooms/tokens.py).
+            return await self.refuse(DomainError("token_in_url", "Mã phòng không được gửi trong địa chỉ kết nối."))
+        token = tokens.token_from_subprotocols(offered)
         try:
             self.actor, _ = await control.admit(self.scope.get("user"), token, self.meeting_id)
         except DomainError as exc:

@@ -19,9 +19,20 @@ log = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's).
 CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_DROPPED, CLOSE_TOO_SLOW, CLOSE_FLOOD, CLOSE_ENDED = 4403, 4001, 4004, 4008, 4029, 4000
+CLOSE_JOIN_TIMEOUT, CLOSE_TOO_MANY, CLOSE_INTERNAL = 4408, 4429, 1011
+INTERNAL = "Lỗi máy chủ; thao tác chưa được thực hiện."
 
-# Grace timers of detached connections, owned here so they can be cancelled.
+# Tasks a connection leaves behind (grace timers, closes started from callbacks), owned here so they can be cancelled.
 _grace_tasks: set[asyncio.Task] = set()
+# Open connections per place in a meeting, (meeting, role, room) -> count, in this process.
+_sockets: dict[tuple, int] = {}
+
+
+def _spawn(coro) -> asyncio.Task:
+    task = asyncio.ensure_future(coro)
+    _grace_tasks.add(task)
+    task.add_done_callback(_grace_tasks.discard)
+    return task
 
 
 async def tell(layer, meeting_id: int, outcome: control.Outcome):
@@ -59,13 +70,29 @@ def notify_sync(meeting_id: int, *events: dict):
 class MeetingConsumer(AsyncWebsocketConsumer):
     actor: control.Actor | None = None
     session: sessions.Session | None = None
+    closing = False  # frames still queued are dropped unread
+    settled = False  # the place in the meeting is given up already (left, replaced, dropped, ended)
+    joining = False
+    _finished = False
+    _slot: tuple | None = None  # this connection's count in _sockets
+    _join_timer: asyncio.TimerHandle | None = None
+
+    async def __call__(self, scope, receive, send):
+        """Whatever ends the consumer (a disconnect, a crash, a cancelled application), its exit runs once."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._finished:
+                _spawn(self._finish())
 
     # ---- connection ---------------------------------------------------------
 
     async def connect(self):
         self.meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
         self.bucket, self.bucket_at, self.flood = float(settings.SIGNALING_BURST), time.monotonic(), 0
-        self.closing = False
+        self.window_at, self.window_n = self.bucket_at, 0
+        self._join_timer = asyncio.get_running_loop().call_later(settings.SIGNALING_JOIN_TIMEOUT_S,
+                                                                 self._join_timed_out)
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=tokens.SUBPROTOCOL if tokens.SUBPROTOCOL in offered else None)
         if "token" in parse_qs(self.scope.get("query_string", b"").decode(errors="replace")):
@@ -77,33 +104,89 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         except DomainError as exc:
             return await self.refuse(exc)
         self.actor.conn = self.channel_name
+        await self._take_slot()
 
-    async def refuse(self, exc: DomainError):
+    async def _take_slot(self):
+        """At most SIGNALING_MAX_SOCKETS_PER_ROOM open connections per room (or chair) of a meeting, per process."""
+        key = (self.actor.meeting_id, self.actor.role, self.actor.room_id)
+        if _sockets.get(key, 0) >= settings.SIGNALING_MAX_SOCKETS_PER_ROOM:
+            self.actor = None
+            return await self.refuse(DomainError(
+                "too_many_connections", "Phòng này đang mở quá nhiều kết nối tới cuộc họp; hãy đóng bớt rồi thử lại."),
+                CLOSE_TOO_MANY)
+        _sockets[key] = _sockets.get(key, 0) + 1
+        self._slot = key
+
+    async def refuse(self, exc: DomainError, code=CLOSE_REFUSED):
+        self.closing = True
         await self.send_json({"type": "error", "id": None, "code": exc.code, "message": exc.message})
-        await self.close(code=CLOSE_REFUSED)
+        await self.close(code=code)
+
+    def _join_timed_out(self):
+        """Close a connection that has not joined in time (issue 9, finding 12: sockets held for nothing)."""
+        self._join_timer = None
+        if self.session is not None or self.closing or self._finished:
+            return
+        if self.joining:  # its join is under way: look again later
+            self._join_timer = asyncio.get_running_loop().call_later(settings.SIGNALING_JOIN_TIMEOUT_S,
+                                                                     self._join_timed_out)
+            return
+        self.closing = True
+        text = f"Chưa vào họp sau {settings.SIGNALING_JOIN_TIMEOUT_S:g} giây; kết nối bị đóng."
+        _spawn(self._cut_off(CLOSE_JOIN_TIMEOUT, ("join_timeout", text)))
+
+    async def _cut_off(self, code, error: tuple[str, str] | None = None):
+        """Close from the server's side, then run the exit (the place is kept for the grace period)."""
+        try:
+            if error is not None:
+                await self.send_error(None, *error)
+            await self.close(code=code)
+        except Exception:
+            log.exception("meeting %s: closing a connection failed", self.meeting_id)
+        await self._finish()
 
     async def disconnect(self, code):
+        await self._finish()
+
+    async def _finish(self, leave_reason: str | None = None):
+        """The one exit of every connection: stop its timers and tasks, free its slot, and give up its place in
+        the meeting: at once with `leave_reason` (a deliberate close), after the grace period for a lost
+        connection (it may resume), not again when it was given up already."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._join_timer is not None:
+            self._join_timer.cancel()
         for name in ("quality_task", "writer"):
             task = getattr(self, name, None)
-            if task is not None:
+            if task is not None and task is not asyncio.current_task():
                 task.cancel()
-        if self.actor is None or self.session is None:
+        if self._slot is not None:
+            left = _sockets.pop(self._slot, 1) - 1
+            if left > 0:
+                _sockets[self._slot] = left
+        actor, session = self.actor, self.session
+        if actor is None or session is None:
             return
-        if self.closing:
-            return await sessions.close(self.session)
-        sessions.detach(self.session)
-        await control.detach(self.actor)
-        task = asyncio.ensure_future(self._leave_after_grace(self.actor, self.session))
-        _grace_tasks.add(task)
-        task.add_done_callback(_grace_tasks.discard)
+        try:
+            if self.settled:
+                return await sessions.close(session)
+            if leave_reason is not None:
+                await sessions.close(session)
+                return await self.tell(await control.leave(actor, reason=leave_reason))
+            sessions.detach(session)
+            _spawn(self._leave_after_grace(actor, session))
+            await control.detach(actor)
+        except Exception:
+            log.exception("meeting %s: giving up room %s's place failed", actor.meeting_id, actor.room_id)
 
     async def _leave_after_grace(self, actor, session):
         """The room is shown as present for the grace period, then leaves unless it came back."""
         await asyncio.sleep(settings.SIGNALING_GRACE_S)
         if session.detached_at is None:
             return  # resumed on this process
-        await sessions.close(session)
         try:
+            await sessions.close(session)
             await self.tell(await control.leave(actor, reason="connection_lost"))
         except Exception:
             log.exception("leave after grace failed for room %s", actor.room_id)
@@ -114,11 +197,32 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         """As channels' dispatch, without its hop to the sync thread to close stale database
         connections before every message: all database work here goes through
         database_sync_to_async, which does that in its own thread. (That hop serialised a burst
-        of joins behind one thread.)"""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        of joins behind one thread.) No exception ends the consumer: it is logged, and answered."""
+        if self.closing and message["type"] == "websocket.receive":
+            return  # closing: frames still queued are dropped unread
+        try:
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            await self._failed(message)
+
+    async def _failed(self, message):
+        """A handler raised: log it and answer `internal`; the connection and its place are kept."""
+        kind = message.get("type")
+        log.exception("meeting %s: handling %s failed", getattr(self, "meeting_id", None), kind)
+        try:
+            if kind == "websocket.receive":
+                await self.send_error(protocol.peek_id(message.get("text")), "internal", INTERNAL)
+            elif kind == "websocket.connect":  # not admitted: nothing to keep
+                self.closing = True
+                await self.send_error(None, "internal", INTERNAL)
+                await self.close(code=CLOSE_INTERNAL)
+        except Exception:
+            log.exception("meeting %s: answering a failed %s failed too", getattr(self, "meeting_id", None), kind)
 
     async def websocket_disconnect(self, message):
         """As channels' (this consumer joins no groups of its own), without the sync-thread hop."""
@@ -128,15 +232,17 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.actor is None or self.closing:
             return
+        raw = text_data if text_data is not None else bytes_data
+        if self._over_ceiling():
+            return await self._flood_close()
         if not self._take_token():
             self.flood += 1
             if self.flood > settings.SIGNALING_BURST * 5:
-                self.closing = True
-                return await self.close(code=CLOSE_FLOOD)
-            return await self.send_error(None, "rate_limited", "Gửi quá nhanh; tin nhắn bị bỏ qua.")
+                return await self._flood_close()
+            return await self.send_error(protocol.peek_id(raw), "rate_limited", "Gửi quá nhanh; tin nhắn bị bỏ qua.")
         self.flood = 0  # only refusals in a row count towards closing the connection
         try:
-            msg = protocol.parse_client(text_data if text_data is not None else bytes_data)
+            msg = protocol.parse_client(raw)
         except protocol.ProtocolError as exc:
             return await self.send_error(exc.id, exc.code, exc.message)
         if self.session is None and msg.type not in ("join", "ping"):
@@ -148,10 +254,34 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             return await self.send_error(msg.id, exc.code, exc.message)
         except Exception:
             log.exception("signaling handler %s failed", msg.type)
-            return await self.send_error(msg.id, "internal", "Lỗi máy chủ; thao tác chưa được thực hiện.")
+            return await self.send_error(msg.id, "internal", INTERNAL)
         if isinstance(outcome, control.Outcome):
             await self.send_json({"type": "ok", "id": msg.id, "data": outcome.reply})
+            await self._tell_done(outcome)
+
+    async def _tell_done(self, outcome: control.Outcome):
+        """Fan out what an action already did (and replied ok to): a failure is logged, not answered twice."""
+        try:
             await self.tell(outcome)
+        except Exception:
+            log.exception("meeting %s: fanning out an outcome failed", self.meeting_id)
+
+    def _over_ceiling(self) -> bool:
+        """More frames within a second than SIGNALING_FLOOD_FPS (never below what the bucket lets through)."""
+        now = time.monotonic()
+        if now - self.window_at >= 1.0:
+            self.window_at, self.window_n = now, 0
+        self.window_n += 1
+        return self.window_n > max(settings.SIGNALING_FLOOD_FPS, settings.SIGNALING_BURST + settings.SIGNALING_RATE)
+
+    async def _flood_close(self):
+        """A flood: drop what is queued, close now, and give up the room's place (no ghost left online)."""
+        self.closing = True
+        log.warning("meeting %s: closing a flooding connection (room %s)", self.meeting_id, self.actor.room_id)
+        try:
+            await self.close(code=CLOSE_FLOOD)
+        finally:
+            await self._finish(leave_reason="flood")
 
     def _take_token(self) -> bool:
         now = time.monotonic()
@@ -170,6 +300,13 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def on_join(self, msg: protocol.Join):
         if self.session is not None:
             raise DomainError("already_joined", "Kết nối này đã vào họp.")
+        self.joining = True
+        try:
+            return await self._join(msg)
+        finally:
+            self.joining = False
+
+    async def _join(self, msg: protocol.Join):
         a = self.actor
         key = (a.meeting_id, a.role, a.room_id)
         resumed = sessions.resume(msg.resume.session, key) if msg.resume else None
@@ -186,7 +323,36 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             if session is not resumed:
                 await sessions.close(session)
             raise
+        except Exception:
+            await self._undo_join(session, resumed)
+            raise
         self.session = session
+        try:
+            await self._joined(msg, session, resumed, since, state, view)
+        except Exception:
+            await self._undo_join(session, resumed)
+            raise
+        if self._join_timer is not None:
+            self._join_timer.cancel()
+            self._join_timer = None
+        await self._tell_done(outcome)
+        return None
+
+    async def _undo_join(self, session, resumed):
+        """A join that failed half-way gives its place and its fresh session back: no ghost."""
+        self.session = None
+        try:
+            if session is resumed:
+                sessions.detach(session)
+            else:
+                await sessions.close(session)
+            await self.tell(await control.leave(self.actor, reason="join_failed"))
+        except Exception:
+            log.exception("meeting %s: undoing room %s's join failed", self.meeting_id, self.actor.room_id)
+
+    async def _joined(self, msg, session, resumed, since, state, view):
+        """Attach the joined session and send the join reply, then what was numbered meanwhile."""
+        a = self.actor
         # Notifications numbered while the join was under way are in the outbox: they follow the
         # reply, like a resume's (a fresh session's snapshot comes from a view read meanwhile, and
         # applying an event twice is harmless). From here on every notification reaches the queue;
@@ -207,13 +373,16 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text)
         self.writer = asyncio.ensure_future(self._write(queue))
         self._start_quality()
-        await self.tell(outcome)
-        return None
 
     async def _write(self, queue: asyncio.Queue):
         """Send the session's notifications in order (after the join reply and any replay)."""
-        while True:
-            await self.send(text_data=await queue.get())
+        try:
+            while True:
+                await self.send(text_data=await queue.get())
+        except Exception:  # the socket cannot take them: cut off, the session waits for a resume
+            log.exception("meeting %s: sending a notification failed", self.meeting_id)
+            self.closing = True
+            _spawn(self._cut_off(CLOSE_INTERNAL))
 
     def _start_quality(self):
         if self.actor.is_chair and getattr(self, "quality_task", None) is None:
@@ -221,10 +390,13 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     async def on_leave(self, msg):
         outcome = await control.leave(self.actor)
-        self.closing = True
-        await self.send_json({"type": "ok", "id": msg.id, "data": {}})
-        await self.tell(outcome)
-        await self.close()
+        self.closing = self.settled = True
+        try:
+            await self.send_json({"type": "ok", "id": msg.id, "data": {}})
+            await self._tell_done(outcome)
+        finally:
+            await self.close()
+            await self._finish()
 
     async def on_ping(self, msg):
         if self.session is None:
@@ -309,7 +481,10 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 log.warning("media quality of meeting %s unavailable", self.meeting_id, exc_info=True)
                 continue
             if rooms:
-                await self.send_json({"type": "stats", "rooms": {str(k): v for k, v in rooms.items()}})
+                try:
+                    await self.send_json({"type": "stats", "rooms": {str(k): v for k, v in rooms.items()}})
+                except Exception:
+                    log.exception("meeting %s: sending media quality failed", self.meeting_id)
 
     async def on_unavailable(self, msg):
         raise DomainError("unavailable", f"'{msg.type}' chưa được hỗ trợ trên máy chủ này.")
@@ -323,7 +498,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     def too_slow(self):
         """The client fell too far behind: cut it off; the session keeps collecting for its resume."""
         sessions.detach(self.session)
-        asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+        self.closing = True
+        _spawn(self._cut_off(CLOSE_TOO_SLOW))
 
     async def meeting_notify(self, message):
         """An event for this connection's room alone (its own roll-call mark), numbered like the rest."""
@@ -342,10 +518,13 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def _close_with(self, event, code, text):
         if self.closing:
             return
-        self.closing = True
-        if self.session is not None:
-            await self.send(text_data=self.session.stamp_event({"event": event, "message": text}))
-        await self.close(code=code)
+        self.closing = self.settled = True
+        try:
+            if self.session is not None:
+                await self.send(text_data=self.session.stamp_event({"event": event, "message": text}))
+            await self.close(code=code)
+        finally:  # in a task of its own: this may run in the meeting's hub, which the exit may stop
+            _spawn(self._finish())
 
     # ---- helpers ------------------------------------------------------------
 
@@ -355,4 +534,4 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
     async def send_error(self, rid, code, message):
-        await self.send_json({"type": "error", "id": rid, "code": code, "message": message})
+        await self.send_json({"type": "error", "id": protocol.safe_id(rid), "code": code, "message": message})

@@ -126,6 +126,7 @@ async def test_meeting_survives_a_redis_restart(workers):
                         break
                 await asyncio.sleep(0.2)
             assert after == before
+            print(f"redis_restart_recover_s={took:.2f}")
             assert took <= RECOVER_WITHIN_S, f"recovered in {took:.1f} s"
             for cl in clients:  # told to redraw
                 await cl.wait_event("resync", timeout=10)

@@ -86,29 +86,31 @@ def links_for(meeting: Meeting, terminals, *, by: User | None = None) -> dict[in
     REUSE_MIN_S left, else a new one."""
     now = timezone.now()
     terminals = list(terminals)
+    room_of = {t.pk: t.room_id for t in terminals}
     have = {}
     for row in RoomToken.objects.filter(meeting=meeting, terminal__in=terminals, revoked_at=None,
                                         expires_at__gt=now + timedelta(seconds=REUSE_MIN_S)).order_by("expires_at"):
-        have[row.terminal_id] = row  # the longest-lived last
+        if row.room_id == room_of[row.terminal_id]:  # not a link from before the terminal moved rooms
+            have[row.terminal_id] = row  # the longest-lived last
     new = [_new_row(t, meeting, now, by) for t in terminals if t.pk not in have]
     RoomToken.objects.bulk_create(new)
     have.update({row.terminal_id: row for row in new})
     return have
 
 
-def read_room_token(token: str, *, now: float | None = None) -> Claims:
+def read_room_token(token: str) -> Claims:
     """The claims of a genuine token not past its expiry, without asking the database; BadToken otherwise."""
     if not isinstance(token, str) or len(token) > MAX_LENGTH:
         raise BadToken(*BAD)
     try:
         data = _signer().unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeError):
+    except (signing.BadSignature, ValueError):
         raise BadToken(*BAD) from None
     if not isinstance(data, dict) or not all(type(data.get(k)) is int for k in "urme") \
             or not isinstance(data.get("j"), str):
         raise BadToken(*BAD)
     claims = Claims(data["j"], data["u"], data["r"], data["m"], data["e"])
-    if claims.expires <= (timezone.now().timestamp() if now is None else now):
+    if claims.expires <= timezone.now().timestamp():
         raise BadToken(*EXPIRED)
     return claims
 

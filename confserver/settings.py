@@ -230,14 +230,16 @@ HTTP_REQUEST_TIMEOUT_S = env.float("HTTP_REQUEST_TIMEOUT_S", default=15.0)
 HTTP_MIN_BODY_RATE = env.int("HTTP_MIN_BODY_RATE", default=4096)
 # WebSocket ceilings per connection, above the application's SIGNALING_RATE/BURST and 64 KB messages:
 # past WS_MAX_FRAMES_PER_S or WS_MAX_BYTES_PER_S (after a burst of WS_BURST_S seconds' worth) it is
-# closed with 4029; bigger messages close it with 1009; with more than WS_MAX_QUEUED frames waiting for
-# the application it is not read until they drain. WS_MAX_PER_ADDRESS sockets per client address and
-# worker (0: no cap; behind a proxy run daphne with --proxy-headers), loopback exempt if WS_EXEMPT_LOOPBACK.
+# closed with 4029; bigger messages close it with 1009; with more than WS_MAX_QUEUED frames (keep it above
+# the burst) or WS_MAX_QUEUED_BYTES waiting for the application it is not read until they drain. At most
+# WS_MAX_PER_ADDRESS sockets per client address and worker (0: no cap; behind a proxy run daphne with
+# --proxy-headers), loopback exempt if WS_EXEMPT_LOOPBACK.
 WS_MAX_FRAMES_PER_S = env.float("WS_MAX_FRAMES_PER_S", default=50.0)
 WS_MAX_BYTES_PER_S = env.int("WS_MAX_BYTES_PER_S", default=256 * 1024)
 WS_BURST_S = env.float("WS_BURST_S", default=2.0)
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=128 * 1024)
-WS_MAX_QUEUED = env.int("WS_MAX_QUEUED", default=32)
+WS_MAX_QUEUED = env.int("WS_MAX_QUEUED", default=128)
+WS_MAX_QUEUED_BYTES = env.int("WS_MAX_QUEUED_BYTES", default=1024 * 1024)
 WS_MAX_PER_ADDRESS = env.int("WS_MAX_PER_ADDRESS", default=300)
 WS_EXEMPT_LOOPBACK = env.bool("WS_EXEMPT_LOOPBACK", default=False)
 

@@ -20,6 +20,7 @@ class Limits:
     ws_burst_s: float
     ws_max_message_bytes: int
     ws_max_queued: int
+    ws_max_queued_bytes: int
     ws_max_per_address: int
     ws_exempt_loopback: bool
 
@@ -38,6 +39,7 @@ class Limits:
             ws_burst_s=s.WS_BURST_S,
             ws_max_message_bytes=s.WS_MAX_MESSAGE_BYTES,
             ws_max_queued=s.WS_MAX_QUEUED,
+            ws_max_queued_bytes=s.WS_MAX_QUEUED_BYTES,
             ws_max_per_address=s.WS_MAX_PER_ADDRESS,
             ws_exempt_loopback=s.WS_EXEMPT_LOOPBACK,
         )

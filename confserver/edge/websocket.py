@@ -5,7 +5,9 @@ writing faster than the consumer handles its messages grew the worker without bo
 consumer's own rate limit. Here each connection has a ceiling of frames and bytes a second (above
 the application's limit, so a well-behaved client never meets it): past it the connection is closed
 with 4029 at once and what it had queued is dropped. Below it, when more than `ws_max_queued`
-frames wait for the application, the socket is not read until they drain (TCP back-pressure).
+frames or `ws_max_queued_bytes` wait for the application, the socket is not read until half of them
+are consumed (TCP back-pressure). The frame bound is above the ceiling's burst, so that a flood is
+seen and closed before reading pauses, however slowly the application drains.
 Sockets per client address are capped at the handshake.
 """
 import ipaddress
@@ -21,6 +23,7 @@ from confserver.edge.limits import Limits
 CLOSE_FLOOD = 4029  # the application's own flood close code (signaling/consumers.py)
 FLOOD_REASON = "Gửi quá nhanh; kết nối bị đóng."
 RESUME_POLL_S = 0.02
+FLOOD_LINGER_S = 2.0
 
 
 class Bucket:
@@ -55,6 +58,7 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
     _edge_address = None
     _edge_paused = False
     _edge_poll = None
+    _edge_queued_bytes = 0  # at least what waits for the application (recounted when it matters)
 
     def onConnect(self, request):
         limits: Limits = self.factory.limits
@@ -88,8 +92,8 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
         if not self._edge_admit(len(payload)):
             return
         super().onMessage(payload, isBinary)
-        queue = getattr(self, "application_queue", None)
-        if queue is not None and queue.qsize() > self.factory.limits.ws_max_queued and not self._edge_paused:
+        self._edge_queued_bytes += len(payload)
+        if not self._edge_paused and self._edge_backlogged():
             self._edge_paused = True
             self.transport.pauseProducing()
             self._edge_poll = reactor.callLater(RESUME_POLL_S, self._edge_resume_when_drained)
@@ -117,16 +121,37 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
             kept = [m for m in (queue.get_nowait() for _ in range(queue.qsize())) if m["type"] != "websocket.receive"]
             for message in kept:
                 queue.put_nowait(message)
-        self._edge_resume()  # read the client's close reply (or time out on it: autobahn then aborts)
+        # Nothing more is read: the client gets FLOOD_LINGER_S to read the close frame, then the
+        # connection is aborted (autobahn's closing handshake timeout), its reply never awaited.
+        if self._edge_poll is not None and self._edge_poll.active():
+            self._edge_poll.cancel()
+        self._edge_poll = None
+        if not self._edge_paused:
+            self._edge_paused = True
+            self.transport.pauseProducing()
+        self.closeHandshakeTimeout = FLOOD_LINGER_S
         self.sendClose(code=CLOSE_FLOOD, reason=FLOOD_REASON)
+
+    def _edge_backlogged(self, slack: int = 1) -> bool:
+        """More than the limits' frames or bytes wait for the application (`slack` divides the limits)."""
+        queue = getattr(self, "application_queue", None)
+        if queue is None:
+            return False
+        limits = self.factory.limits
+        if queue.qsize() > limits.ws_max_queued // slack:
+            return True
+        if self._edge_queued_bytes > limits.ws_max_queued_bytes // slack:
+            # The running sum only grows; count what is really still queued.
+            self._edge_queued_bytes = sum(len(m.get("text") or m.get("bytes") or "") for m in queue._queue)
+            return self._edge_queued_bytes > limits.ws_max_queued_bytes // slack
+        return False
 
     def _edge_resume_when_drained(self):
         self._edge_poll = None
-        queue = getattr(self, "application_queue", None)
-        if queue is None or queue.qsize() <= self.factory.limits.ws_max_queued // 2:
-            self._edge_resume()
-        else:
+        if self._edge_backlogged(slack=2):
             self._edge_poll = reactor.callLater(RESUME_POLL_S, self._edge_resume_when_drained)
+        else:
+            self._edge_resume()
 
     def _edge_resume(self):
         if self._edge_poll is not None and self._edge_poll.active():
@@ -175,4 +200,7 @@ class EdgeWebSocketFactory(WebSocketFactory):
         for key in ("maxFramePayloadSize", "maxMessagePayloadSize"):
             if key in options:
                 options[key] = min(options[key] or cap, cap)
+        # A failed connection (too big, invalid UTF-8, bad framing) gets a close frame with its code
+        # (1009, 1007, 1002) rather than a bare TCP reset.
+        options.setdefault("failByDrop", False)
         super().setProtocolOptions(**options)

@@ -1,0 +1,156 @@
+"""The edge's WebSocket guards against a live daphne (issue 9, findings 5 and 12).
+
+Floods are closed with 4029 as they arrive, whatever the application is doing; a client at the
+application's own rate is never touched; messages are bounded in size; sockets per address are capped.
+"""
+import asyncio
+import json
+import os
+import secrets
+import time
+
+import aiohttp
+import pytest
+
+from confserver.testing import live
+from tests.test_edge_http import PeakRss
+
+CAP = 5  # WS_MAX_PER_ADDRESS of the capped server
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """Two workers on one database: defaults, and one with a per-address cap of CAP."""
+    logs = tmp_path_factory.mktemp("daphne")
+    ports = [live.free_port(), live.free_port()]
+    with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
+        # Sockets that have not joined stay open for the test (the consumer's own join timeout
+        # and per-room cap are not under test here).
+        env = live.server_env(db_url, ports, SECRET_KEY=secrets.token_urlsafe(50), SIGNALING_JOIN_TIMEOUT_S=120,
+                              SIGNALING_MAX_SOCKETS_PER_ROOM=100)
+        live.manage(env, "migrate", "--no-input", "-v0")
+        seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms", "1", "--structure", "2025"))
+        capped = dict(env, WS_MAX_PER_ADDRESS=str(CAP))
+        with live.daphne(env, ports[0], logs / "w1.log") as w1, live.daphne(capped, ports[1], logs / "w2.log") as w2:
+            yield [(f"http://127.0.0.1:{p}", proc.pid) for p, proc in zip(ports, (w1, w2))], seed
+
+
+async def chair_socket(http: aiohttp.ClientSession, base: str, seed: dict) -> aiohttp.ClientWebSocketResponse:
+    return await http.ws_connect(f"{base.replace('http', 'ws', 1)}/ws/meetings/{seed['meeting_id']}/",
+                                 headers={"Origin": base, "Cookie": f"sessionid={seed['host_cookie']}"},
+                                 protocols=("confserver",), heartbeat=None, max_msg_size=0, autoclose=False)
+
+
+class Reader:
+    """Reads a socket until it closes: the replies, and when and with which code the server closed it."""
+
+    def __init__(self, ws):
+        self.ws, self.replies, self.closed_at, self.code = ws, [], None, None
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self):
+        while True:
+            msg = await self.ws.receive()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.replies.append(msg.data)  # parsed by whoever needs them: this client must keep up
+                continue
+            self.closed_at = time.monotonic()
+            # The code the server sent (aiohttp's own close reply may still fail on a flooded socket).
+            self.code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE else 1006
+            break
+        try:
+            await self.ws.close()
+        except Exception:
+            pass
+
+    async def closed(self, timeout):
+        await asyncio.wait_for(asyncio.shield(self.task), timeout)
+        return self.code
+
+
+async def send_until_closed(ws, reader: Reader, frame: str, seconds: float, per_second: float | None = None):
+    """Send `frame` as fast as the socket takes it (or `per_second`) until closed or `seconds` pass."""
+    start, n = time.monotonic(), 0
+    while reader.closed_at is None and time.monotonic() - start < seconds:
+        try:
+            await ws.send_str(frame)
+        except (ConnectionError, RuntimeError, aiohttp.ClientError):
+            break
+        n += 1
+        if per_second:
+            await asyncio.sleep(max(0.0, start + n / per_second - time.monotonic()))
+        elif n % 20 == 0:
+            await asyncio.sleep(0)  # let the readers run
+    return start
+
+
+async def test_ping_flood_is_closed_at_once_and_memory_stays_bounded(servers):
+    (first, _), seed = servers
+    base, pid = first
+    ping = json.dumps({"type": "ping", "id": 1})
+    async with aiohttp.ClientSession() as http:
+        sockets = [await chair_socket(http, base, seed) for _ in range(8)]
+        readers = [Reader(ws) for ws in sockets]
+        for ws, reader in zip(sockets, readers):  # each consumer is up and answering
+            await ws.send_str(ping)
+            while not reader.replies:
+                await asyncio.sleep(0.01)
+        with PeakRss(pid) as mem:
+            starts = await asyncio.gather(*(send_until_closed(ws, r, ping, 6) for ws, r in zip(sockets, readers)))
+            codes = [await r.closed(5) for r in readers]
+    assert codes == [4029] * 8
+    late = [round(r.closed_at - s, 2) for r, s in zip(readers, starts)]
+    print(f"flood closed after {late} s; worker grew {mem.growth:.0f} MB")
+    assert max(late) < 2, f"closed after {late} s"
+    assert mem.growth < 100, f"worker grew {mem.growth:.0f} MB"
+
+
+async def test_a_client_at_the_applications_rate_is_left_alone(servers):
+    ((base, _), _), seed = servers
+    async with aiohttp.ClientSession() as http:
+        ws = await chair_socket(http, base, seed)
+        reader = Reader(ws)
+        for i in range(40):  # the application's burst at once, then (once it has refilled) its rate
+            await ws.send_str(json.dumps({"type": "ping", "id": i}))
+        await asyncio.sleep(2.5)
+        await send_until_closed(ws, reader, json.dumps({"type": "ping", "id": "steady"}), 3, per_second=15)
+        await asyncio.sleep(0.5)
+        assert reader.closed_at is None
+        assert len(reader.replies) >= 40 + 40
+        assert not [r for r in map(json.loads, reader.replies) if r.get("code") == "rate_limited"]
+        await ws.close()
+
+
+async def test_a_byte_flood_is_closed(servers):
+    """Big frames at a few a second: each answered too_large by the application, so only the edge closes it."""
+    ((base, _), _), seed = servers
+    big = json.dumps({"type": "ping", "id": 1, "pad": "x" * 100_000})
+    async with aiohttp.ClientSession() as http:
+        ws = await chair_socket(http, base, seed)
+        reader = Reader(ws)
+        start = await send_until_closed(ws, reader, big, 6, per_second=8)
+        assert await reader.closed(5) == 4029
+        assert reader.closed_at - start < 3
+
+
+async def test_an_oversized_message_closes_the_connection(servers):
+    ((base, _), _), seed = servers
+    async with aiohttp.ClientSession() as http:
+        ws = await chair_socket(http, base, seed)
+        reader = Reader(ws)
+        await ws.send_str(json.dumps({"type": "ping", "id": 1, "pad": "x" * 300_000}))
+        assert await reader.closed(5) == 1009  # message too big, before it is queued for the application
+
+
+async def test_sockets_per_address_are_capped(servers):
+    (_, (base, _)), seed = servers
+    async with aiohttp.ClientSession() as http:
+        held = [await chair_socket(http, base, seed) for _ in range(CAP)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await chair_socket(http, base, seed)
+        assert refused.value.status == 429
+        await held.pop().close()
+        await asyncio.sleep(0.3)
+        again = await chair_socket(http, base, seed)  # a closed socket frees its place
+        for ws in [*held, again]:
+            await ws.close()

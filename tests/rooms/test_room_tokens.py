@@ -241,3 +241,16 @@ def test_subprotocol_helpers_round_trip(two):
     assert tokens.token_from_subprotocols(["confserver"]) is None
     with pytest.raises(ValueError):
         tokens.ws_subprotocols("a:b")
+
+
+def test_a_terminal_moved_to_another_room_gets_a_new_link(two):
+    _, terminal, a, _ = two
+    old = tokens.sign(tokens.links_for(a, [terminal])[terminal.pk])
+    other = Room.objects.exclude(pk=terminal.room_id).filter(participations__meeting=a).first() or \
+        Room.objects.exclude(pk=terminal.room_id).first()
+    terminal.room = other
+    terminal.save()
+    new = tokens.sign(tokens.links_for(a, [terminal])[terminal.pk])
+    assert new != old and tokens.read_room_token(new).room_id == other.pk
+    with pytest.raises(tokens.BadToken):
+        tokens.user_from_room_token(old)

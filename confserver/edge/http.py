@@ -127,7 +127,8 @@ class EdgeHTTPChannel(http.HTTPChannel):
         if self._edge_seen:
             self.edge_refuse(TOO_SLOW)
         else:  # an idle connection, or one between requests: close quietly, as any server does
-            self.transport.abortConnection()
+            self.transport.loseConnection()
+            self._edge_timer = self.callLater(LINGER_S, self.transport.abortConnection)
 
     def _edge_check_body_rate(self):
         self._edge_timer = None

@@ -13,7 +13,7 @@ from .schemas import (DocumentOut, DocumentPatch, ItemIn, ItemOut, ItemPatch, Or
                       ReceiptsOut, SearchHitOut, SignatureReportOut, SyncStateOut, VersionOut)
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-          415: ErrorOut, 422: ErrorOut}
+          415: ErrorOut, 422: ErrorOut, 503: ErrorOut, 507: ErrorOut}
 # Page images and files never change for a given sha256; "private" because access is per user.
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -140,7 +140,8 @@ def download(request, version_id: int):
 
 @router.get("/versions/{version_id}/pages/{page}", response={200: None, 304: None, **ERRORS})
 def page_image(request, version_id: int, page: int, width: int = 960):
-    """Page `page` (1-based) as a PNG `width` px wide (480, 960 or 1600)."""
+    """Page `page` (1-based) as a PNG `width` px wide (480, 960 or 1600; narrower for a page too large
+    for the pixel budget). A page that cannot be rendered is 422 bad_page or page_unrenderable."""
     v = documents.get_version(version_id)
     access.check_can_open(request.auth, v.document)  # before the page checks: no page count for outsiders
     render.check_request(v, page, width)

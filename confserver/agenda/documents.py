@@ -11,7 +11,7 @@ from confserver.errors import Conflict, DomainError, NotFound
 from confserver.rooms import timeline
 from confserver.rooms.models import Meeting
 
-from . import access, fold, pdf, receipts, signatures, storage
+from . import access, fold, pdf, receipts, sandbox, signatures, storage
 from .agenda import check_editable, lock_meeting
 from .models import AgendaItem, Document, DocumentPage, DocumentVersion
 
@@ -38,35 +38,69 @@ def _chunks(fileobj):
 
 
 def check_file(fileobj) -> Checked:
-    """Spool and check an upload: size, PDF magic, PDFium opens every page.
-    Raises a coded DomainError with the spool removed."""
-    limit = max_upload_bytes()
-    size = getattr(fileobj, "size", None)
-    if size is not None and size > limit:
-        raise _too_large(limit)
-    try:
-        spooled = storage.spool(_chunks(fileobj), limit)
-    except storage.TooLarge:
-        raise _too_large(limit) from None
+    """Spool and check an upload: size, PDF magic, then every page's size, images and text in a
+    sandboxed PDFium process (sandbox.py). Raises a coded DomainError with the spool removed."""
+    spooled = _spool(fileobj)
     try:
         if not pdf.looks_like_pdf(spooled.head):
             raise DomainError("not_pdf", "Tệp tải lên không phải PDF.", status=415)
         try:
-            info = pdf.inspect(spooled.path)
+            info = sandbox.check(spooled.path)
         except pdf.PdfError as exc:
-            if exc.code == "pdf_password":
-                raise DomainError("pdf_password", "Tệp PDF có mật khẩu, không mở được; hãy gửi bản không đặt mật khẩu.",
-                                  status=422) from None
-            raise DomainError("pdf_unreadable", "Tệp PDF bị hỏng hoặc không đọc được.", status=422) from None
+            raise pdf_refusal(exc) from None
         return Checked(spooled, info, signatures.check(spooled.path))
     except BaseException:
         spooled.discard()
         raise
 
 
-def _too_large(limit: int) -> DomainError:
+def _spool(fileobj) -> storage.Spooled:
+    """The upload in the spool: already there when it came over HTTP (uploads.py), else copied now."""
+    if getattr(fileobj, "upload_error", None) is not None:
+        raise fileobj.upload_error
+    if getattr(fileobj, "spooled", None) is not None:
+        return fileobj.spooled
+    limit = max_upload_bytes()
+    size = getattr(fileobj, "size", None)
+    if size is not None and size > limit:
+        raise too_large(limit)
+    try:
+        return storage.spool(_chunks(fileobj), limit)
+    except storage.TooLarge:
+        raise too_large(limit) from None
+    except storage.StorageFull:
+        raise storage_full() from None
+
+
+def too_large(limit: int) -> DomainError:
     size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
     return DomainError("file_too_large", f"Tệp vượt quá giới hạn {size}.", status=413)
+
+
+def storage_full() -> DomainError:
+    return DomainError("storage_full", "Máy chủ đã hết chỗ lưu trữ, chưa lưu được tệp; xin báo quản trị hệ thống.",
+                       status=507)
+
+
+def pdf_refusal(exc: pdf.PdfError) -> DomainError:
+    """The coded answer to a PDF the sandbox refused (or could not check in time)."""
+    on_page = f"Trang {exc.page}" if exc.page else "Một trang"
+    if exc.code == "busy":
+        return DomainError("upload_busy", "Máy chủ đang bận kiểm tra các tệp khác, vui lòng thử lại sau giây lát.",
+                           status=503)
+    code, message = {
+        "pdf_password": ("pdf_password", "Tệp PDF có mật khẩu, không mở được; hãy gửi bản không đặt mật khẩu."),
+        "pdf_too_many_pages": ("pdf_too_many_pages",
+                               f"Tệp PDF có quá nhiều trang (tối đa {sandbox.limits().max_pages} trang)."),
+        "pdf_page_too_large": ("pdf_page_too_large",
+                               f"{on_page} của tệp PDF quá lớn (mỗi cạnh trang tối đa 14.400 điểm, tức 5,08 m)."),
+        "pdf_page_too_small": ("pdf_page_too_small",
+                               f"{on_page} của tệp PDF có khung trang không hợp lệ (rỗng hoặc quá nhỏ)."),
+        "pdf_too_complex": ("pdf_too_complex",
+                            "Tệp PDF quá phức tạp để xử lý (ảnh hoặc nội dung nén giải ra quá lớn)."),
+        "pdf_timeout": ("pdf_timeout", "Kiểm tra tệp PDF quá thời gian cho phép: tệp quá phức tạp hoặc bị hỏng."),
+    }.get(exc.code, ("pdf_unreadable", "Tệp PDF bị hỏng hoặc không đọc được."))
+    return DomainError(code, message, status=422)
 
 
 def _store(checked: Checked, write_rows):
@@ -76,7 +110,10 @@ def _store(checked: Checked, write_rows):
     try:
         with transaction.atomic():
             result = write_rows()
-            created = storage.place(checked.spooled)
+            try:
+                created = storage.place(checked.spooled)
+            except storage.StorageFull:
+                raise storage_full() from None
         return result
     except BaseException:
         checked.spooled.discard()

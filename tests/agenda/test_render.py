@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from confserver.agenda import pdf, publish, render, storage
+from confserver.agenda import pdf, publish, render, sandbox, storage
 
 from .conftest import make_pdf
 
@@ -42,7 +42,7 @@ def test_cache_hit_returns_the_same_bytes_without_rendering(host_client, version
     def boom(*a, **k):
         raise AssertionError("rendered again")
 
-    monkeypatch.setattr(pdf, "render_png", boom)
+    monkeypatch.setattr(sandbox, "render", boom)
     second = host_client.get(url)
     assert second.status_code == 200 and second.content == first
 
@@ -81,34 +81,31 @@ def test_unknown_version_is_404(host_client, version):
     assert r.status_code == 404 and r.json()["code"] == "version_not_found"
 
 
-def test_many_threads_render_correctly(version):
-    """PDFium is not thread-safe; the lock makes concurrent renders safe and each
-    key is rendered once."""
+def test_many_threads_render_correctly(version, monkeypatch):
+    """Renders from many threads at once, through the sandbox's pool: each key is rendered once
+    and every caller gets the same bytes."""
     calls = []
-    real = pdf.render_png
+    real = sandbox.render
 
-    def counting(*a):
-        calls.append(a[1:])
-        return real(*a)
+    def counting(path, page, width):
+        calls.append((page, width))
+        return real(path, page, width)
 
-    pdf.render_png, saved = counting, pdf.render_png
-    try:
-        jobs = [(p, w) for p in range(1, 5) for w in render.WIDTHS] * 3
-        out, errors = {}, []
+    monkeypatch.setattr(sandbox, "render", counting)
+    jobs = [(p, w) for p in range(1, 5) for w in render.WIDTHS] * 3
+    out, errors = {}, []
 
-        def work(p, w):
-            try:
-                out.setdefault((p, w), set()).add(render.page_png(version, p, w))
-            except Exception as e:  # pragma: no cover - reported below
-                errors.append(e)
+    def work(p, w):
+        try:
+            out.setdefault((p, w), set()).add(render.page_png(version, p, w))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
 
-        threads = [threading.Thread(target=work, args=j) for j in jobs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        pdf.render_png = saved
+    threads = [threading.Thread(target=work, args=j) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert not errors
     assert all(len(v) == 1 for v in out.values())  # the same bytes for every caller of a key
     assert all(pdf.png_size(next(iter(v)))[0] == w for (p, w), v in out.items())

@@ -384,3 +384,38 @@ def image_bomb_pdf(side: int = 30000) -> bytes:
         b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8"
         b" /Length %d /Filter /FlateDecode >>\nstream\n" % (side, side, len(data)) + data + b"\nendstream",
     ], 1)
+
+
+def scanned_pdf(pages: int = 10, side: int = 2236, seed: int = 1) -> bytes:
+    """A legitimate heavy document: `pages` A4 pages, each one incompressible `side` × `side` grey
+    image stored unfiltered (10 × 2236² ≈ 50 MB, like a scan)."""
+    rng = random.Random(seed)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
+    kids = []
+    draw = b"q 500 0 0 700 47 71 cm /Im1 Do Q"
+    for _ in range(pages):
+        pixels = rng.randbytes(side * side)
+        objs.append(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
+                    b" /BitsPerComponent 8 /Length %d >>\nstream\n" % (side, side, len(pixels)) + pixels
+                    + b"\nendstream")
+        objs.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(draw), draw))
+        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R"
+                    b" /Resources << /XObject << /Im1 %d 0 R >> >> >>" % (len(objs), len(objs) - 1))
+        kids.append(len(objs))
+    objs[1] = b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(kids), b" ".join(b"%d 0 R" % k for k in kids))
+    return assemble(objs, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def slow_page_pdf(squares: int = 50_000, repeat: int = 10) -> bytes:
+    """An A4 page painting one path of `squares` overlapping squares `repeat` times: small, cheap to
+    check, seconds of CPU to render."""
+    path = b"".join(b"%d %d 40 40 re\n" % (i * 7 % 550, i * 13 % 800) for i in range(squares))
+    content = b"".join(b"%s0.%d g f*\n" % (path, k % 10) for k in range(repeat))
+    data = zlib.compress(content, 6)
+    return assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream",
+    ], 1)

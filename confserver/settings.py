@@ -250,3 +250,21 @@ WS_EXEMPT_LOOPBACK = env.bool("WS_EXEMPT_LOOPBACK", default=False)
 SIGNALING_JOIN_TIMEOUT_S = env.float("SIGNALING_JOIN_TIMEOUT_S", default=10.0)
 SIGNALING_MAX_SOCKETS_PER_ROOM = env.int("SIGNALING_MAX_SOCKETS_PER_ROOM", default=3)
 SIGNALING_FLOOD_FPS = env.int("SIGNALING_FLOOD_FPS", default=100)
+
+# Documents' PDFs are opened by PDFium only in sandboxed processes (confserver/agenda/sandbox.py), each
+# limited to AGENDA_PDF_MEMORY_MB of address space: an upload is checked in a fresh one (at most
+# AGENDA_PDF_CHECKS at once per server process, AGENDA_PDF_CHECK_TIMEOUT_S of CPU), pages are rendered by
+# AGENDA_RENDER_WORKERS reused ones (AGENDA_RENDER_TIMEOUT_S a page); a request waits at most
+# AGENDA_PDF_WAIT_S for a free one, then gets 503. A document has at most AGENDA_MAX_PAGES pages, a page
+# image at most AGENDA_RENDER_MAX_PIXELS pixels (a larger page is scaled down).
+AGENDA_PDF_MEMORY_MB = env.int("AGENDA_PDF_MEMORY_MB", default=256)
+AGENDA_PDF_CHECKS = env.int("AGENDA_PDF_CHECKS", default=2)
+AGENDA_PDF_CHECK_TIMEOUT_S = env.float("AGENDA_PDF_CHECK_TIMEOUT_S", default=60.0)
+AGENDA_RENDER_WORKERS = env.int("AGENDA_RENDER_WORKERS", default=2)
+AGENDA_RENDER_TIMEOUT_S = env.float("AGENDA_RENDER_TIMEOUT_S", default=10.0)
+AGENDA_PDF_WAIT_S = env.float("AGENDA_PDF_WAIT_S", default=30.0)
+AGENDA_MAX_PAGES = env.int("AGENDA_MAX_PAGES", default=2000)
+AGENDA_RENDER_MAX_PIXELS = env.int("AGENDA_RENDER_MAX_PIXELS", default=4_000_000)
+# The upload endpoints refuse an anonymous request or a declared body over the limit before parsing it,
+# and write the file part straight to the agenda's spool (confserver/agenda/uploads.py).
+MIDDLEWARE = [*MIDDLEWARE, "confserver.agenda.uploads.UploadGuard"]

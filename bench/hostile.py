@@ -19,7 +19,9 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
+import signal
 import string
 import subprocess
 import sys
@@ -442,8 +444,6 @@ def main():
     timeouts = {"db": 90, "fuzz": args.fuzz_time + 60, "ghosts": args.grace + args.sweep_wait + args.ghost_flood_s + 60,
                 "redis": args.redis_wait + 60, "login": 240, "upload": 2 * args.upload_time + 60,
                 "flood": args.flood_s + 60, "render": 2 * args.render_time + 60}
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     base_db = os.environ.get("DATABASE_URL", "")
@@ -454,6 +454,15 @@ def main():
     out: dict = {k: None for k in KEYS}
     redis = Redis(live.free_port(), logs)
     workers: list[Worker] = []
+
+    def stopped(*_):
+        """A run stopped from outside still stops what it started (the database goes on unwinding)."""
+        for w in workers:
+            w.kill9()
+        redis.kill()
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stopped)
     try:
         redis.start()
         with live.throwaway_database(base_db) as db_url:
@@ -466,7 +475,7 @@ def main():
             live.manage(env, "migrate", "--no-input", "-v0")
             seed = json.loads(run(env, str(Path(__file__).resolve().parent / "_hostile_seed.py"), "--rooms",
                                   str(args.fuzz_sockets + 40)))
-            workers = [Worker(env, port, logs) for port in ports]
+            workers.extend(Worker(env, port, logs) for port in ports)
             for w in workers:
                 w.start()
             seed["rooms"] = asyncio.run(room_links(workers[0].base, seed))
@@ -496,7 +505,7 @@ def main():
         for w in workers:
             w.stop()
         redis.kill()
-    print(json.dumps(out, ensure_ascii=False))
+        print(json.dumps(out, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def frames(rng: random.Random):
         elif pick < 63:
             depth = rng.choice([990, 1000, 5000, 30000])
             inner = _nested(depth, rng)
-            body = rng.choice([inner, '{"type":"ping","id":' + inner + "}", '{"type":"ping","id":1,"ack":' + inner + "}"])
+            body = rng.choice([inner, '{"type":"ping","id":' + inner + "}",
+                               '{"type":"ping","id":1,"ack":' + inner + "}"])
             yield TEXT, body.encode(), "deep"
         elif pick < 71:
             s = rng.choice(SURROGATES)
@@ -87,7 +88,8 @@ def frames(rng: random.Random):
             raw = rng.randbytes(rng.randrange(1, 300))
             yield BINARY, raw, "binary"
         elif pick < 85:
-            body = b'{"type":"ping","id":"' + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]) + b'"}'
+            bad = rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"])
+            body = b'{"type":"ping","id":"' + bad + b'"}'
             yield BINARY, body, "binary_utf8"
         elif pick < 90:
             body = json.dumps({"type": "ping", "id": 1}).encode()

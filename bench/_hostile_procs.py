@@ -79,8 +79,9 @@ class Worker:
     def start(self):
         self.starts += 1
         log = open(self.log_dir / f"daphne-{self.port}-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen([str(Path(live.PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
-                                      "confserver.asgi:application"], env=self.env, cwd=live.ROOT, stdout=log, stderr=log)
+        self.proc = subprocess.Popen([str(Path(live.PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p",
+                                      str(self.port), "confserver.asgi:application"],
+                                     env=self.env, cwd=live.ROOT, stdout=log, stderr=log)
         log.close()
         live.wait_port(self.port, self.proc)
 
@@ -158,25 +159,25 @@ def reset_hwm(pid: int):
 
 
 class Sampler:
-    """The RSS of a worker plus its children, every `every` s, in a thread; `peak_mb` is the
-    growth over the baseline taken at start (the worker's VmHWM counts too, for spikes between
-    samples). Calls `over_limit` once if the tree passes `limit_mb` (the case aborts)."""
+    """The memory of a worker and its children, every `every` s, in a thread; `peak_mb` is the growth
+    over the baseline taken at start. The worker counts by its RSS (and its VmHWM at the end, for
+    spikes between samples), each child by its VmHWM, so a short-lived PDF sandbox process counts
+    with its peak. Calls `over_limit` once if the tree passes `limit_mb` (the case aborts)."""
 
     def __init__(self, pid: int, every: float = 0.05, limit_mb: float | None = None, over_limit=None):
         self.pid, self.every, self.limit_mb, self.over_limit = pid, every, limit_mb, over_limit
         self.samples = 0
         self.exceeded = False
         self._stop = threading.Event()
-        self._kids: list[int] = []
 
-    def tree_mb(self) -> float:
-        total = status_kb(self.pid, "VmRSS") or 0
-        total += sum(status_kb(k, "VmRSS") or 0 for k in self._kids)
-        return total / 1024
+    def tree_mb(self, field: str = "VmRSS", look: bool = True) -> float:
+        if look:  # often: a sandbox child may live for less than a second
+            self._kids = descendants(self.pid)
+        return ((status_kb(self.pid, field) or 0) + sum(status_kb(k, "VmHWM") or 0 for k in self._kids)) / 1024
 
     def __enter__(self):
-        reset_hwm(self.pid)
-        self._kids = descendants(self.pid)
+        for pid in [self.pid, *descendants(self.pid)]:
+            reset_hwm(pid)
         self.baseline_mb = self.tree_mb()
         self.max_mb = self.baseline_mb
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -184,12 +185,8 @@ class Sampler:
         return self
 
     def _run(self):
-        n = 0
         while not self._stop.wait(self.every):
-            n += 1
-            if n % 10 == 0:
-                self._kids = descendants(self.pid)
-            mb = self.tree_mb()
+            mb = self.tree_mb(look=self.samples % 2 == 0)  # scanning /proc costs a few ms
             self.samples += 1
             self.max_mb = max(self.max_mb, mb)
             if self.limit_mb and mb > self.limit_mb and not self.exceeded:
@@ -200,10 +197,8 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        hwm = status_kb(self.pid, "VmHWM")
-        if hwm:
-            kids_now = sum(status_kb(k, "VmRSS") or 0 for k in self._kids) / 1024
-            self.max_mb = max(self.max_mb, hwm / 1024 + kids_now)
+        if status_kb(self.pid, "VmHWM"):
+            self.max_mb = max(self.max_mb, self.tree_mb("VmHWM"))
         self.end_mb = self.tree_mb()
 
     @property

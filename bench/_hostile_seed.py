@@ -38,9 +38,9 @@ def main():
     User.objects.bulk_create([User(username=f"seed-t-{r.id}", role=Role.TERMINAL, unit_id=r.unit_id, room=r)
                               for r in rooms], batch_size=1000)
     start = timezone.now()
+    selection = meetings.Selection(mode="units", unit_codes=tuple(r.unit.code for r in rooms))
     m = meetings.create_meeting(host, host_unit_code="VN", title="Thử tấn công", scheduled_start=start,
-                                scheduled_end=start + timedelta(hours=3),
-                                selection=meetings.Selection(mode="units", unit_codes=tuple(r.unit.code for r in rooms)))
+                                scheduled_end=start + timedelta(hours=3), selection=selection)
     meetings.change_state(host, m.id, "test_run")
     session = SessionStore()
     session[SESSION_KEY] = str(host.pk)

@@ -138,6 +138,8 @@ class Bench:
     # ---- fuzz -------------------------------------------------------------
 
     async def case_fuzz(self):
+        """Frames outside the schema from joined rooms over both workers, one at a time per socket within
+        the documented rate; a socket that ends is reopened and joined again."""
         a = self.args
         rooms = self.take_rooms(a.fuzz_sockets)
         answered, crashes, closes = Counter(), Counter(), Counter()
@@ -246,6 +248,8 @@ class Bench:
                 break
 
     async def case_ghosts(self):
+        """Rooms gone in three ways (a handler crash, a flood close, their worker killed with the chair on
+        the other): are they still online to the chair after the grace period and a sweep?"""
         w0, w1 = self.workers
         chair = [await self.join_chair(w0)]
         names = ("crash_surrogate_id", "crash_deep_nesting", "flood_close", "worker_kill")
@@ -286,6 +290,8 @@ class Bench:
     # ---- redis restart ----------------------------------------------------
 
     async def case_redis(self):
+        """Floor given, hands raised, a room muted, a roll call: redis-server killed and started empty on
+        the same port, then the chair's snapshot is compared with the one before until equal."""
         w0, w1 = self.workers
         rooms = self.take_rooms(6)
         where = [w0, w0, w0, w1, w1, w1]
@@ -297,6 +303,7 @@ class Bench:
             reply = await m.request(type, **f)
             if reply["type"] != "ok":
                 log(f"redis: {type} {f} refused: {reply.get('code')}")
+
         await ok(chair[0], "roll_call_start")
         await ok(members[5], "roll_call_answer")
         await ok(members[1], "raise_hand")
@@ -352,6 +359,7 @@ class Bench:
     # ---- flood ------------------------------------------------------------
 
     async def case_flood(self):
+        """8 joined rooms on one fresh worker write pings as fast as it takes them, until closed or --flood-s."""
         w0, limit, cap = self.workers[0], self.args.max_rss_mb, self.args.flood_s
         await self.fresh(w0)
         members = [await self.join_room(w0, r) for r in self.take_rooms(8)]
@@ -399,6 +407,7 @@ async def room_links(base: str, seed: dict) -> list[dict]:
 
 
 async def run_cases(b: Bench, only: list[str], timeouts: dict):
+    """The cases one after another, each within its time; a failed one is reported and skipped."""
     for name in only:
         for w in b.workers:
             if not w.alive():

@@ -1,5 +1,6 @@
 """Meeting documents: upload (checked, hashed, indexed, signature-checked), versions,
 listing and opening. A refused upload leaves no row and no file."""
+import mmap
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -48,10 +49,20 @@ def check_file(fileobj) -> Checked:
             info = sandbox.check(spooled.path)
         except pdf.PdfError as exc:
             raise pdf_refusal(exc) from None
-        return Checked(spooled, info, signatures.check(spooled.path))
+        sandbox.warm_renders()
+        return Checked(spooled, info, _signature_report(spooled.path))
     except BaseException:
         spooled.discard()
         raise
+
+
+def _signature_report(path) -> dict:
+    # A signature's /ByteRange is in the file's raw bytes (the digest skips its /Contents by offset), so
+    # a file without one is unsigned: pyHanko (a second to load on a fresh worker) need not read it.
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        if m.find(b"/ByteRange") < 0:
+            return {"signed": False, "status": "unsigned", "signatures": []}
+    return signatures.check(path)
 
 
 def _spool(fileobj) -> storage.Spooled:

@@ -118,6 +118,18 @@ class Pool:
             raise PdfError(header.get("code", "pdf_unreadable"), header.get("page"))
         return header, payload
 
+    def warm(self) -> None:
+        """Start a worker ahead of need in an empty slot: Python and PDFium load meanwhile."""
+        try:
+            worker = self._slots.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            if worker is None or not worker.alive():
+                worker = Worker(self.config[1])
+        finally:
+            self._slots.put(worker)
+
     def close(self) -> None:
         while True:
             try:
@@ -159,6 +171,11 @@ def check(path: Path) -> PdfInfo:
                                    timeout=_setting("AGENDA_PDF_CHECK_TIMEOUT_S", 60.0),
                                    wait=_setting("AGENDA_PDF_WAIT_S", 30.0))
     return PdfInfo(page_count=header["page_count"], texts=header["texts"])
+
+
+def warm_renders() -> None:
+    """A render worker ready for the pages of a document just uploaded."""
+    _pool("render").warm()
 
 
 def render(path: Path, page: int, width: int) -> bytes:

@@ -51,6 +51,12 @@ class EdgeRequest(WebRequest):
             return
         super().handleContentChunk(data)
 
+    def __init__(self, *args, **kwargs):
+        # Twisted would parse a POSTed multipart or form body into `args` (unused by daphne) on the
+        # reactor, all of it in memory: ~500 MB for a 50 MB upload (issue 9, #3; helper 6).
+        super().__init__(*args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
 
 class EdgeHTTPChannel(http.HTTPChannel):
     """Twisted's HTTP/1.1 channel with a deadline per request and a body limit per request."""

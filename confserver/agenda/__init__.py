@@ -6,6 +6,8 @@ access.py     who may read what (chair side, invited rooms, reviewers; confident
 publish.py    sending the agenda ahead: publication, `agenda_published` event, webhook.py
 receipts.py   read receipts per room and document version, and the chair's report
 render.py     page images cached by (sha256, page, width); pdf.py is the only PDFium user
+sandbox.py    runs pdf.py in limited child processes (pdfworker.py): upload checks, page renders
+uploads.py    upload endpoints: refused before parsing, the file streamed to the spool (storage.py)
 sync.py       live side for the socket: set_current_item, present, stop_presenting, get_sync_state
 search.py     accent-insensitive full-text search (fold.py folds Vietnamese)
 api.py        the HTTP API under /api/agenda

@@ -6,14 +6,40 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from confserver.testing import live
 
 TIMEOUT_S = 2  # HTTP_REQUEST_TIMEOUT_S of the server under test
+
+if os.environ.get("EDGE_TEST_BODY_APP"):  # imported by daphne to serve body_counter: through the edge
+    import django
+
+    django.setup()
+    from confserver import edge
+
+    edge.install()
+
+
+async def body_counter(scope, receive, send):
+    """A bare ASGI application that reads a request's body and answers its size."""
+    if scope["type"] != "http":
+        return
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = json.dumps({"size": size}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +247,26 @@ def test_a_normal_request_and_keep_alive_still_work(server):
         status, body = read_reply(s)
         assert status == 200 and "paths" in body
     assert closed_within(s, TIMEOUT_S + 3)  # and the idle connection is let go afterwards
+
+
+def test_a_big_body_reaches_the_application_as_it_reads_it(tmp_path):
+    """daphne alone would queue a 50 MB upload for the application at once (50 MB more in the worker)."""
+    port = live.free_port()
+    env = live.server_env("sqlite:///" + str(tmp_path / "unused.sqlite3"), [port], EDGE_TEST_BODY_APP=1)
+    with open(tmp_path / "daphne.log", "wb") as log:
+        proc = subprocess.Popen([str(Path(live.PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                                 "tests.test_edge_http:body_counter"], env=env, cwd=live.ROOT, stdout=log, stderr=log)
+        try:
+            live.wait_port(port, proc)
+            size = 50 * 1024 * 1024
+            with PeakRss(proc.pid) as mem:
+                s = connect(port)
+                s.sendall(post_head("/api/agenda/meetings/1/documents", size, "Cookie: sessionid=x"))
+                s.sendall(b"\0" * size)
+                status, body = read_reply(s, timeout=30)
+                s.close()
+            assert status == 200 and body["size"] == size, (status, body)
+            assert mem.growth < 20, f"worker grew {mem.growth:.0f} MB"
+        finally:
+            proc.terminate()
+            proc.wait(10)

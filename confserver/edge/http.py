@@ -7,6 +7,7 @@ the limit. Headers must arrive within `request_timeout_s`, and a body must keep 
 bytes a second over each such window (Twisted's own timeout is an idle one, which a client sending
 one byte now and then never meets).
 """
+import asyncio
 import json
 
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -34,11 +35,67 @@ def too_large(limit: int) -> bytes:
 TOO_SLOW = _reply(408, "Request Timeout", "request_timeout", "Yêu cầu gửi đến quá chậm; kết nối đã bị đóng.")
 
 
+STREAM_CHUNK = 64 * 1024  # bodies bigger than this reach the application in chunks of it, as it reads them
+
+
+class _EmptyBody:
+    """Stands in for the body file while daphne queues the request: daphne then queues an empty body."""
+
+    def __init__(self, real):
+        self.real = real
+
+    @property
+    def closed(self):
+        return self.real.closed
+
+    def seek(self, *args):
+        return self.real.seek(*args)
+
+    def read(self, size=-1):
+        return b""
+
+
 class EdgeRequest(WebRequest):
-    """daphne's request, counting a body without a Content-Length against its limit."""
+    """daphne's request, counting a body without a Content-Length against its limit, and streaming a big
+    body to the application as it reads it (daphne queues all of it at once: a 50 MB upload, 50 MB more)."""
 
     edge_limit = None
     edge_received = 0
+    _edge_feeder = None
+
+    def process(self):
+        body = self.content
+        size = body.seek(0, 2) if body is not None else 0
+        if body is not None:
+            body.seek(0)
+        if size <= STREAM_CHUNK:
+            return super().process()
+        self.content = _EmptyBody(body)
+        try:
+            done = super().process()  # runs through to queueing the (empty) body: nothing in it waits
+        finally:
+            self.content = body
+        queue = self.application_queue
+        if queue is not None and queue.qsize() == 1 and not self.finished:
+            queue.get_nowait()  # the empty body daphne queued; the real one follows
+            self._edge_feeder = asyncio.ensure_future(self._edge_stream_body(queue, body))
+        return done
+
+    async def _edge_stream_body(self, queue, body):
+        """Queue the body a chunk at a time, the next one when the application has taken the one before."""
+        try:
+            while not (self.finished or self._disconnected):
+                chunk = body.read(STREAM_CHUNK)
+                more = len(chunk) == STREAM_CHUNK
+                queue.put_nowait({"type": "http.request", "body": chunk, "more_body": more})
+                if not more:
+                    return
+                pause = 0.0
+                while queue.qsize() > 1 and not (self.finished or self._disconnected):
+                    await asyncio.sleep(pause)
+                    pause = min(0.01, pause + 0.001)
+        except ValueError:  # the body file was closed: the connection is gone
+            pass
 
     def handleContentChunk(self, data):
         channel = self.channel

@@ -30,14 +30,13 @@ def frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
 
 class Conn(asyncio.Protocol):
     """One client connection. Text frames land in `inbox` as (arrival, raw bytes) unless
-    `keep` is False (floods only count them); `close_code` / `closed_at` say how it ended."""
+    `keep` is False (floods only count them); `close_code`, `close_at` and `lost_at` say how it ended."""
 
     def __init__(self, host: str, path: str, headers: dict, keep: bool = True):
         self.host, self.path, self.headers, self.keep = host, path, headers, keep
         self.transport = None
         self.buf = bytearray()
         self.opened = asyncio.get_running_loop().create_future()
-        self.done = asyncio.get_running_loop().create_future()
         self.inbox: list[tuple[float, bytes]] = []
         self.received = 0
         self.close_code: int | None = None
@@ -106,8 +105,6 @@ class Conn(asyncio.Protocol):
         self.lost_at = time.perf_counter()
         if not self.opened.done():
             self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
-        if not self.done.done():
-            self.done.set_result(None)
         self._can_write.set()
         self._wake()
 

@@ -440,7 +440,7 @@ def main():
     p.add_argument("--ghost-flood-s", type=float, default=15.0)
     p.add_argument("--flood-s", type=float, default=60.0)
     p.add_argument("--upload-mb", type=int, default=200)
-    p.add_argument("--upload-time", type=float, default=45.0)
+    p.add_argument("--upload-time", type=float, default=60.0)
     p.add_argument("--render-time", type=float, default=60.0)
     p.add_argument("--redis-down-s", type=float, default=1.0)
     p.add_argument("--redis-wait", type=float, default=30.0)

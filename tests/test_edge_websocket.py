@@ -4,6 +4,7 @@ Floods are closed with 4029 as they arrive, whatever the application is doing; a
 application's own rate is never touched; messages are bounded in size; sockets per address are capped.
 """
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -84,23 +85,79 @@ async def send_until_closed(ws, reader: Reader, frame: str, seconds: float, per_
     return start
 
 
+async def raw_socket(base: str, seed: dict):
+    """A WebSocket opened by hand on an asyncio stream: a flooding client that costs its own process little."""
+    port = int(base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /ws/meetings/{seed['meeting_id']}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: confserver\r\nOrigin: {base}\r\n"
+                  f"Cookie: sessionid={seed['host_cookie']}\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert b" 101 " in head.split(b"\r\n", 1)[0], head
+    return reader, writer
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One masked client text frame (payload under 126 bytes)."""
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def frames_until_close(reader) -> tuple[int, float, int]:
+    """Read server frames until its close frame: (close code, when, text frames before it); 1006 if none came."""
+    buf, texts = b"", 0
+    while True:
+        try:
+            data = await reader.read(65536)
+        except ConnectionError:
+            data = b""
+        if not data:
+            return 1006, time.monotonic(), texts
+        buf += data
+        while len(buf) >= 2:
+            opcode, size, at = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if size == 126:
+                size, at = int.from_bytes(buf[2:4], "big"), 4
+            elif size == 127:
+                size, at = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < at + size:
+                break
+            payload, buf = buf[at:at + size], buf[at + size:]
+            if opcode == 8:
+                return int.from_bytes(payload[:2], "big"), time.monotonic(), texts
+            texts += opcode == 1
+
+
 async def test_ping_flood_is_closed_at_once_and_memory_stays_bounded(servers):
     (first, _), seed = servers
     base, pid = first
-    ping = json.dumps({"type": "ping", "id": 1})
-    async with aiohttp.ClientSession() as http:
-        sockets = [await chair_socket(http, base, seed) for _ in range(8)]
-        readers = [Reader(ws) for ws in sockets]
-        for ws, reader in zip(sockets, readers):  # each consumer is up and answering
-            await ws.send_str(ping)
-            while not reader.replies:
-                await asyncio.sleep(0.01)
-        with PeakRss(pid) as mem:
-            starts = await asyncio.gather(*(send_until_closed(ws, r, ping, 6) for ws, r in zip(sockets, readers)))
-            codes = [await r.closed(5) for r in readers]
-    assert codes == [4029] * 8
-    late = [round(r.closed_at - s, 2) for r, s in zip(readers, starts)]
+    ping = text_frame(json.dumps({"type": "ping", "id": 1}).encode())
+    sockets = [await raw_socket(base, seed) for _ in range(8)]
+    for reader, writer in sockets:  # each consumer is up and answering
+        writer.write(ping)
+        assert await asyncio.wait_for(reader.read(65536), 10)  # its reply
+
+    async def flood(reader, writer):
+        closing = asyncio.ensure_future(frames_until_close(reader))
+        start, batch = time.monotonic(), ping * 200
+        while not closing.done() and time.monotonic() - start < 6:
+            writer.write(batch)
+            try:
+                await asyncio.wait_for(writer.drain(), 0.2)
+            except (asyncio.TimeoutError, ConnectionError):
+                pass
+            await asyncio.sleep(0)
+        code, at, _ = await asyncio.wait_for(closing, 10)
+        writer.close()
+        return code, round(at - start, 2)
+
+    with PeakRss(pid) as mem:
+        results = await asyncio.gather(*(flood(r, w) for r, w in sockets))
+    codes, late = [c for c, _ in results], [t for _, t in results]
     print(f"flood closed after {late} s; worker grew {mem.growth:.0f} MB")
+    assert codes == [4029] * 8
     assert max(late) < 2, f"closed after {late} s"
     assert mem.growth < 100, f"worker grew {mem.growth:.0f} MB"
 

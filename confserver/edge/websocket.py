@@ -23,7 +23,7 @@ from confserver.edge.limits import Limits
 CLOSE_FLOOD = 4029  # the application's own flood close code (signaling/consumers.py)
 FLOOD_REASON = "Gửi quá nhanh; kết nối bị đóng."
 RESUME_POLL_S = 0.02
-FLOOD_LINGER_S = 2.0
+FLOOD_LINGER_S = 5.0
 
 
 class Bucket:
@@ -117,10 +117,12 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
     def _edge_flood(self):
         self.edge_closing = True
         queue = getattr(self, "application_queue", None)
-        if queue is not None:  # drop the frames it queued; keep connect/disconnect for the application
+        if queue is not None:  # drop the frames it queued; the application hears of the close at once
             kept = [m for m in (queue.get_nowait() for _ in range(queue.qsize())) if m["type"] != "websocket.receive"]
             for message in kept:
                 queue.put_nowait(message)
+            queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_FLOOD})
+            self.muted = True  # daphne: no second disconnect when the connection is gone
         # Nothing more is read: the client gets FLOOD_LINGER_S to read the close frame, then the
         # connection is aborted (autobahn's closing handshake timeout), its reply never awaited.
         if self._edge_poll is not None and self._edge_poll.active():

@@ -1,5 +1,6 @@
 """The sign-in forms of /login/ and /admin/login/, throttled (see throttle.py): a refused
-attempt is answered 429 with the reason on the page, before any password is hashed."""
+attempt is answered 429 with the reason on the page, before any password is hashed; each attempt
+is counted before its password is checked, so parallel guesses cannot pass the limit."""
 from functools import wraps
 
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -16,19 +17,22 @@ class ThrottledMixin:
         if username is None or not password:
             return super().clean()
         address = throttle.client_address(self.request)
-        if throttle.is_throttled(username, address):
+        if not throttle.reserve(username, address):
             throttle.log.warning("sign-in refused, too many failures: username=%r address=%s", username[:150], address)
             self._refuse(throttle.refusal_message(), "throttled")
         with throttle.hashing_slot() as got:
             if not got:
+                throttle.release(username, address)
                 self._refuse(throttle.BUSY_MESSAGE, "busy")
             try:
                 cleaned = super().clean()
             except ValidationError:
                 if self.user_cache is None:  # a wrong password, not a right one for a refused account
                     throttle.note_failure(username, address)
+                else:
+                    throttle.release(username, address)
                 raise
-        throttle.note_success(username)
+        throttle.note_success(username, address)
         return cleaned
 
     def _refuse(self, message: str, code: str):

@@ -33,25 +33,44 @@ def _keys(username: str, address: str) -> list[tuple[str, int]]:
             (_key("address", address), settings.LOGIN_FAILURES_PER_ADDRESS)]
 
 
-def is_throttled(username: str, address: str) -> bool:
-    """True when the account or the address has used up its failures in the window."""
-    keys = _keys(username, address)
-    counts = cache.get_many([k for k, _ in keys])
-    return any(counts.get(k, 0) >= limit for k, limit in keys)
+def reserve(username: str, address: str) -> bool:
+    """Count this attempt as a failure before its password is checked (atomically, so parallel
+    guesses cannot all pass one check); False, and nothing counted, when a limit is used up."""
+    counted = []
+    for key, limit in _keys(username, address):
+        cache.add(key, 0, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
+        try:
+            n = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
+            n = 1
+        counted.append(key)
+        if n > limit:
+            _uncount(counted)
+            return False
+    return True
+
+
+def _uncount(keys) -> None:
+    for key in keys:
+        try:
+            cache.decr(key)
+        except ValueError:  # the window ended meanwhile
+            pass
+
+
+def release(username: str, address: str) -> None:
+    """The reserved attempt was not a failed password (no slot, or the right password)."""
+    _uncount([k for k, _ in _keys(username, address)])
 
 
 def note_failure(username: str, address: str) -> None:
-    """Count a failed password check (the window starts at the first failure) and log it."""
-    for key, _ in _keys(username, address):
-        cache.add(key, 0, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
+    """The reserved attempt was a wrong password: it stays counted."""
     log.warning("sign-in failed: username=%r address=%s", username[:150], address)
 
 
-def note_success(username: str) -> None:
+def note_success(username: str, address: str) -> None:
+    release(username, address)
     cache.delete(_key("account", username.casefold()))
 
 

@@ -127,3 +127,38 @@ def test_busy_hashing_refused_with_429(client, make_user, settings):
 def test_sign_in_page_is_vietnamese(client):
     page = client.get("/login/").content.decode()
     assert "Mật khẩu" in page and "Đăng nhập" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_passwords_hash_at_most_the_limit(make_user, settings):
+    """30 wrong passwords for one account at once: each is counted before its password is checked,
+    so no more than the limit reach the hasher (checked once, then hashed, 19 of 30 did)."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    make_user("chutri-par", Role.HOST)
+    settings.LOGIN_HASH_WAIT_S = 30
+    start = threading.Barrier(30)
+    statuses = []
+
+    def attempt(i):
+        try:
+            start.wait()
+            statuses.append(sign_in(Client(), "chutri-par", f"wrong-{i}", addr="10.5.0.1").status_code)
+        finally:
+            connection.close()
+
+    hashers.DELAY_S["s"] = 0.05
+    before = hashers.CALLS["n"]
+    try:
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        hashers.DELAY_S["s"] = 0.0
+    assert hashers.CALLS["n"] - before <= 5
+    assert sorted(statuses) == [200] * (hashers.CALLS["n"] - before) + [429] * (30 - (hashers.CALLS["n"] - before))

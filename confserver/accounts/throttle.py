@@ -1,4 +1,4 @@
-"""Sign-in throttling: failed password checks counted per account and per client address.
+"""Sign-in throttling: failed password checks counted per (account, client address), per account and per address.
 
 Counters live in Django's cache (Redis when REDIS_URL is set), so every worker sees them; a
 refused attempt is refused before any password is hashed. Issue 9, finding 10.
@@ -29,7 +29,10 @@ def _key(kind: str, value: str) -> str:
 
 
 def _keys(username: str, address: str) -> list[tuple[str, int]]:
-    return [(_key("account", username.casefold()), settings.LOGIN_FAILURES_PER_ACCOUNT),
+    # An account is limited per address (so one address cannot lock it for everyone) and, higher, as a whole.
+    account = username.casefold()
+    return [(_key("account-address", f"{account}\n{address}"), settings.LOGIN_FAILURES_PER_ACCOUNT),
+            (_key("account", account), settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL),
             (_key("address", address), settings.LOGIN_FAILURES_PER_ADDRESS)]
 
 
@@ -71,7 +74,8 @@ def note_failure(username: str, address: str) -> None:
 
 def note_success(username: str, address: str) -> None:
     release(username, address)
-    cache.delete(_key("account", username.casefold()))
+    account = username.casefold()
+    cache.delete_many([_key("account-address", f"{account}\n{address}"), _key("account", account)])
 
 
 def refusal_message() -> str:

@@ -25,6 +25,7 @@ def own_counters(settings):
     else:
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": prefix}}
     settings.LOGIN_FAILURES_PER_ACCOUNT = 5
+    settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL = 50
     settings.LOGIN_FAILURES_PER_ADDRESS = 20
     settings.LOGIN_THROTTLE_WINDOW_S = 900
     settings.PASSWORD_HASHERS = ["tests.accounts.hashers.CountingHasher"]
@@ -162,3 +163,20 @@ def test_parallel_wrong_passwords_hash_at_most_the_limit(make_user, settings):
         hashers.DELAY_S["s"] = 0.0
     assert hashers.CALLS["n"] - before <= 5
     assert sorted(statuses) == [200] * (hashers.CALLS["n"] - before) + [429] * (30 - (hashers.CALLS["n"] - before))
+
+
+def test_an_attackers_address_does_not_lock_the_account_for_others(client, make_user):
+    make_user("chutri-lock", Role.HOST)
+    statuses = [sign_in(client, "chutri-lock", f"wrong-{i}", addr="10.6.0.66").status_code for i in range(60)]
+    assert statuses[:5] == [200] * 5 and set(statuses[5:]) == {429}
+    assert sign_in(client, "chutri-lock", PASSWORD, addr="10.6.0.66").status_code == 429
+    assert sign_in(client, "chutri-lock", PASSWORD, addr="10.6.1.1").status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+def test_account_as_a_whole_limited_across_addresses(client, make_user, settings):
+    settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL = 8
+    make_user("chutri-all", Role.HOST)
+    statuses = [sign_in(client, "chutri-all", "wrong", addr=f"10.7.0.{i}").status_code for i in range(10)]
+    assert statuses == [200] * 8 + [429] * 2
+    assert sign_in(client, "chutri-all", PASSWORD, addr="10.7.1.1").status_code == 429

@@ -269,3 +269,9 @@ AGENDA_RENDER_MAX_PIXELS = env.int("AGENDA_RENDER_MAX_PIXELS", default=4_000_000
 # The upload endpoints refuse an anonymous request or a declared body over the limit before parsing it,
 # and write the file part straight to the agenda's spool (confserver/agenda/uploads.py).
 MIDDLEWARE = [*MIDDLEWARE, "confserver.agenda.uploads.UploadGuard"]
+
+# Recording (confserver/recording/segments.py): encoded packets are copied into WebM segments of
+# RECORDING_SEGMENT_S seconds each (a new one at the next keyframe) under RECORDINGS_ROOT, by a writer
+# thread fed through a queue of at most RECORDING_QUEUE_PACKETS packets; when it overflows, recording stops.
+RECORDING_SEGMENT_S = env.float("RECORDING_SEGMENT_S", default=300.0)
+RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)

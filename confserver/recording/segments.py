@@ -1,0 +1,248 @@
+"""Copy encoded VP8/Opus packets into WebM segments, without decoding, on a thread of their own.
+
+Issue 10 (recording): segments start on a keyframe, roll over every RECORDING_SEGMENT_S, and use
+the muxer options that keep a SIGKILL's loss to 1-2 s instead of ~11 s.
+"""
+import hashlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Protocol
+
+import av
+
+from .packets import AUDIO, VIDEO, EncodedPacket, vp8_size
+
+log = logging.getLogger("confserver.recording")
+
+# Flush every packet, close a Matroska cluster every second, interleave within one second: a killed
+# process leaves a file that plays up to its last second (measured loss 1-2 s; defaults lose ~11 s).
+MUXER_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000", "max_interleave_delta": "1000000"}
+MS = Fraction(1, 1000)  # Matroska's own time base
+DEFAULT_SIZE = (640, 360)  # only for the header of a segment that opens on audio; decoders read the keyframe
+WRITE_ERRORS = (OSError, av.error.FFmpegError)
+
+
+@dataclass(frozen=True)
+class ClosedSegment:
+    path: Path
+    started_at: datetime
+    ended_at: datetime
+    size: int
+    sha256: str
+
+
+class SegmentSink(Protocol):
+    """Where segments go: names each new file and records each closed one (store.DatabaseSink)."""
+
+    def opened(self, started_at: datetime) -> Path: ...
+
+    def closed(self, segment: ClosedSegment) -> None: ...
+
+    def finished(self) -> None: ...
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class SegmentFile:
+    """One WebM file: packets copied as they are, timestamps in ms from the segment's origin, never going back."""
+
+    def __init__(self, path: Path, origin_ms: int, size: tuple[int, int]):
+        self.path = path
+        self.origin_ms = origin_ms
+        self.has_video = False
+        self.end_ms = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
+        self._streams = {
+            VIDEO: self._container.add_mux_stream("vp8", width=size[0], height=size[1]),
+            AUDIO: self._container.add_mux_stream("opus", rate=48000),
+        }
+        self._last = {VIDEO: -1, AUDIO: -1}
+
+    def write(self, kind: str, ms: int, data: bytes, keyframe: bool) -> None:
+        # A source switch or a jittery clock may step back: keep each stream strictly increasing.
+        ts = max(ms - self.origin_ms, self._last[kind] + 1, 0)
+        self._last[kind] = ts
+        self.end_ms = max(self.end_ms, ts)
+        packet = av.Packet(data)
+        packet.pts = packet.dts = ts
+        packet.time_base = MS
+        packet.is_keyframe = keyframe
+        packet.stream = self._streams[kind]
+        self._container.mux(packet)
+        self.has_video |= kind == VIDEO
+
+    def close(self) -> int:
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+        return self.path.stat().st_size
+
+
+class SegmentedWriter:
+    """Synchronous: writes packets into consecutive segments of `segment_s`, each opening on a VP8 keyframe."""
+
+    def __init__(self, sink: SegmentSink, segment_s: float, clock: Callable[[], float] = time.time):
+        self.sink = sink
+        self.segment_ms = int(segment_s * 1000)
+        self.clock = clock
+        self.file: SegmentFile | None = None
+        self.started_at: datetime | None = None
+        self.size: tuple[int, int] | None = None
+        self.closed: list[ClosedSegment] = []
+        self.dropped = 0
+
+    def write(self, p: EncodedPacket) -> None:
+        ms = round(p.pts * p.time_base * 1000)
+        f = self.file
+        if p.kind == VIDEO:
+            if p.keyframe:
+                self.size = vp8_size(p.data) or self.size
+                if f is None or (f.has_video and ms - f.origin_ms >= self.segment_ms):
+                    f = self._roll(ms)
+            elif f is None or not f.has_video:
+                self.dropped += 1  # undecodable until the next keyframe
+                return
+        elif f is None or (not f.has_video and ms - f.origin_ms >= self.segment_ms):
+            f = self._roll(ms)  # audio starts at once; audio-only segments roll over on time
+        f.write(p.kind, ms, p.data, p.keyframe)
+
+    def _roll(self, ms: int) -> SegmentFile:
+        self.close()
+        self.started_at = datetime.fromtimestamp(self.clock(), timezone.utc)
+        path = self.sink.opened(self.started_at)
+        self.file = SegmentFile(path, ms, self.size or DEFAULT_SIZE)
+        return self.file
+
+    def close(self) -> ClosedSegment | None:
+        """Close the current segment properly, hash it and record it; None if there was none."""
+        f, self.file = self.file, None
+        if f is None:
+            return None
+        size = f.close()
+        done = ClosedSegment(f.path, self.started_at, self.started_at + timedelta(milliseconds=f.end_ms),
+                             size, sha256_file(f.path))
+        self.sink.closed(done)
+        self.closed.append(done)
+        return done
+
+    def abandon(self) -> None:
+        """After a write error: release the file without recording it (recover() finishes it later)."""
+        f, self.file = self.file, None
+        if f is not None:
+            try:
+                f.close()
+            except WRITE_ERRORS:
+                pass
+
+
+_STOP = object()
+
+
+class Recorder:
+    """Owns a writer thread fed through a bounded queue; `put` never blocks and never raises.
+
+    On a full queue or a write error it stops, closes what it can and calls `on_failure(code, detail)`
+    once, from a thread that is not the caller's. Codes: queue_full, disk_error, error.
+    """
+
+    def __init__(self, sink: SegmentSink, on_failure: Callable[[str, str], None] | None = None,
+                 segment_s: float | None = None, max_queue: int | None = None, name: str = "recorder"):
+        from django.conf import settings
+
+        self._writer = SegmentedWriter(sink, segment_s if segment_s is not None else settings.RECORDING_SEGMENT_S)
+        self._queue: queue.Queue = queue.Queue(max_queue or settings.RECORDING_QUEUE_PACKETS)
+        self._on_failure = on_failure
+        self._lock = threading.Lock()
+        self.failure: tuple[str, str] | None = None
+        self.stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def segments(self) -> list[ClosedSegment]:
+        return list(self._writer.closed)
+
+    def put(self, packet: EncodedPacket) -> bool:
+        """Queue one packet; False once the recorder has stopped or failed."""
+        if self.stopped:
+            return False
+        try:
+            self._queue.put_nowait(packet)
+            return True
+        except queue.Full:
+            # The writer may be stuck on the disk: tell the owner from a fresh thread, now.
+            if self._fail("queue_full", f"hàng đợi đầy ({self._queue.maxsize} gói) / queue full"):
+                threading.Thread(target=self._report, name="recorder-failure", daemon=True).start()
+            return False
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Finish the queued packets, close the segment; True if the writer thread ended in time."""
+        self.stopped = True
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            pass  # the writer sees `stopped` after its current packet
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _fail(self, code: str, detail: str) -> bool:
+        with self._lock:
+            if self.failure is not None:
+                return False
+            self.failure = (code, detail)
+            self.stopped = True
+            return True
+
+    def _report(self) -> None:
+        log.error("recording stopped: %s %s", *self.failure)
+        if self._on_failure is not None:
+            try:
+                self._on_failure(*self.failure)
+            except Exception:
+                log.exception("recording failure callback raised")
+
+    def _run(self) -> None:
+        writer = self._writer
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP or self.failure is not None:
+                    break
+                writer.write(item)
+            # Stopped, or the queue overflowed: the segment written so far is still closed properly.
+            writer.close()
+        except WRITE_ERRORS as e:
+            writer.abandon()
+            if self._fail("disk_error", f"lỗi ghi đĩa / write failed: {e}"):
+                self._report()
+        except Exception as e:  # never let the thread die silently
+            log.exception("recorder crashed")
+            writer.abandon()
+            if self._fail("error", repr(e)):
+                self._report()
+        finally:
+            self._drain()
+            try:
+                writer.sink.finished()
+            except Exception:
+                log.exception("recording sink cleanup failed")
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return

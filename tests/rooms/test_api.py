@@ -39,6 +39,9 @@ def test_create_list_read(host_client, when):
     assert host_client.get(f"/api/meetings/{m['id']}").json()["title"] == "Hội nghị"
 
 
+# Transactional: a state change also reads the meeting's kept live state from the socket layer's thread,
+# which cannot read through this thread's open test transaction on SQLite's shared in-memory database.
+@pytest.mark.django_db(transaction=True)
 def test_invite_state_attendance_timeline(host_client, when):
     mid = new_meeting(host_client, when, participants={"mode": "units", "unit_codes": ["19768"]}).json()["id"]
     assert post(host_client, f"/api/meetings/{mid}/invite", {"mode": "subtree"}).json() == {"invited": 39}

@@ -4,7 +4,9 @@ Issue 10 (recording): segments start on a keyframe, roll over every RECORDING_SE
 the muxer options that keep a SIGKILL's loss to 1-2 s instead of ~11 s.
 """
 import hashlib
+import io
 import logging
+import struct
 import queue
 import threading
 import time
@@ -26,6 +28,40 @@ MUXER_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000", "max_interl
 MS = Fraction(1, 1000)  # Matroska's own time base
 DEFAULT_SIZE = (640, 360)  # only for the header of a segment that opens on audio; decoders read the keyframe
 WRITE_ERRORS = (OSError, av.error.FFmpegError)
+
+
+def _ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def _ogg_page(payload: bytes, seq: int, flags: int, granule: int = 0) -> bytes:
+    header = b"OggS" + bytes([0, flags]) + struct.pack("<qIII", granule, 1, seq, 0) + bytes([1, len(payload)])
+    return header[:22] + struct.pack("<I", _ogg_crc(header + payload)) + header[26:] + payload
+
+
+_opus_templates: dict[int, "av.container.InputContainer"] = {}
+_opus_lock = threading.Lock()
+
+
+def opus_template(channels: int) -> "av.audio.stream.AudioStream":
+    """An Opus stream carrying an OpusHead (RFC 7845) to copy into each segment's CodecPrivate.
+
+    Matroska's Opus mapping requires it and `add_mux_stream("opus")` leaves it empty (PyAV 18 cannot set
+    a mux stream's extradata), so the head comes from a three-page Ogg file built here; nothing is encoded.
+    """
+    with _opus_lock:
+        if channels not in _opus_templates:
+            head = b"OpusHead" + bytes([1, channels]) + struct.pack("<HIhB", 312, 48000, 0, 0)
+            tags = b"OpusTags" + struct.pack("<II", 0, 0)
+            silence = b"\xf8\xff\xfe"  # one 20 ms packet, for the demuxer's probe
+            ogg = _ogg_page(head, 0, 2) + _ogg_page(tags, 1, 0) + _ogg_page(silence, 2, 4, 312 + 960)
+            _opus_templates[channels] = av.open(io.BytesIO(ogg), format="ogg")
+        return _opus_templates[channels].streams.audio[0]
 
 
 @dataclass(frozen=True)
@@ -58,7 +94,7 @@ def sha256_file(path: Path) -> str:
 class SegmentFile:
     """One WebM file: packets copied as they are, timestamps in ms from the segment's origin, never going back."""
 
-    def __init__(self, path: Path, origin_ms: int, size: tuple[int, int]):
+    def __init__(self, path: Path, origin_ms: int, size: tuple[int, int], audio_channels: int = 2):
         self.path = path
         self.origin_ms = origin_ms
         self.has_video = False
@@ -67,7 +103,7 @@ class SegmentFile:
         self._container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
         self._streams = {
             VIDEO: self._container.add_mux_stream("vp8", width=size[0], height=size[1]),
-            AUDIO: self._container.add_mux_stream("opus", rate=48000),
+            AUDIO: self._container.add_stream_from_template(opus_template(audio_channels)),
         }
         self._last = {VIDEO: -1, AUDIO: -1}
 
@@ -94,8 +130,10 @@ class SegmentFile:
 class SegmentedWriter:
     """Synchronous: writes packets into consecutive segments of `segment_s`, each opening on a VP8 keyframe."""
 
-    def __init__(self, sink: SegmentSink, segment_s: float, clock: Callable[[], float] = time.time):
+    def __init__(self, sink: SegmentSink, segment_s: float, clock: Callable[[], float] = time.time,
+                 audio_channels: int = 2):
         self.sink = sink
+        self.audio_channels = audio_channels  # WebRTC negotiates opus/48000/2, whatever the content
         self.segment_ms = int(segment_s * 1000)
         self.clock = clock
         self.file: SegmentFile | None = None
@@ -123,7 +161,7 @@ class SegmentedWriter:
         self.close()
         self.started_at = datetime.fromtimestamp(self.clock(), timezone.utc)
         path = self.sink.opened(self.started_at)
-        self.file = SegmentFile(path, ms, self.size or DEFAULT_SIZE)
+        self.file = SegmentFile(path, ms, self.size or DEFAULT_SIZE, self.audio_channels)
         return self.file
 
     def close(self) -> ClosedSegment | None:

@@ -61,7 +61,7 @@ def remux(src: Path, dst: Path) -> tuple[int, int]:
             if s.type == "video":
                 streams[s.index] = out.add_mux_stream("vp8", width=s.codec_context.width, height=s.codec_context.height)
             elif s.type == "audio":
-                streams[s.index] = out.add_mux_stream("opus", rate=48000)
+                streams[s.index] = out.add_stream_from_template(s)  # keeps the OpusHead
         try:
             for packet in inp.demux():
                 if packet.dts is None or packet.stream.index not in streams:

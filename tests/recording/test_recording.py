@@ -42,6 +42,11 @@ def decode(path):
     return times, sizes
 
 
+def opus_head(path):
+    with av.open(str(path)) as c:
+        return c.streams.audio[0].codec_context.extradata
+
+
 def video_packets(path):
     with av.open(str(path)) as c:
         return [p for p in c.demux(video=0) if p.dts is not None]
@@ -72,6 +77,7 @@ def test_starts_on_keyframe_and_a_resolution_switch_stays_in_one_playable_segmen
     assert vp[0].is_keyframe and vp8_size(bytes(vp[0])) == (320, 240)
     times, sizes = decode(seg.path)
     assert sizes == {(320, 240), (640, 360)}
+    assert opus_head(seg.path)[:10] == b"OpusHead\x01\x02"  # Matroska's A_OPUS CodecPrivate
     assert strictly_increasing(times["video"]) and strictly_increasing(times["audio"])
     assert len(times["video"]) == sum(1 for p in packets if p.kind == VIDEO and ms(p) >= 1000)
     assert 4900 <= times["video"][-1] - times["video"][0] <= 5000
@@ -218,7 +224,7 @@ def test_a_writer_killed_with_sigkill_leaves_a_playable_segment_that_recover_kee
     assert row.sha256 == sha256_file(path) and row.bytes == path.stat().st_size
     times, sizes = decode(path)
     assert written_ms - times["video"][-1] <= 2000 and strictly_increasing(times["video"])
-    assert sizes == {(320, 240), (640, 360)}
+    assert sizes == {(320, 240), (640, 360)} and opus_head(path).startswith(b"OpusHead")
     assert row.ended_at - row.started_at >= timedelta(seconds=2.5)
     assert store.recover(meeting) == []
     text, ok = verify_output(meeting)

@@ -45,6 +45,7 @@ def check_file(fileobj) -> Checked:
     try:
         if not pdf.looks_like_pdf(spooled.head):
             raise DomainError("not_pdf", "Tệp tải lên không phải PDF.", status=415)
+        sandbox.release_db_connection()
         try:
             info = sandbox.check(spooled.path)
         except pdf.PdfError as exc:

@@ -69,6 +69,7 @@ def page_png(version: DocumentVersion, page: int, width: int) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         pass
+    sandbox.release_db_connection()
     key = (version.sha256, page, width)
     # One render per key: a room of 40 screens asking for the same page at once
     # waits for the first render instead of queueing 40 renders.

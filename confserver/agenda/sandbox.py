@@ -22,6 +22,16 @@ from django.conf import settings
 
 from .pdf import Limits, PdfError, PdfInfo
 
+
+def release_db_connection() -> None:
+    """Hand the request's database connection back (to the pool) before waiting on a PDF worker, which
+    can take up to a minute and a half: outside a transaction the next query takes one again."""
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 ROOT = Path(__file__).resolve().parents[2]
 # Extracted text of a whole document (Limits.max_text_chars) as JSON fits well within this.
 MAX_ANSWER_BYTES = 160 * 1024 * 1024

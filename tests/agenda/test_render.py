@@ -3,6 +3,7 @@ the disk cache, and rendering from many threads at once."""
 import threading
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from confserver.agenda import pdf, publish, render, sandbox, storage
 
@@ -110,3 +111,34 @@ def test_many_threads_render_correctly(version, monkeypatch):
     assert all(len(v) == 1 for v in out.values())  # the same bytes for every caller of a key
     assert all(pdf.png_size(next(iter(v)))[0] == w for (p, w), v in out.items())
     assert len(calls) == len(set(calls)) == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_database_connection_held_while_a_pdf_worker_checks_or_renders(host_client, world, item, monkeypatch):
+    """An upload's check and a page's render wait on a PDF worker for up to ~90 s: the request's
+    database connection goes back (to the pool) first, so slow documents cannot empty the pool."""
+    from django.db import connection
+
+    from confserver.agenda.models import DocumentVersion
+
+    held = []
+    real_check, real_render = sandbox.check, sandbox.render
+
+    def check(*a, **k):
+        held.append(("check", connection.connection is not None))
+        return real_check(*a, **k)
+
+    def render_(*a, **k):
+        held.append(("render", connection.connection is not None))
+        return real_render(*a, **k)
+
+    monkeypatch.setattr(sandbox, "check", check)
+    monkeypatch.setattr(sandbox, "render", render_)
+    r = host_client.post(f"/api/agenda/meetings/{world.meeting.id}/documents",
+                         {"file": SimpleUploadedFile("bao-cao.pdf", make_pdf(2, seed=11), "application/pdf"),
+                          "item_id": item.id})
+    assert r.status_code == 201, r.content
+    publish.publish(world.users["host"], world.meeting)
+    v = DocumentVersion.objects.get()
+    assert host_client.get(f"/api/agenda/versions/{v.id}/pages/1?width=480").status_code == 200
+    assert held == [("check", False), ("render", False)]

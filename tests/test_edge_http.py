@@ -189,7 +189,8 @@ def test_chunked_anonymous_body_is_cut_at_the_limit(server):
 
 
 def test_signed_in_upload_is_left_to_the_application(server):
-    """10 MB to the upload path: over the anonymous limit, within the upload limit for a signed-in client."""
+    """10 MB to the upload path: over the anonymous (and bearer-only) limit, within the upload limit for a
+    signed-in client."""
     port, _ = server
     path = "/api/agenda/meetings/1/documents"
     upload = (b'--edge\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
@@ -203,6 +204,10 @@ def test_signed_in_upload_is_left_to_the_application(server):
     anonymous = connect(port)
     anonymous.sendall(post_head(path, len(upload)))
     status, body = read_reply(anonymous)
+    assert status == 413 and body["code"] == "body_too_large"
+    bearer = connect(port)  # a bearer token can never upload: it buys no bigger body
+    bearer.sendall(post_head(path, len(upload), "Authorization: Bearer room-token-of-anyone"))
+    status, body = read_reply(bearer)
     assert status == 413 and body["code"] == "body_too_large"
 
 

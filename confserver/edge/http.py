@@ -149,8 +149,7 @@ class EdgeHTTPChannel(http.HTTPChannel):
     def allHeadersReceived(self):
         request = self.requests[-1]
         headers = request.requestHeaders
-        limit = self.limits.body_limit(self._path, headers.getRawHeaders(b"Authorization"),
-                                       headers.getRawHeaders(b"Cookie"))
+        limit = self.limits.body_limit(self._path, headers.getRawHeaders(b"Cookie"))
         if self.length is not None and self.length > limit:
             self.edge_refuse(too_large(limit))
             return

@@ -44,14 +44,15 @@ class Limits:
             ws_exempt_loopback=s.WS_EXEMPT_LOOPBACK,
         )
 
-    def body_limit(self, target: bytes, authorization: list | None, cookies: list | None) -> int:
-        """The most bytes a request to `target` may send: uploads only from a client that says who it is.
+    def body_limit(self, target: bytes, cookies: list | None) -> int:
+        """The most bytes a request to `target` may send: uploads only from a client with a session
+        cookie (only signed-in users upload: uploads.UploadGuard; a bearer token never can).
 
-        The identity is not checked here (no database on the reactor); the application refuses a
+        The session is not checked here (no database on the reactor); the application refuses a
         forged one, and a forged one only buys the upload limit on the upload paths.
         """
         path = target.split(b"?", 1)[0]
-        if UPLOAD_PATH.fullmatch(path) and (any(authorization or ()) or self._has_session(cookies)):
+        if UPLOAD_PATH.fullmatch(path) and self._has_session(cookies):
             return self.upload_body_bytes
         return self.max_body_bytes
 

@@ -232,7 +232,7 @@ class Recorder:
         try:
             self._queue.put(_STOP, timeout=timeout)
         except queue.Full:
-            pass  # the writer sees `stopped` after its current packet
+            pass  # the writer ends once it has emptied the queue
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -260,6 +260,8 @@ class Recorder:
                 if item is _STOP or self.failure is not None:
                     break
                 writer.write(item)
+                if self.stopped and self._queue.empty():
+                    break  # stop() could not queue its marker into a full queue
             # Stopped, or the queue overflowed: the segment written so far is still closed properly.
             writer.close()
         except WRITE_ERRORS as e:

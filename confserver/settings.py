@@ -29,7 +29,8 @@ elif not SECRET_KEY:
     raise ImproperlyConfigured(
         "Chưa đặt SECRET_KEY: ngoài cấu hình nhúng (SQLite), mọi máy chủ phải dùng chung một khóa bí mật, ví dụ "
         "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(64))').")
-elif SECRET_KEY in secretkey.KNOWN_PUBLIC:
+elif SECRET_KEY in secretkey.KNOWN_PUBLIC or (secretkey.problem(SECRET_KEY) and not env.bool("DEBUG", default=False)):
+    # daphne runs no system checks: a weak key must stop the start itself (DEBUG: the check's warning only).
     raise ImproperlyConfigured(secretkey.problem(SECRET_KEY))
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])

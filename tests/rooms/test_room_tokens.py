@@ -88,6 +88,15 @@ def test_a_known_public_key_refuses_to_start(tmp_path):
     assert out.returncode != 0 and "SECRET_KEY" in out.stderr
 
 
+@pytest.mark.parametrize("key", ["x" * 60, "short-but-random-Zq8", "django-insecure-" + "a1b2c3" * 10])
+def test_a_weak_key_refuses_to_start_outside_debug(tmp_path, key):
+    """daphne runs no system checks: the start itself refuses a short, monotonous or django-insecure key."""
+    out = settings_in_subprocess({"SECRET_KEY": key, "CONFSERVER_VAR_DIR": str(tmp_path)}, "pass")
+    assert out.returncode != 0 and "SECRET_KEY" in out.stderr
+    debug = settings_in_subprocess({"SECRET_KEY": key, "CONFSERVER_VAR_DIR": str(tmp_path), "DEBUG": "1"}, "pass")
+    assert debug.returncode == 0, debug.stderr  # development: the system check's warning only
+
+
 @pytest.mark.parametrize("key", [OLD_FALLBACK_KEY, "change-me", "x" * 60, "short-but-random-Zq8", "django-insecure-" + "a1b2c3" * 10])
 def test_the_system_check_flags_weak_keys(settings, key):
     settings.SECRET_KEY = key

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 WIDTHS = (480, 960, 1600)
 CONTENT_TYPE = "image/png"
-FAILED_FOR_S = 600
+FAILED_FOR_S = 600  # a page that cannot be rendered at all (bad_page): the same answer each time
+TRANSIENT_FAILED_FOR_S = 30  # a timeout, too complex for the limits, a worker that died: may work next time
 FAILED_KEEP = 1024
 DOCUMENT_LOCKS_KEEP = 1024
 _inflight: dict[tuple, threading.Lock] = {}
@@ -106,7 +107,8 @@ def _render(sha256: str, page: int, width: int) -> bytes:
         if exc.code != "busy":
             log.warning("page %s of %s at %s px not rendered: %s", page, sha256, width, exc.code)
             with _guard:
-                _failed[key] = (time.monotonic() + FAILED_FOR_S, exc.code)
+                _failed[key] = (time.monotonic() + (FAILED_FOR_S if exc.code == "bad_page" else TRANSIENT_FAILED_FOR_S),
+                                exc.code)
                 while len(_failed) > FAILED_KEEP:
                     _failed.popitem(last=False)
         raise render_error(exc.code, page) from None

@@ -1,6 +1,7 @@
 """Page images: exact widths, PNG over HTTP with ETag/304 and caching headers,
 the disk cache, and rendering from many threads at once."""
 import threading
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -142,3 +143,20 @@ def test_no_database_connection_held_while_a_pdf_worker_checks_or_renders(host_c
     v = DocumentVersion.objects.get()
     assert host_client.get(f"/api/agenda/versions/{v.id}/pages/1?width=480").status_code == 200
     assert held == [("check", False), ("render", False)]
+
+
+def test_a_render_that_timed_out_is_tried_again_soon(host_client, world, settings, monkeypatch):
+    """A timeout (or too complex, or a dead worker) is remembered briefly, not for the 10 minutes a
+    page that cannot be rendered at all is."""
+    monkeypatch.setattr(render, "TRANSIENT_FAILED_FOR_S", 1)
+    settings.AGENDA_PDF_CHECK_TIMEOUT_S = 120
+    from confserver.agenda.testing import pdfgen
+
+    v = world.upload(pdfgen.slow_page_pdf(squares=20_000, repeat=100))
+    url = f"/api/agenda/versions/{v.id}/pages/1?width=480"
+    settings.AGENDA_RENDER_TIMEOUT_S = 0.2
+    r = host_client.get(url)
+    assert r.status_code == 422 and r.json()["code"] == "page_unrenderable"
+    settings.AGENDA_RENDER_TIMEOUT_S = 120
+    time.sleep(1.5)
+    assert host_client.get(url).status_code == 200

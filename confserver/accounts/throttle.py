@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 
+from confserver.edge.limits import address_key
+
 log = logging.getLogger("confserver.auth")
 
 THROTTLED_MESSAGE = "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút."
@@ -20,7 +22,8 @@ _hashing = threading.BoundedSemaphore(max(1, settings.LOGIN_HASH_CONCURRENCY))
 
 
 def client_address(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "unknown")[:64] if request is not None else "unknown"
+    """The client as the throttle counts it: REMOTE_ADDR, an IPv6 one by its /64 (edge.limits.address_key)."""
+    return address_key((request.META.get("REMOTE_ADDR") or "unknown")[:64]) if request is not None else "unknown"
 
 
 def _key(kind: str, value: str) -> str:

@@ -1,4 +1,5 @@
 """The edge's limits, read once from settings, and which body a request may send."""
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -7,6 +8,20 @@ from dataclasses import dataclass
 UPLOAD_PATH = re.compile(rb"/api/agenda/(?:meetings/\d+/documents|documents/\d+/versions)/?")
 UPLOAD_MARGIN_BYTES = 1024 * 1024
 
+
+
+def address_key(address: str) -> str:
+    """The client an address stands for, for per-address limits: an IPv6 address by its /64 (one
+    subscriber holds a whole /64, endless addresses), an IPv4-mapped one as IPv4, anything else as is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
 
 @dataclass(frozen=True)
 class Limits:

@@ -18,7 +18,7 @@ from daphne.utils import parse_x_forwarded_for
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import reactor
 
-from confserver.edge.limits import Limits
+from confserver.edge.limits import Limits, address_key
 
 CLOSE_FLOOD = 4029  # the application's own flood close code (signaling/consumers.py)
 FLOOD_REASON = "Gửi quá nhanh; kết nối bị đóng."
@@ -67,6 +67,7 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
                                   max(limits.ws_bytes_per_s * limits.ws_burst_s, limits.ws_max_message_bytes))
         address = self._edge_client_address(request)
         if limits.ws_max_per_address and not (limits.ws_exempt_loopback and _is_loopback(address)):
+            address = address_key(address)  # an IPv6 client by its /64
             counts = self.factory.per_address
             if counts.get(address, 0) >= limits.ws_max_per_address:
                 # Refused before daphne registers the connection or starts an application for it.

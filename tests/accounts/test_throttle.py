@@ -180,3 +180,12 @@ def test_account_as_a_whole_limited_across_addresses(client, make_user, settings
     statuses = [sign_in(client, "chutri-all", "wrong", addr=f"10.7.0.{i}").status_code for i in range(10)]
     assert statuses == [200] * 8 + [429] * 2
     assert sign_in(client, "chutri-all", PASSWORD, addr="10.7.1.1").status_code == 429
+
+
+def test_ipv6_addresses_counted_by_their_64(client, make_user):
+    """One subscriber holds a whole /64: new addresses in it are the same client to the throttle."""
+    make_user("xemlai-v6", Role.REVIEWER)
+    for i in range(20):
+        assert sign_in(client, f"guess6-{i}", "nope", addr=f"2001:db8:5:6::{i + 1:x}").status_code == 200
+    assert sign_in(client, "xemlai-v6", PASSWORD, addr="2001:db8:5:6:ffff:1:2:3").status_code == 429
+    assert sign_in(client, "xemlai-v6", PASSWORD, addr="2001:db8:5:7::1").status_code == 302

@@ -29,7 +29,9 @@ class Limits:
     min_side_pt: float = 3.0
     max_side_pt: float = 14400.0
     max_image_pixels: int = 150_000_000  # per page, over all its images (a 600 dpi A3 scan is 70 Mpx)
-    max_text_chars: int = 20_000_000  # the whole document's extracted text
+    # The whole document's extracted text: 5 M characters (a few thousand pages of prose) keep the worker's
+    # copies of it (texts, JSON, the answer) far below its memory limit; 20 M pushed it past 300 MB.
+    max_text_chars: int = 5_000_000
     max_render_pixels: int = 4_000_000
     max_render_side: int = 8192
 

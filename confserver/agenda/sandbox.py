@@ -33,8 +33,9 @@ def release_db_connection() -> None:
 
 
 ROOT = Path(__file__).resolve().parents[2]
-# Extracted text of a whole document (Limits.max_text_chars) as JSON fits well within this.
-MAX_ANSWER_BYTES = 160 * 1024 * 1024
+# Extracted text of a whole document (Limits.max_text_chars, 5 M) as JSON fits within this: UTF-8, at most
+# 6 bytes a character (a control character's \u escape), and the pages' quotes and commas.
+MAX_ANSWER_BYTES = 40 * 1024 * 1024
 # Startup of a worker (Python and PDFium) on top of a job's own time.
 START_GRACE_S = 3.0
 

@@ -209,3 +209,32 @@ def test_render_size_keeps_the_asked_width_within_the_budget():
     for bad in ((0, 842), (595, -1), (float("nan"), 842), (float("inf"), 842)):
         with pytest.raises(pdf.PdfError):
             pdf.render_size(*bad, 960)
+
+
+def _text_heavy_pdf(pages: int, chars_per_page: int) -> bytes:
+    """`pages` pages sharing one Helvetica content stream of `chars_per_page` characters: a small file
+    with a lot of text."""
+    import zlib
+
+    # PDFium keeps at most 32,767 characters of one string: lines of 2,500, 3 pt apart.
+    line = b"(" + b"ab" * 1250 + b") Tj 0 3 Td "
+    content = zlib.compress(b"BT /F1 1 Tf 0 10 Td " + line * (chars_per_page // 2500) + b"ET")
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for _ in range(pages):
+        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 3 0 R "
+                    b"/Resources << /Font << /F1 4 0 R >> >> >>")
+        kids.append(len(objs))
+    objs[1] = b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(kids), b" ".join(b"%d 0 R" % k for k in kids))
+    return pdfgen.assemble(objs, 1)
+
+
+def test_a_document_with_too_much_text_is_refused(world, media):
+    """6 M characters of text (20 M were allowed, and pushed the worker past 300 MB)."""
+    with pytest.raises(DomainError) as err:
+        world.upload(_text_heavy_pdf(60, 100_000))
+    assert (err.value.code, err.value.status) == ("pdf_too_complex", 422)
+    assert_nothing_stored(media)
+    assert world.upload(_text_heavy_pdf(4, 100_000)).page_count == 4

@@ -16,15 +16,19 @@ log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 _task: asyncio.Task | None = None
-_epoch: str | None = None
+_work: asyncio.Task | None = None
+_epoch: str | None = None  # the store's epoch as of the last recovery (or the first beat)
+_seen: str | None = None  # the store's epoch as of the last beat
 
 
 def ensure_started():
-    global _task, _epoch
+    global _task, _work, _epoch, _seen
     loop = asyncio.get_running_loop()
     if _task is None or _task.done() or _task.get_loop() is not loop:
-        _epoch = None
-        _task = loop.create_task(_run())
+        _epoch = _seen = None
+        _task = loop.create_task(_run(beat, "heartbeat"))
+    if _work is None or _work.done() or _work.get_loop() is not loop:
+        _work = loop.create_task(_run(work, "recovery and sweeping"))
 
 
 def worker_ttl() -> float:
@@ -32,32 +36,47 @@ def worker_ttl() -> float:
     return settings.SIGNALING_WORKER_TTL_S or 3 * settings.SIGNALING_HEARTBEAT_S
 
 
-async def _run():
+async def _run(step, what: str):
     failing = False
     while True:
         try:
-            await tick()
+            await step()
             failing = False
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # Redis down: say so once, keep beating until it is back.
+            # Redis down: say so once, keep trying until it is back.
             if not failing:
-                log.warning("heartbeat failed (%s); retrying every %s s", exc, settings.SIGNALING_HEARTBEAT_S,
+                log.warning("%s failed (%s); retrying every %s s", what, exc, settings.SIGNALING_HEARTBEAT_S,
                             exc_info=not isinstance(exc, (ConnectionError, OSError)) and "redis" not in type(exc).__module__)
             failing = True
         await asyncio.sleep(settings.SIGNALING_HEARTBEAT_S)
 
 
-async def tick():
-    """One beat: refresh this worker's key, recover if the store lost its keys, sweep."""
-    global _epoch
-    from . import presence, recovery, sweeper
+async def beat():
+    """Refresh this worker's key; nothing else, so recovery or a long sweep never delays it."""
+    global _seen
     from .live import get_store
 
-    epoch = await get_store().heartbeat(WORKER_ID, worker_ttl())
-    if _epoch is not None and epoch != _epoch:
+    _seen = await get_store().heartbeat(WORKER_ID, worker_ttl())
+
+
+async def work():
+    """Recover if the store lost its keys, re-assert this worker's places, sweep."""
+    global _epoch
+    from . import presence, recovery, sweeper
+
+    seen = _seen
+    if seen is None:
+        return  # no beat has landed yet
+    if _epoch is not None and seen != _epoch:
         await recovery.recover()
-    _epoch = epoch
+    _epoch = seen
     await presence.check_local()
     await sweeper.sweep()
+
+
+async def tick():
+    """One beat and one round of the work (tests)."""
+    await beat()
+    await work()

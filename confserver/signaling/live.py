@@ -128,6 +128,19 @@ class MemoryStore:
         p[room_id] = dict(info)
         return True
 
+    async def reassert(self, mid, room_id, info: dict) -> bool:
+        m = self._meeting(mid)
+        if "state" not in m["ctl"]:
+            return False
+        cur = m["presence"].get(room_id)
+        if cur is None:
+            m["presence"][room_id] = dict(info)
+            return True
+        if cur.get("conn") == info["conn"] and cur.get("detached") is not None:
+            del cur["detached"]
+            return True
+        return False
+
     async def heartbeat(self, worker: str, ttl: float) -> str:
         return "memory"
 
@@ -199,6 +212,23 @@ class RedisStore:
     for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
     return 1
     """
+    # A place this worker's live connection holds: clear `detached` if the connection is ARGV[2]'s,
+    # put the place back if it is missing (KEYS presence, ctl, meetings set; ARGV room, info, ttl, meeting id).
+    _REASSERT = """
+    if redis.call('HEXISTS', KEYS[2], 'state') == 0 then return 0 end
+    local v = redis.call('HGET', KEYS[1], ARGV[1])
+    if not v then
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+        redis.call('SADD', KEYS[3], ARGV[4])
+        return 1
+    end
+    local info = cjson.decode(v)
+    if info['conn'] ~= cjson.decode(ARGV[2])['conn'] or info['detached'] == nil then return 0 end
+    info['detached'] = nil
+    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(info))
+    return 1
+    """
     _FORGET_IF_EMPTY = """
     if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
     return 0
@@ -213,7 +243,7 @@ class RedisStore:
         # A blocking pool: a burst of joins waits for a connection instead of failing. A connection
         # that a Redis restart closed is retried on a fresh one instead of failing the action.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, max_connections=64, timeout=20,
+            url, decode_responses=True, max_connections=64, timeout=20, socket_connect_timeout=1, socket_timeout=2,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4), retry_on_error=[ConnectionError, TimeoutError])
         self.r = aioredis.Redis(connection_pool=pool)
         self.prefix = prefix
@@ -222,6 +252,7 @@ class RedisStore:
         self._detach_if = self.r.register_script(self._DETACH_IF)
         self._restore = self.r.register_script(self._RESTORE)
         self._forget_if_empty = self.r.register_script(self._FORGET_IF_EMPTY)
+        self._reassert = self.r.register_script(self._REASSERT)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
@@ -340,6 +371,11 @@ class RedisStore:
             p.sadd(self._g("meetings"), str(mid))
             res = await p.execute()
         return bool(res[0])
+
+    async def reassert(self, mid, room_id, info: dict) -> bool:
+        """This worker's live connection holds the room's place: undo a drop, put back a lost place."""
+        keys = [self._k(mid, "presence"), self._k(mid, "ctl"), self._g("meetings")]
+        return bool(await self._reassert(keys=keys, args=[str(room_id), json.dumps(info), TTL_S, str(mid)]))
 
     async def heartbeat(self, worker: str, ttl: float) -> str:
         """Say this worker is alive for `ttl` seconds; returns the store's epoch, which changes

@@ -151,19 +151,24 @@ JOINS = _JoinWriter()
 async def detach(actor: Actor):
     """The connection dropped: keep the room present for the grace period."""
     at = time.time()
-    held = LOCAL.get(actor.conn)
-    if held is not None:
-        held.detached = at
     await get_store().detach_if(actor.meeting_id, actor.room_id, actor.conn, at)
+    held = LOCAL.get(actor.conn)
+    if held is not None:  # only once the store has it: check_local retries a detach that failed
+        held.detached = at
 
 
 async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
     """The room is gone (it left, was dropped, or did not come back in time)."""
     store = get_store()
     out = Outcome()
-    if actor.conn:
-        LOCAL.pop(actor.conn, None)
-    if not await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None):
+    held = LOCAL.pop(actor.conn, None) if actor.conn else None  # before the removal: check_local must not put it back
+    try:
+        removed = await store.presence_remove_if(actor.meeting_id, actor.room_id, actor.conn or None)
+    except Exception:
+        if held is not None:  # kept, so check_local and the sweeper end the place once the store is back
+            LOCAL.setdefault(actor.conn, held)
+        raise
+    if not removed:
         return out  # a newer connection holds the room's place
     out.events.append({"event": "presence", "room_id": actor.room_id, "online": False, "reason": reason, TO: CHAIR})
     await service.close_peer(actor.meeting_id, actor.room_id)
@@ -182,10 +187,14 @@ async def check_local():
     close) drop like any other: their rooms stay for the grace period, then the sweeper ends them."""
     now = time.time()
     for conn, held in list(LOCAL.items()):
+        if LOCAL.get(conn) is not held:
+            continue  # left (or replaced) meanwhile
+        a = held.actor
         if held.detached is None:
             if held.task is not None and held.task.done():
-                held.detached = now
-                a = held.actor
                 await get_store().detach_if(a.meeting_id, a.room_id, conn, now)
+                held.detached = now
+            else:  # live here: undo a sweeper's mistaken drop, put back a place the store lost
+                await get_store().reassert(a.meeting_id, a.room_id, info_of(a))
         elif now - held.detached > settings.SIGNALING_GRACE_S + 3 * settings.SIGNALING_HEARTBEAT_S:
             LOCAL.pop(conn, None)  # its grace timer or the sweeper has ended it by now

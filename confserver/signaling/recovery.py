@@ -27,10 +27,17 @@ async def recover():
         held.setdefault(h.actor.meeting_id, []).append(h)
     for mid, helds in held.items():
         await durable.restore(mid, store.raw)
-        for h in helds:
+        # A room's live connection first: a stale entry of the same room (the old connection of a
+        # resumed room, a dropped one in its grace period) must not take the place from it.
+        live = {h.actor.room_id for h in helds if h.detached is None and not (h.task and h.task.done())}
+        for h in sorted(helds, key=lambda h: h.detached is not None):
             a = h.actor
+            if h.detached is not None and a.room_id in live:
+                continue
             info = info_of(a) | ({"detached": h.detached} if h.detached is not None else {})
             await store.presence_put_if_absent(mid, a.room_id, info)
+            if a.is_chair and h.detached is None and (await store.ctl_get(mid)).get("chair_room") != a.room_id:
+                await store.ctl_set(mid, chair_room=a.room_id)  # the chair's join did not write it through
         log.warning("meeting %s: live state back; %d places of this worker registered again", mid, len(helds))
         hub = sessions._hubs.get(mid)
         if hub is None:

@@ -179,7 +179,10 @@ class Hub:
         else:
             for s in list(self.sessions.values()):
                 if s.on_close is not None:
-                    await s.on_close(message)
+                    try:
+                        await s.on_close(message)
+                    except Exception:  # one failed close must not keep the others open
+                        log.exception("meeting %s: closing session %s failed", self.meeting_id, s.id)
 
 
 _sessions: dict[str, Session] = {}

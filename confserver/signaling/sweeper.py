@@ -17,6 +17,10 @@ from .live import get_store
 
 log = logging.getLogger(__name__)
 
+# Workers found without a heartbeat key, and when this process first found so: a worker counts
+# as dead only once it has stayed missing for another worker TTL (a late beat is not a death).
+_missing: dict[str, float] = {}
+
 
 async def sweep() -> int:
     """One round over the meetings with presence; returns how many places were ended."""
@@ -41,12 +45,20 @@ async def sweep_meeting(mid: int) -> int:
         await store.forget_if_empty(mid)
         return 0
     now = time.time()
-    alive = await store.alive({p["worker"] for p in presence.values() if p.get("worker")})
+    workers = {p["worker"] for p in presence.values() if p.get("worker")}
+    alive = await store.alive(workers)
+    mono = time.monotonic()
+    for w in workers:
+        if w in alive:
+            _missing.pop(w, None)
+        else:
+            _missing.setdefault(w, mono)
     ended = 0
     for room_id, info in presence.items():
         if info.get("detached") is None:
-            if info.get("worker") and info["worker"] not in alive:
-                await store.detach_if(mid, room_id, info["conn"], now - heartbeat.worker_ttl())
+            w = info.get("worker")
+            if w and w not in alive and mono - _missing[w] >= heartbeat.worker_ttl():
+                await store.detach_if(mid, room_id, info["conn"], now - 2 * heartbeat.worker_ttl())
             continue
         if now - info["detached"] <= settings.SIGNALING_GRACE_S + settings.SIGNALING_HEARTBEAT_S:
             continue

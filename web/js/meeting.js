@@ -7,7 +7,7 @@ const FATAL_EVENTS = new Set(["dropped", "ended", "replaced"]);
 const FATAL_CLOSE = new Set([4000, 4001, 4004, 4403]);
 const FATAL_JOIN = new Set(["meeting_ended", "unauthenticated", "bad_token", "token_expired", "token_revoked",
   "token_wrong_meeting", "token_in_url", "not_terminal",
-  "room_not_invited", "not_visible", "not_host", "outside_subtree", "meeting_not_found", "no_chair_room"]);
+  "room_not_invited", "not_visible", "not_host", "outside_subtree", "meeting_not_found", "no_chair_room", "chair_room"]);
 // confserver/rooms/subprotocol.py: the server accepts "confserver"; the token rides as a second subprotocol.
 const SUBPROTOCOL = "confserver";
 const TOKEN_PROTOCOL = "confserver.token.";

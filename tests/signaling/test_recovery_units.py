@@ -1,0 +1,195 @@
+"""Presence and recovery at unit level, against a redis-server of this test's own (never the shared
+one): a stale entry must not win recovery, a detach or leave that failed is retried, the chair's room
+survives a restart, a live worker's places are never left dropped, one failed close does not stop
+the others (review of issue 9: defects 1, 2, 3, 8, 10)."""
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from confserver.signaling import control, heartbeat, live, presence, recovery, sessions, sweeper
+from confserver.signaling.presence import LOCAL, Held
+from confserver.testing import live as live_testing
+
+REDIS = shutil.which("redis-server")
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.skipif(not REDIS, reason="needs redis-server to start one of its own")]
+
+
+class KeptRedis:
+    """A redis-server on a free port that keeps its data over a restart only when told to SAVE."""
+
+    def __init__(self, tmp_path):
+        self.port, self.dir, self.proc = live_testing.free_port(), tmp_path, None
+
+    def start(self):
+        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise TimeoutError("redis-server did not start")
+
+    def save_and_kill(self):
+        subprocess.run(["redis-cli", "-p", str(self.port), "SAVE"], check=True, capture_output=True)
+        self.proc.kill()
+        self.proc.wait()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture
+def redis(tmp_path, settings, monkeypatch):
+    monkeypatch.setattr(sessions, "_hubs", {})  # not the hubs other tests left behind
+    r = KeptRedis(tmp_path)
+    r.start()
+    settings.REDIS_URL = r.url
+    live.reset_store()
+    LOCAL.clear()
+    sweeper._missing.clear()
+    yield r
+    LOCAL.clear()
+    if r.proc.poll() is None:
+        r.proc.kill()
+        r.proc.wait()
+
+
+def _actor(world, conn, *, chair=False, room=None):
+    return control.Actor(user=None, meeting_id=world.meeting_id, role=control.CHAIR if chair else control.ROOM,
+                         room_id=room or (world.chair_room if chair else world.room_a), room_name="", conn=conn)
+
+
+async def _hang():
+    await asyncio.sleep(60)
+
+
+async def test_recovery_keeps_the_live_connection_not_a_stale_one(world, redis):
+    """Defect 2: LOCAL holds the old (detached) connection of a room that resumed, then its live one."""
+    live_task = asyncio.ensure_future(_hang())
+    try:
+        LOCAL["old"] = Held(_actor(world, "old"), None, detached=time.time() - 1)
+        LOCAL["new"] = Held(_actor(world, "new"), live_task)
+        await recovery.recover()  # the store is empty, as after a restart
+        got = await live.get_store().presence_get(world.meeting_id, world.room_a)
+        assert got["conn"] == "new" and got.get("detached") is None, got
+    finally:
+        live_task.cancel()
+
+
+async def test_recovery_puts_back_the_chairs_room(world, redis):
+    """Defect 8: the chair's join does not write chair_room through; recovery must set it again."""
+    live_task = asyncio.ensure_future(_hang())
+    try:
+        LOCAL["chair"] = Held(_actor(world, "chair", chair=True), live_task)
+        await recovery.recover()
+        assert (await live.get_store().ctl_get(world.meeting_id)).get("chair_room") == world.chair_room
+    finally:
+        live_task.cancel()
+
+
+async def _registered(world, conn, task):
+    from confserver.signaling import durable
+
+    store = live.get_store()
+    await durable.restore(world.meeting_id, store.raw)
+    actor = _actor(world, conn)
+    await store.presence_put_if_absent(world.meeting_id, actor.room_id, presence.info_of(actor))
+    LOCAL[conn] = Held(actor, task)
+    return actor
+
+
+async def test_a_detach_that_failed_is_retried_once_redis_is_back(world, redis):
+    """Defect 3: the connection ended while Redis was down (Redis keeps its data)."""
+    done = asyncio.ensure_future(asyncio.sleep(0))
+    await done
+    actor = await _registered(world, "c1", done)
+    redis.save_and_kill()
+    with pytest.raises(Exception):
+        await presence.detach(actor)
+    redis.start()
+    await presence.check_local()
+    got = await live.get_store().presence_get(world.meeting_id, actor.room_id)
+    assert got.get("detached") is not None, got  # the grace period runs; the sweeper will end it
+
+
+async def test_a_leave_that_failed_keeps_the_place_for_check_local(world, redis):
+    """Defect 3: leave popped LOCAL before the store call; a failed removal left a ghost for good."""
+    done = asyncio.ensure_future(asyncio.sleep(0))
+    await done
+    actor = await _registered(world, "c2", done)
+    redis.save_and_kill()
+    with pytest.raises(Exception):
+        await presence.leave(actor)
+    redis.start()
+    assert "c2" in LOCAL
+    await presence.check_local()
+    got = await live.get_store().presence_get(world.meeting_id, actor.room_id)
+    assert got.get("detached") is not None, got
+
+
+async def test_a_live_workers_place_wrongly_dropped_or_lost_is_put_back(world, redis):
+    """Defect 1: another worker's sweeper marked a live place dropped (or ended it); the holder's tick undoes it."""
+    live_task = asyncio.ensure_future(_hang())
+    try:
+        actor = await _registered(world, "c3", live_task)
+        store = live.get_store()
+        await store.detach_if(world.meeting_id, actor.room_id, "c3", time.time() - 100)
+        await presence.check_local()
+        got = await store.presence_get(world.meeting_id, actor.room_id)
+        assert got["conn"] == "c3" and got.get("detached") is None, got
+        await store.presence_remove_if(world.meeting_id, actor.room_id, "c3")
+        await presence.check_local()
+        assert (await store.presence_get(world.meeting_id, actor.room_id))["conn"] == "c3"
+        # another connection's place is left alone
+        await store.presence_remove_if(world.meeting_id, actor.room_id, None)
+        other = presence.info_of(_actor(world, "other")) | {"detached": 1.0}
+        await store.presence_put_if_absent(world.meeting_id, actor.room_id, other)
+        await presence.check_local()
+        assert (await store.presence_get(world.meeting_id, actor.room_id))["conn"] == "other"
+    finally:
+        live_task.cancel()
+
+
+async def test_a_worker_that_missed_one_sweep_is_not_dead_yet(world, redis, settings):
+    """Defect 1: a late beat must not drop a worker's rooms; missing for another TTL does."""
+    settings.SIGNALING_WORKER_TTL_S = 0.4
+    store = live.get_store()
+    from confserver.signaling import durable
+
+    await durable.restore(world.meeting_id, store.raw)
+    info = presence.info_of(_actor(world, "late")) | {"worker": "quiet-worker"}
+    await store.presence_put_if_absent(world.meeting_id, world.room_a, info)
+    await sweeper.sweep_meeting(world.meeting_id)
+    assert (await store.presence_get(world.meeting_id, world.room_a)).get("detached") is None
+    await asyncio.sleep(0.45)
+    await sweeper.sweep_meeting(world.meeting_id)
+    assert (await store.presence_get(world.meeting_id, world.room_a)).get("detached") is not None
+
+
+async def test_one_failed_close_does_not_stop_the_others():
+    """Defect 10: Hub._dispatch awaited each on_close in one loop; the first failure stopped it."""
+    hub = sessions.Hub(1, None, "g")
+    closed = []
+
+    async def broken(message):
+        raise ConnectionResetError("gone")
+
+    async def fine(message):
+        closed.append(message["type"])
+
+    for i, cb in enumerate((broken, fine, broken, fine)):
+        s = sessions.Session(id=f"s{i}", key=(1, "room", i))
+        s.on_close = cb
+        hub.sessions[s.id] = s
+    await hub._dispatch({"type": "meeting.ended"})
+    assert closed == ["meeting.ended", "meeting.ended"]

@@ -102,6 +102,8 @@ class Pool:
 
     def __init__(self, size: int, memory_mb: int, max_jobs: int):
         self.config = (size, memory_mb, max_jobs)
+        self.closed = False  # replaced (settings changed): a worker checked out now is killed, not returned
+        self._closing = threading.Lock()
         self._slots: queue.LifoQueue = queue.LifoQueue()
         for _ in range(size):
             self._slots.put(None)
@@ -124,7 +126,7 @@ class Pool:
             worker = None
             raise
         finally:
-            self._slots.put(worker)
+            self._give_back(worker)
         if not header.get("ok"):
             raise PdfError(header.get("code", "pdf_unreadable"), header.get("page"))
         return header, payload
@@ -139,9 +141,19 @@ class Pool:
             if worker is None or not worker.alive():
                 worker = Worker(self.config[1])
         finally:
-            self._slots.put(worker)
+            self._give_back(worker)
+
+    def _give_back(self, worker: "Worker | None") -> None:
+        with self._closing:
+            if not self.closed:
+                self._slots.put(worker)
+                return
+        if worker is not None:
+            worker.kill()
 
     def close(self) -> None:
+        with self._closing:
+            self.closed = True
         while True:
             try:
                 worker = self._slots.get_nowait()

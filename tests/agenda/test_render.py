@@ -160,3 +160,49 @@ def test_a_render_that_timed_out_is_tried_again_soon(host_client, world, setting
     settings.AGENDA_RENDER_TIMEOUT_S = 120
     time.sleep(1.5)
     assert host_client.get(url).status_code == 200
+
+
+def _pdf_workers() -> list[int]:
+    """This process's live PDF worker children."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmd = (d / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and state != "Z" and b"pdfworker" in cmd:
+            found.append(int(d.name))
+    return found
+
+
+def test_a_worker_busy_when_its_pool_is_replaced_is_ended_not_leaked(tmp_path, settings):
+    """Changed settings replace a pool; a worker then rendering goes back to the closed pool no more."""
+    from confserver.agenda.testing import pdfgen
+
+    path = tmp_path / "slow.pdf"
+    path.write_bytes(pdfgen.slow_page_pdf(squares=20_000, repeat=30))
+    settings.AGENDA_RENDER_TIMEOUT_S = 60
+    sandbox._pool("render").close()  # no idle workers left over from other tests
+    sandbox._pools.pop("render", None)
+    done = []
+    t = threading.Thread(target=lambda: done.append(sandbox.render(path, 1, 480)))
+    t.start()
+    time.sleep(0.3)  # the job holds its worker
+    old = sandbox._pools["render"]  # as a request still running on the old pool holds it
+    settings.AGENDA_RENDER_WORKERS = settings.AGENDA_RENDER_WORKERS + 1
+    assert sandbox._pool("render") is not old  # replaced: the old pool closed
+    assert not done, "the render ended before the pool was replaced"
+    t.join(60)
+    assert done and done[0].startswith(b"\x89PNG")
+    deadline = time.monotonic() + 5
+    while _pdf_workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pdf_workers() == []
+    del old

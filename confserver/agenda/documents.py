@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from confserver.edge.limits import too_large_message
 from confserver.errors import Conflict, DomainError, NotFound
 from confserver.rooms import timeline
 from confserver.rooms.models import Meeting
@@ -85,8 +86,7 @@ def _spool(fileobj) -> storage.Spooled:
 
 
 def too_large(limit: int) -> DomainError:
-    size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
-    return DomainError("file_too_large", f"Tệp vượt quá giới hạn {size}.", status=413)
+    return DomainError("file_too_large", too_large_message(limit, "Tệp"), status=413)
 
 
 def storage_full() -> DomainError:

@@ -8,12 +8,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import JsonResponse
 
+from confserver.edge.limits import UPLOAD_MARGIN_BYTES, UPLOAD_PATH_PATTERN
+
 from . import documents, storage
 
-# Both endpoints of confserver/agenda/api.py that take a PDF.
-UPLOAD_PATH = re.compile(r"/api/agenda/(?:meetings/\d+/documents|documents/\d+/versions)/?")
+# Both endpoints of confserver/agenda/api.py that take a PDF, as the edge matches them.
+UPLOAD_PATH = re.compile(UPLOAD_PATH_PATTERN)
 # Multipart framing and the small form fields (title, item) on top of the file itself.
-MARGIN_BYTES = 1024 * 1024
+MARGIN_BYTES = UPLOAD_MARGIN_BYTES
 
 
 class SpooledUpload(UploadedFile):

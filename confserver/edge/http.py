@@ -13,7 +13,7 @@ import json
 from daphne.http_protocol import HTTPFactory, WebRequest
 from twisted.web import http
 
-from confserver.edge.limits import Limits
+from confserver.edge.limits import Limits, too_large_message
 
 # After a refusal the client may still be sending its body: read and drop it this long, so that it
 # can read the reply before the connection closes (a close with unread data resets the connection).
@@ -28,8 +28,7 @@ def _reply(status: int, reason: str, code: str, message: str) -> bytes:
 
 
 def too_large(limit: int) -> bytes:
-    size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
-    return _reply(413, "Payload Too Large", "body_too_large", f"Nội dung gửi lên vượt quá giới hạn {size}.")
+    return _reply(413, "Payload Too Large", "body_too_large", too_large_message(limit))
 
 
 TOO_SLOW = _reply(408, "Request Timeout", "request_timeout", "Yêu cầu gửi đến quá chậm; kết nối đã bị đóng.")

@@ -5,8 +5,16 @@ from dataclasses import dataclass
 
 # Document uploads (confserver/agenda/api.py); matched on the raw path, so any other spelling of
 # these paths only gets the small limit. Multipart framing and the title field fit in the margin.
-UPLOAD_PATH = re.compile(rb"/api/agenda/(?:meetings/\d+/documents|documents/\d+/versions)/?")
+# The one definition: confserver/agenda/uploads.py uses these too (the application's own upload guard).
+UPLOAD_PATH_PATTERN = r"/api/agenda/(?:meetings/\d+/documents|documents/\d+/versions)/?"
+UPLOAD_PATH = re.compile(UPLOAD_PATH_PATTERN.encode("ascii"))
 UPLOAD_MARGIN_BYTES = 1024 * 1024
+
+
+def too_large_message(limit: int, subject: str = "Nội dung gửi lên") -> str:
+    """The one "too large" text (the edge's 413 body_too_large, the application's 413 file_too_large)."""
+    size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
+    return f"{subject} vượt quá giới hạn {size}."
 
 
 

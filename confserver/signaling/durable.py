@@ -105,7 +105,8 @@ class DurableStore:
         if not await self.raw.has_state(mid):
             await restore(mid, self.raw)  # change the meeting as it was, not an empty one
         out = await getattr(self.raw, name)(mid, *args, **kwargs)
-        await save(mid, self.raw)
+        if out is not False:  # queue_add/queue_remove that changed nothing: no row to write
+            await save(mid, self.raw)
         return out
 
     async def ctl_set(self, mid, **fields):

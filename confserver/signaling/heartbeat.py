@@ -19,6 +19,9 @@ _task: asyncio.Task | None = None
 _work: asyncio.Task | None = None
 _epoch: str | None = None  # the store's epoch as of the last recovery (or the first beat)
 _seen: str | None = None  # the store's epoch as of the last beat
+# Events may have been lost (a beat or a publish failed): once the store answers again, every
+# client of this worker takes a fresh snapshot.
+resync_due = False
 
 
 def ensure_started():
@@ -55,23 +58,33 @@ async def _run(step, what: str):
 
 async def beat():
     """Refresh this worker's key; nothing else, so recovery or a long sweep never delays it."""
-    global _seen
+    global _seen, resync_due
     from .live import get_store
 
-    _seen = await get_store().heartbeat(WORKER_ID, worker_ttl())
+    try:
+        _seen = await get_store().heartbeat(WORKER_ID, worker_ttl())
+    except Exception:
+        _seen, resync_due = None, True  # no recovery or sweeping until the store answers again
+        raise
 
 
 async def work():
     """Recover if the store lost its keys, re-assert this worker's places, sweep."""
-    global _epoch
+    global _epoch, resync_due
     from . import presence, recovery, sweeper
 
     seen = _seen
     if seen is None:
-        return  # no beat has landed yet
+        return  # no beat has landed since the last failure
     if _epoch is not None and seen != _epoch:
-        await recovery.recover()
-    _epoch = seen
+        resync_due = False
+        if await recovery.recover(seen):  # else the meetings not back yet are retried next round
+            _epoch = seen
+    elif resync_due:
+        resync_due = False
+        await recovery.resync()
+    if _epoch is None:
+        _epoch = seen
     await presence.check_local()
     await sweeper.sweep()
 

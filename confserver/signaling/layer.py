@@ -15,16 +15,27 @@ log = logging.getLogger(__name__)
 _RETRIED = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
+_failing = False  # publishing fails now: logged once per outage
+
+
 async def _retrying(call, *args):
+    global _failing
     end = time.monotonic() + settings.SIGNALING_PUBLISH_RETRY_S
     delay = 0.05
     while True:
         try:
-            return await call(*args)
+            out = await call(*args)
+            _failing = False
+            return out
         except _RETRIED as exc:
             if time.monotonic() + delay > end:
+                from . import heartbeat
+
+                heartbeat.resync_due = True  # the event is lost: clients redraw once Redis answers
                 raise
-            log.warning("publishing failed (%s); retrying in %.2f s", exc, delay)
+            if not _failing:
+                log.warning("publishing failed (%s); retrying for up to %s s", exc, settings.SIGNALING_PUBLISH_RETRY_S)
+                _failing = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 

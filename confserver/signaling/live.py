@@ -52,7 +52,8 @@ class MemoryStore:
 
     async def queue_remove(self, mid, room_id) -> bool:
         gone = self._meeting(mid)["queue"].pop(room_id, None) is not None
-        self._bump(mid)
+        if gone:
+            self._bump(mid)
         return gone
 
     async def queue_list(self, mid) -> list[int]:
@@ -229,6 +230,21 @@ class RedisStore:
     redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(info))
     return 1
     """
+    # Add to (ARGV[3] '1') or remove from the queue KEYS[1]; bump KEYS[2]'s rev only if that changed it.
+    _QUEUE_CHANGE = """
+    local n
+    if ARGV[3] == '1' then
+        n = redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
+    else
+        n = redis.call('ZREM', KEYS[1], ARGV[1])
+    end
+    if n > 0 then
+        redis.call('HINCRBY', KEYS[2], 'rev', 1)
+        redis.call('EXPIRE', KEYS[2], ARGV[2])
+    end
+    return n
+    """
     _FORGET_IF_EMPTY = """
     if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
     return 0
@@ -253,6 +269,7 @@ class RedisStore:
         self._restore = self.r.register_script(self._RESTORE)
         self._forget_if_empty = self.r.register_script(self._FORGET_IF_EMPTY)
         self._reassert = self.r.register_script(self._REASSERT)
+        self._queue_change = self.r.register_script(self._QUEUE_CHANGE)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
@@ -278,20 +295,12 @@ class RedisStore:
         p.expire(self._k(mid, "ctl"), TTL_S)
 
     async def queue_add(self, mid, room_id):
-        k = self._k(mid, "queue")
-        async with self.r.pipeline(transaction=True) as p:
-            p.zadd(k, {str(room_id): time.time()}, nx=True)
-            p.expire(k, TTL_S)
-            self._bump(p, mid)
-            res = await p.execute()
-        return bool(res[0])
+        return bool(await self._queue_change(keys=[self._k(mid, "queue"), self._k(mid, "ctl")],
+                                             args=[str(room_id), TTL_S, "1", repr(time.time())]))
 
     async def queue_remove(self, mid, room_id):
-        async with self.r.pipeline(transaction=True) as p:
-            p.zrem(self._k(mid, "queue"), str(room_id))
-            self._bump(p, mid)
-            res = await p.execute()
-        return bool(res[0])
+        return bool(await self._queue_change(keys=[self._k(mid, "queue"), self._k(mid, "ctl")],
+                                             args=[str(room_id), TTL_S, "0", "0"]))
 
     async def queue_list(self, mid):
         return [int(x) for x in await self.r.zrange(self._k(mid, "queue"), 0, -1)]

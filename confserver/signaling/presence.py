@@ -56,7 +56,21 @@ def chair_room_sync(meeting_id: int, fresh: bool = False) -> int | None:
     return room_id
 
 
-chair_room = db(chair_room_sync)
+_chair_lookups: dict[int, asyncio.Future] = {}
+
+
+async def chair_room(meeting_id: int) -> int | None:
+    """chair_room_sync from the event loop: a cached answer without a thread hop, and one lookup
+    in flight per meeting when the cache is empty (a meeting's start: thousands of joins at once)."""
+    hit = _chair_rooms.get(meeting_id)
+    if hit and time.monotonic() - hit[0] < 30:
+        return hit[1]
+    lookup = _chair_lookups.get(meeting_id)
+    if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
+        lookup = _chair_lookups[meeting_id] = asyncio.ensure_future(db(chair_room_sync)(meeting_id, True))
+        lookup.add_done_callback(lambda f: _chair_lookups.pop(meeting_id, None) if _chair_lookups.get(meeting_id) is f
+                                 else None)
+    return await asyncio.shield(lookup)
 
 
 def info_of(actor: Actor, since: float | None = None) -> dict:

@@ -193,3 +193,89 @@ async def test_one_failed_close_does_not_stop_the_others():
         hub.sessions[s.id] = s
     await hub._dispatch({"type": "meeting.ended"})
     assert closed == ["meeting.ended", "meeting.ended"]
+
+
+async def test_a_queue_change_that_changes_nothing_writes_nothing(world, redis):
+    """Defect 4: every leave bumped rev and wrote the LiveState row though the room was not queued."""
+    from asgiref.sync import sync_to_async
+
+    from confserver.signaling.models import LiveState
+
+    store, mid = live.get_store(), world.meeting_id
+    assert await store.queue_add(mid, world.room_b)
+    row = await sync_to_async(LiveState.objects.get)(meeting_id=mid)
+    assert not await store.queue_remove(mid, world.room_a)  # a leave of a room not queued
+    assert not await store.queue_add(mid, world.room_b)  # queued already
+    again = await sync_to_async(LiveState.objects.get)(meeting_id=mid)
+    assert (again.rev, again.updated_at) == (row.rev, row.updated_at)
+    assert (await store.ctl_get(mid))["rev"] == row.rev
+    assert await store.queue_remove(mid, world.room_b)
+    assert (await sync_to_async(LiveState.objects.get)(meeting_id=mid)).queue == []
+
+
+async def test_chair_room_is_looked_up_once_for_a_burst_of_joins(world, monkeypatch):
+    """Defect 5: each join hopped to the thread pool; an empty cache meant one query per join."""
+    calls = []
+    real = presence.chair_room_sync
+
+    def counted(meeting_id, fresh=False):
+        calls.append(meeting_id)
+        return real(meeting_id, fresh)
+
+    monkeypatch.setattr(presence, "chair_room_sync", counted)
+    presence._chair_rooms.clear()
+    got = await asyncio.gather(*(presence.chair_room(world.meeting_id) for _ in range(50)))
+    assert set(got) == {world.chair_room} and len(calls) == 1
+    assert await presence.chair_room(world.meeting_id) == world.chair_room and len(calls) == 1  # cached
+
+
+async def _hub_session(world, redis):
+    from confserver.signaling.layer import RetryingPubSubLayer
+
+    layer = RetryingPubSubLayer(hosts=[redis.url])
+    s = await sessions.open_session((world.meeting_id, control.ROOM, world.room_a), layer, f"m{world.meeting_id}")
+    return s, s.attach(None, None, 0)
+
+
+def _resyncs(queue):
+    n = 0
+    while not queue.empty():
+        n += '"event":"resync"' in queue.get_nowait()
+    return n
+
+
+async def test_recovery_resyncs_each_meeting_once_per_epoch(world, redis):
+    """Defect 7: a round that did not finish started over, and every meeting got resync again."""
+    s, queue = await _hub_session(world, redis)
+    try:
+        assert await recovery.recover("e1")
+        assert _resyncs(queue) == 1
+        assert await recovery.recover("e1")  # a later round for the same epoch: nothing again
+        assert _resyncs(queue) == 0
+        assert await recovery.recover("e2")
+        assert _resyncs(queue) == 1
+    finally:
+        await sessions.close(s)
+
+
+async def test_clients_resync_after_an_outage_where_redis_kept_its_data(world, redis):
+    """Defect 6: the epoch does not change when Redis keeps its data; events published meanwhile are lost."""
+    s, queue = await _hub_session(world, redis)
+    heartbeat._epoch = heartbeat._seen = None
+    heartbeat.resync_due = False
+    try:
+        await heartbeat.tick()
+        assert _resyncs(queue) == 0
+        redis.save_and_kill()
+        with pytest.raises(Exception):
+            await heartbeat.beat()
+        await heartbeat.work()
+        assert _resyncs(queue) == 0  # not while Redis is away
+        redis.start()
+        await heartbeat.tick()
+        assert _resyncs(queue) == 1
+        await heartbeat.tick()
+        assert _resyncs(queue) == 0
+    finally:
+        heartbeat._epoch = heartbeat._seen = None
+        await sessions.close(s)

@@ -16,6 +16,7 @@ const PING_TIMEOUT_MS = 10000;
 const REQUEST_TIMEOUT_MS = 20000;
 const NOT_STARTED_RETRY_MS = 10000;
 const GAP_WAIT_MS = 3000;
+const RESYNC_SPREAD_MS = 3000;
 const MAX_FRAME = 60000; // the server takes frames up to 64 KB (SDP up to 60000 characters)
 
 export class RequestError extends Error {
@@ -221,6 +222,8 @@ export class MeetingClient {
 
   /** The server asks every client to redraw from a fresh snapshot. */
   async _redraw() {
+    // Every client of the worker gets resync at once: spread their snapshots over 0-3 s.
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * RESYNC_SPREAD_MS));
     let data;
     try { data = await this.request("snapshot"); } catch (e) { return; }
     this.lastSeq = Math.max(this.lastSeq, data.seq);

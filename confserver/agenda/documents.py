@@ -13,7 +13,7 @@ from confserver.errors import Conflict, DomainError, NotFound
 from confserver.rooms import timeline
 from confserver.rooms.models import Meeting
 
-from . import access, fold, pdf, receipts, sandbox, signatures, storage
+from . import access, fold, pdf, receipts, sandbox, storage
 from .agenda import check_editable, lock_meeting
 from .models import AgendaItem, Document, DocumentPage, DocumentVersion
 
@@ -51,8 +51,12 @@ def check_file(fileobj) -> Checked:
             info = sandbox.check(spooled.path)
         except pdf.PdfError as exc:
             raise pdf_refusal(exc) from None
+        try:
+            report = _signature_report(spooled.path)
+        except pdf.PdfError as exc:  # busy
+            raise pdf_refusal(exc) from None
         sandbox.warm_renders()
-        return Checked(spooled, info, _signature_report(spooled.path))
+        return Checked(spooled, info, report)
     except BaseException:
         spooled.discard()
         raise
@@ -64,7 +68,7 @@ def _signature_report(path) -> dict:
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if m.find(b"/ByteRange") < 0:
             return {"signed": False, "status": "unsigned", "signatures": []}
-    return signatures.check(path)
+    return sandbox.signatures(path)  # pyHanko parses it in a sandboxed worker, not here
 
 
 def _spool(fileobj) -> storage.Spooled:

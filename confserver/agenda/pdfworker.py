@@ -2,7 +2,7 @@
 
 Jobs come on stdin and answers go to stdout, framed as multiprocessing.connection messages: a JSON
 header, then for a render the PNG's bytes. The process lives under an address-space limit, and each
-job under a CPU-time limit (SIGXCPU ends it); no Django here, only pdf.py.
+job under a CPU-time limit (SIGXCPU ends it); no Django here, only pdf.py (and signatures.py's pyHanko).
 """
 import json
 import math
@@ -54,6 +54,10 @@ class Jobs:
             if job["op"] == "inspect":
                 info = pdf.inspect(Path(job["path"]), limits)
                 return {"ok": True, "page_count": info.page_count, "texts": info.texts}, None
+            if job["op"] == "signatures":
+                from confserver.agenda import signatures
+
+                return {"ok": True, "report": signatures.check(Path(job["path"]), job.get("trust_roots", []))}, None
             if job["op"] == "render":
                 png = pdf.render_png(self.document(job["path"]), job["page"], job["width"], limits)
                 return {"ok": True, "size": len(png)}, png

@@ -196,6 +196,21 @@ def check(path: Path) -> PdfInfo:
     return PdfInfo(page_count=header["page_count"], texts=header["texts"])
 
 
+def signatures(path: Path) -> dict:
+    """signatures.check (pyHanko) in a fresh sandboxed process, under the checks' limits. A file it cannot
+    analyse in them is reported as such ("error"), not refused; "busy" is raised like the check's."""
+    try:
+        header, _ = _pool("check").run({"op": "signatures", "path": str(path), "limits": limits().as_dict(),
+                                        "trust_roots": [str(p) for p in _setting("AGENDA_TRUST_ROOTS", []) or []]},
+                                       timeout=_setting("AGENDA_PDF_CHECK_TIMEOUT_S", 60.0),
+                                       wait=_setting("AGENDA_PDF_WAIT_S", 30.0))
+    except PdfError as exc:
+        if exc.code == "busy":
+            raise
+        return {"signed": False, "status": "error", "error": exc.code, "signatures": []}
+    return header["report"]
+
+
 def warm_renders() -> None:
     """A render worker ready for the pages of a document just uploaded."""
     _pool("render").warm()

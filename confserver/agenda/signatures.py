@@ -1,11 +1,12 @@
 """Digital signatures in an uploaded PDF: who signed, when, and whether the signed
 bytes are intact (pyHanko). Trust in the signer's CA is a separate answer, and
 "unknown" unless AGENDA_TRUST_ROOTS (paths of PEM/DER CA certificates) is set.
+
+pyHanko parses hostile files: check() runs only inside a sandboxed PDF worker (pdfworker.py, the
+"signatures" job; sandbox.signatures() from the server). No Django here.
 """
 import logging
 from pathlib import Path
-
-from django.conf import settings
 
 log = logging.getLogger(__name__)
 # pyHanko logs a warning with a traceback for every certificate path it cannot
@@ -14,11 +15,11 @@ log = logging.getLogger(__name__)
 logging.getLogger("pyhanko.sign.validation.generic_cms").setLevel(logging.ERROR)
 
 
-def _trust_roots() -> list:
+def _trust_roots(paths) -> list:
     from asn1crypto import pem, x509
 
     roots = []
-    for p in getattr(settings, "AGENDA_TRUST_ROOTS", []) or []:
+    for p in paths or []:
         data = Path(p).read_bytes()
         if pem.detect(data):
             roots += [x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
@@ -34,8 +35,9 @@ def _cn(cert) -> str:
         return ""
 
 
-def check(path: Path) -> dict:
-    """The signature report of a PDF: {"signed", "status", "signatures": [...]}.
+def check(path: Path, trust_roots=()) -> dict:
+    """The signature report of a PDF: {"signed", "status", "signatures": [...]}; `trust_roots` are
+    the paths of AGENDA_TRUST_ROOTS.
 
     status: "unsigned", "intact" (every signature covers untouched bytes),
     "broken" (at least one does not) or "error" (the file could not be analysed).
@@ -44,7 +46,7 @@ def check(path: Path) -> dict:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    roots = _trust_roots()
+    roots = _trust_roots(trust_roots)
     try:
         with open(path, "rb") as f:
             reader = PdfFileReader(f, strict=False)

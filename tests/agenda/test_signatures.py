@@ -65,3 +65,20 @@ def test_signature_report_over_http(world, signed_pdf, client):
     assert body["signed"] and body["status"] == "intact" and body["signatures"][0]["signer_cn"] == "Nguyễn Văn An"
     client.force_login(world.users["hanoi_reviewer"])
     assert client.get(f"/api/agenda/versions/{v.id}/signatures").json()["code"] == "not_visible"
+
+
+def test_pyhanko_reads_uploads_only_in_the_sandbox(world, signed_pdf, monkeypatch, tmp_path, settings):
+    """pyHanko parses hostile files: in a sandboxed PDF worker under its limits, never in the server."""
+    from confserver.agenda import sandbox, signatures
+
+    def in_the_server(*a, **k):
+        raise AssertionError("pyHanko ran in the server process")
+
+    monkeypatch.setattr(signatures, "check", in_the_server)
+    v = world.upload(signed_pdf)
+    assert v.signature_status == "intact" and v.signatures["signatures"][0]["signer_cn"] == "Nguyễn Văn An"
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(signed_pdf)
+    settings.AGENDA_PDF_MEMORY_MB = 48  # a worker that cannot load pyHanko: reported, the upload not refused
+    assert sandbox.signatures(path) == {"signed": False, "status": "error", "error": "pdf_too_complex",
+                                        "signatures": []}

@@ -85,3 +85,4 @@ def _http_error(request, exc: HttpError):
 api.add_router("/units", units)
 api.add_router("/meetings", rooms_api)
 api.add_router("/agenda", agenda_router)
+api.add_router("/recordings", "confserver.recording.api.router")

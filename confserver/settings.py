@@ -276,3 +276,8 @@ MIDDLEWARE = [*MIDDLEWARE, "confserver.agenda.uploads.UploadGuard"]
 # thread fed through a queue of at most RECORDING_QUEUE_PACKETS packets; when it overflows, recording stops.
 RECORDING_SEGMENT_S = env.float("RECORDING_SEGMENT_S", default=300.0)
 RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)
+
+# Serving recordings (confserver/recording/api.py): when set (e.g. "/_recordings"), a segment request that passed
+# the permission check is answered with `X-Accel-Redirect: <prefix>/<path under RECORDINGS_ROOT>` and no body, for
+# an nginx `internal` location aliased to RECORDINGS_ROOT; empty: the view serves the bytes and ranges itself.
+RECORDINGS_ACCEL_PREFIX = env("RECORDINGS_ACCEL_PREFIX", default="")

@@ -29,3 +29,30 @@ class Segment(models.Model):
 
     def __str__(self):
         return f"{self.meeting_id}/{self.index}: {self.path} ({self.get_state_display()})"
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view", "Xem"
+    DOWNLOAD = "download", "Tải về"
+
+
+class RecordingAccess(models.Model):
+    """Who looked at or downloaded which recording, when and from where (issue 10, item 6)."""
+
+    # PROTECT: the log is evidence; an account or meeting with log rows is deactivated, not deleted.
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name="tài khoản")
+    at = models.DateTimeField("thời điểm (UTC)", auto_now_add=True, db_index=True)
+    meeting = models.ForeignKey("rooms.Meeting", on_delete=models.PROTECT, related_name="recording_accesses",
+                                verbose_name="cuộc họp")
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="accesses",
+                                verbose_name="đoạn ghi hình")
+    action = models.CharField("hành động", max_length=16, choices=AccessAction.choices)
+    client_address = models.GenericIPAddressField("địa chỉ máy khách", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "lượt truy cập bản ghi"
+        verbose_name_plural = "nhật ký truy cập bản ghi"
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.user_id} {self.get_action_display()} {self.meeting_id}/{self.segment_id or '-'} {self.at:%Y-%m-%d %H:%M}"

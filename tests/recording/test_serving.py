@@ -158,3 +158,15 @@ def test_segment_list(rec):
     assert row["start"] and row["end"]
     log = RecordingAccess.objects.get()
     assert (log.segment, log.action) == (None, AccessAction.VIEW)
+
+
+def test_admin_lists_the_log_read_only(rec):
+    from confserver.accounts.models import User
+
+    meeting, segment, users = rec
+    client_for(users["reviewer"]).get(file_url(segment))
+    su = User.objects.create_superuser("root", password="pw-123456", role=Role.ADMIN)
+    c = client_for(su)
+    r = c.get("/admin/recording/recordingaccess/")
+    assert r.status_code == 200 and "rev" in r.content.decode()
+    assert c.get("/admin/recording/recordingaccess/add/").status_code == 403

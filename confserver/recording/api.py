@@ -4,11 +4,13 @@ Mounted at /api/recordings in confserver/api.py. With `RECORDINGS_ACCEL_PREFIX` 
 reverse proxy (nginx `X-Accel-Redirect` to an `internal` location) after the permission check, and the proxy
 serves the bytes and the ranges.
 """
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Router, Schema
 
@@ -77,7 +79,10 @@ def segment_file(request, segment_id: int, download: bool = False):
         log_access(request, segment.meeting, segment, action)
     first, last = span if span is not None else (0, size - 1)
     length = last - first + 1 if size else 0
-    response = StreamingHttpResponse(_read(path, first, length), status=206 if span else 200,
+    # Under ASGI (daphne) Django collects a synchronous iterator into one list before sending it
+    # (StreamingHttpResponse.__aiter__): hand it an asynchronous one there, so memory stays one chunk.
+    body = _aread(path, first, length) if isinstance(request, ASGIRequest) else _read(path, first, length)
+    response = StreamingHttpResponse(body, status=206 if span else 200,
                                      content_type="video/webm")
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
@@ -112,6 +117,21 @@ def _read(path: Path, offset: int, length: int):
                 return  # the file shrank under us; the client sees a short body
             length -= len(chunk)
             yield chunk
+
+
+async def _aread(path: Path, offset: int, length: int):
+    """As `_read`, each chunk read in a thread so the event loop never waits on the disk."""
+    f = await asyncio.to_thread(open, path, "rb")
+    try:
+        await asyncio.to_thread(f.seek, offset)
+        while length > 0:
+            chunk = await asyncio.to_thread(f.read, min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+    finally:
+        await asyncio.to_thread(f.close)
 
 
 def _disposition(response, segment: Segment, download: bool):

@@ -170,3 +170,17 @@ def test_admin_lists_the_log_read_only(rec):
     r = c.get("/admin/recording/recordingaccess/")
     assert r.status_code == 200 and "rev" in r.content.decode()
     assert c.get("/admin/recording/recordingaccess/add/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_body_is_an_async_stream(rec):
+    """Django would collect a synchronous iterator into one list under daphne; ours stays chunked."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    _, segment, users = rec
+    c = AsyncClient()
+    await sync_to_async(c.force_login)(users["reviewer"])
+    r = await c.get(file_url(segment), headers={"Range": "bytes=100-"})
+    assert r.status_code == 206 and r.is_async
+    assert b"".join([part async for part in r.streaming_content]) == DATA[100:]

@@ -176,6 +176,7 @@ def test_admin_lists_the_log_read_only(rec):
 async def test_under_asgi_the_body_is_an_async_stream(rec):
     """Django would collect a synchronous iterator into one list under daphne; ours stays chunked."""
     from asgiref.sync import sync_to_async
+    from django.db import connections
     from django.test import AsyncClient
 
     _, segment, users = rec
@@ -184,3 +185,4 @@ async def test_under_asgi_the_body_is_an_async_stream(rec):
     r = await c.get(file_url(segment), headers={"Range": "bytes=100-"})
     assert r.status_code == 206 and r.is_async
     assert b"".join([part async for part in r.streaming_content]) == DATA[100:]
+    await sync_to_async(connections.close_all)()  # the request's thread's connection, or PostgreSQL's teardown waits

@@ -56,3 +56,34 @@ class RecordingAccess(models.Model):
 
     def __str__(self):
         return f"{self.user_id} {self.get_action_display()} {self.meeting_id}/{self.segment_id or '-'} {self.at:%Y-%m-%d %H:%M}"
+
+
+class MinutesState(models.TextChoices):
+    DRAFT = "draft", "Dự thảo"
+    FINAL = "final", "Đã hoàn thành"
+
+
+class Minutes(models.Model):
+    """The minutes (biên bản) of a meeting, Form 1.9 of Decree 30/2020/NĐ-CP (issue 10, item 11).
+
+    `content` is a list of sections in order: {"heading": str, "lines": [str, ...]}."""
+
+    meeting = models.OneToOneField("rooms.Meeting", on_delete=models.PROTECT, related_name="minutes",
+                                   verbose_name="cuộc họp")
+    number = models.CharField("số biên bản", max_length=60, blank=True)
+    place = models.CharField("địa điểm", max_length=300, blank=True)
+    chair_name = models.CharField("chủ trì", max_length=200, blank=True)
+    secretary_name = models.CharField("thư ký", max_length=200, blank=True)
+    content = models.JSONField("nội dung", default=list, blank=True)
+    conclusions = models.TextField("kết luận", blank=True)
+    state = models.CharField("trạng thái", max_length=16, choices=MinutesState.choices, default=MinutesState.DRAFT)
+    updated_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", verbose_name="người sửa")
+    updated_at = models.DateTimeField("sửa lúc", auto_now=True)
+
+    class Meta:
+        verbose_name = "biên bản"
+        verbose_name_plural = "biên bản"
+
+    def __str__(self):
+        return f"{self.number or '-'} ({self.get_state_display()}): {self.meeting_id}"

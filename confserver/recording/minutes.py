@@ -1,0 +1,192 @@
+"""The minutes (biên bản) of a meeting (issue 10, item 11): a draft from the record, edits, finalising.
+
+Decision 45/2018/QĐ-TTg lists what the minutes hold (chair, attendees, the course of the meeting, who spoke,
+the chair's conclusions); Form 1.9 of Decree 30/2020/NĐ-CP is their layout (minutes_pdf.py). The draft is
+built from the database only: the roll call (Participation), the agenda items and floor grants as the
+timeline recorded them (kinds "state", "agenda_item", "floor_granted", "floor_revoked", "floor_released",
+"present"), the documents presented.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from confserver.errors import Conflict, DomainError, Forbidden
+from confserver.rooms import meetings, policy
+from confserver.rooms.models import Meeting, MeetingState, Room, RollCall
+
+from .access import check_can_review
+from .models import Minutes, MinutesState
+
+FLOOR_ENDS = {"floor_revoked", "floor_released"}
+
+
+@dataclass(frozen=True)
+class Times:
+    start: datetime | None
+    end: datetime | None
+
+
+def times(meeting: Meeting) -> Times:
+    """When the meeting went live and ended, from its state changes (the row's fields when none was recorded)."""
+    start = end = None
+    for e in meeting.timeline.filter(kind="state").order_by("at", "id"):
+        if e.data.get("state") == MeetingState.LIVE and start is None:
+            start = e.at
+        elif e.data.get("state") == MeetingState.ENDED:
+            end = e.at
+    start, end = start or meeting.started_at, end or meeting.ended_at
+    return Times(start, end)
+
+
+def _hm(at: datetime | None) -> str:
+    return timezone.localtime(at).strftime("%H:%M:%S") if at else "…"
+
+
+def agency_name(meeting: Meeting) -> str:
+    """The issuing agency at the top left of the form: the host unit's people's committee."""
+    return f"ỦY BAN NHÂN DÂN {meeting.host_unit.name}".upper()
+
+
+def _attendance_section(meeting: Meeting) -> dict:
+    present, absent, unmarked = [], [], []
+    for p in meetings.attendance(meeting):
+        name = f"{p.room.unit.name} ({p.room.name})"
+        if p.roll_call == RollCall.PRESENT_ONLINE:
+            present.append(f"{name}: có mặt trực tuyến")
+        elif p.roll_call == RollCall.PRESENT_IN_PERSON:
+            present.append(f"{name}: có mặt trực tiếp")
+        elif p.roll_call == RollCall.ABSENT:
+            absent.append(f"{name}: vắng mặt, lý do: {p.absence_reason}")
+        else:
+            unmarked.append(f"{name}: chưa điểm danh")
+    lines = [f"Đơn vị chủ trì: {meeting.host_unit.name}.",
+             f"Có mặt: {len(present)} điểm cầu; vắng mặt: {len(absent)}; chưa điểm danh: {len(unmarked)}."]
+    return {"heading": "Thành phần tham dự", "lines": lines + present + absent + unmarked}
+
+
+def _course_sections(meeting: Meeting, end: datetime | None) -> list[dict]:
+    """Agenda items in the order they were taken up, each with its floor grants and documents presented."""
+    from confserver.agenda.models import Document  # the agenda builds on rooms; recording reads both
+
+    events = list(meeting.timeline.filter(kind__in=["agenda_item", "floor_granted", "present", *FLOOR_ENDS])
+                  .select_related("room__unit").order_by("at", "id"))
+    titles = dict(Document.objects.filter(meeting=meeting).values_list("id", "title"))
+    sections = [{"heading": "Khai mạc", "lines": []}]
+    speaking = None  # (line index in its section, section, room id, start)
+
+    def close(at):
+        nonlocal speaking
+        if speaking is not None:
+            i, section, _, start = speaking
+            section["lines"][i] = section["lines"][i].replace("…", _hm(at), 1)
+            speaking = None
+
+    for e in events:
+        current = sections[-1]
+        if e.kind == "agenda_item":
+            close(e.at)
+            if e.data.get("item_id") is None:
+                sections.append({"heading": "Ngoài chương trình", "lines": []})
+            else:
+                sections.append({"heading": f"Nội dung {e.data.get('position')}: {e.data.get('title')}",
+                                 "lines": [f"Bắt đầu lúc {_hm(e.at)}."]})
+        elif e.kind == "floor_granted" and e.room is not None:
+            close(e.at)
+            current["lines"].append(f"{e.room.unit.name} ({e.room.name}) phát biểu từ {_hm(e.at)} đến …: ")
+            speaking = (len(current["lines"]) - 1, current, e.room_id, e.at)
+        elif e.kind in FLOOR_ENDS:
+            if speaking is not None and speaking[2] == e.room_id:
+                close(e.at)
+        elif e.kind == "present":
+            title = titles.get(e.data.get("document_id"), "tài liệu đã xoá")
+            line = f"Trình chiếu tài liệu “{title}”"
+            if not any(line in x for x in current["lines"]):
+                current["lines"].append(f"{line} từ {_hm(e.at)}.")
+    close(end)
+    return [s for s in sections if s["lines"] or s["heading"] != "Khai mạc"]
+
+
+def chair_room(meeting: Meeting) -> Room | None:
+    return Room.objects.filter(unit=meeting.host_unit, is_active=True).order_by("id").first()
+
+
+def draft(meeting: Meeting) -> Minutes:
+    """An unsaved Minutes built from the record, in Vietnamese; the host edits it and types the conclusions."""
+    t = times(meeting)
+    room = chair_room(meeting)
+    place = f"{room.name}, {meeting.host_unit.name}" if room else meeting.host_unit.name
+    creator = meeting.created_by
+    chair = (creator.get_full_name() if creator else "") or ""
+    content = [
+        {"heading": "Thời gian", "lines": [f"Bắt đầu lúc {_hm(t.start)}, ngày {_date(t.start)}; "
+                                           f"kết thúc lúc {_hm(t.end)}, ngày {_date(t.end)}."]},
+        {"heading": "Hình thức", "lines": [f"Họp trực tuyến: “{meeting.title}”, kết nối từ {place} "
+                                          "đến các điểm cầu."]},
+        _attendance_section(meeting),
+        *_course_sections(meeting, t.end),
+    ]
+    return Minutes(meeting=meeting, number="…/BB-UBND", place=place, chair_name=chair, secretary_name="",
+                   content=content, conclusions="", state=MinutesState.DRAFT)
+
+
+def _date(at: datetime | None) -> str:
+    return timezone.localtime(at).strftime("%d/%m/%Y") if at else "…"
+
+
+def check_can_read(user, meeting: Meeting) -> None:
+    """The chair side (host of the meeting's subtree, admins) at any time; reviewers once the meeting ended."""
+    try:
+        policy.check_chair(user, meeting)
+    except Forbidden:
+        check_can_review(user, meeting)  # not_reviewer / meeting_not_ended; terminals never
+
+
+def check_can_edit(user, meeting: Meeting) -> None:
+    """Only the chair side writes the minutes (not_host / outside_subtree); reviewers read, terminals never."""
+    policy.check_chair(user, meeting)
+
+
+def current(user, meeting_id: int) -> Minutes:
+    """The saved minutes, else a fresh draft (unsaved: `pk` is None)."""
+    meeting = meetings.get_meeting(meeting_id)
+    check_can_read(user, meeting)
+    return Minutes.objects.filter(meeting=meeting).first() or draft(meeting)
+
+
+def final() -> Conflict:
+    return Conflict("minutes_final", "Biên bản đã hoàn thành, không sửa được nữa.")
+
+
+@transaction.atomic
+def save(user, meeting_id: int, **fields) -> Minutes:
+    """Store the host's edits (only the given fields change; the rest come from the saved row or the draft)."""
+    meeting = meetings.get_meeting(meeting_id)
+    check_can_edit(user, meeting)
+    row = Minutes.objects.select_for_update().filter(meeting=meeting).first() or draft(meeting)
+    if row.state == MinutesState.FINAL:
+        raise final()
+    for name, value in fields.items():
+        if value is not None:
+            setattr(row, name, value)
+    row.updated_by = user
+    row.save()
+    return row
+
+
+@transaction.atomic
+def finalize(user, meeting_id: int) -> Minutes:
+    """Close the minutes for editing; only once the meeting has ended and with a number."""
+    meeting = meetings.get_meeting(meeting_id)
+    check_can_edit(user, meeting)
+    if meeting.state != MeetingState.ENDED:
+        raise Conflict("meeting_not_ended", "Chỉ hoàn thành biên bản khi cuộc họp đã kết thúc.")
+    row = Minutes.objects.select_for_update().filter(meeting=meeting).first() or draft(meeting)
+    if row.state == MinutesState.FINAL:
+        raise final()
+    if not row.number.strip() or "…" in row.number:
+        raise DomainError("minutes_number_required", "Cần nhập số biên bản trước khi hoàn thành.")
+    row.state, row.updated_by = MinutesState.FINAL, user
+    row.save()
+    return row

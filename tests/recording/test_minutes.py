@@ -1,0 +1,75 @@
+"""The minutes (biên bản, issue 10, item 11): a draft from a real record, who may edit, the PDF.
+Real database; roll call and state through confserver.rooms.meetings, the rest through timeline.record."""
+import io
+from datetime import timedelta
+
+import pypdfium2
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from confserver.accounts.models import Role
+from confserver.agenda.models import AgendaItem, Document
+from confserver.recording import minutes
+from confserver.recording.models import Minutes, MinutesState
+from confserver.rooms import meetings, timeline
+from confserver.rooms.models import AdminUnit, Room
+
+
+@pytest.fixture
+def held(hue2025, make_user):
+    """A meeting of Huế with two communes: one present, one absent with a reason; two agenda items,
+    two floor grants, one document presented; the meeting has ended."""
+    host = make_user("host", Role.HOST, unit=hue2025)
+    host.first_name, host.last_name = "Nguyễn Văn", "Phương"  # AbstractUser: full name is "first last"
+    host.save()
+    a, b = AdminUnit.objects.filter(parent=hue2025).order_by("code")[:2]
+    now = timezone.now()
+    m = meetings.create_meeting(host, host_unit_code="46", title="Họp giao ban quý IV",
+                                scheduled_start=now, scheduled_end=now + timedelta(hours=2),
+                                selection=meetings.Selection(mode="units", unit_codes=(a.code, b.code)))
+    room_a, room_b = Room.objects.get(unit=a), Room.objects.get(unit=b)
+    meetings.change_state(host, m.id, "test_run")
+    m = meetings.change_state(host, m.id, "live")
+    meetings.mark_roll_call(host, m, room_a.id, "present_online")
+    meetings.mark_roll_call(host, m, room_b.id, "absent", "Mất điện lưới")
+    item1 = AgendaItem.objects.create(meeting=m, position=1, title="Tình hình kinh tế - xã hội")
+    item2 = AgendaItem.objects.create(meeting=m, position=2, title="Công tác phòng chống lụt bão")
+    doc = Document.objects.create(meeting=m, item=item1, title="Báo cáo số 12/BC-UBND")
+    t = timezone.now()
+    timeline.record(m, "agenda_item", actor=host, at=t + timedelta(seconds=1), item_id=item1.id, position=1,
+                    title=item1.title)
+    timeline.record(m, "present", actor=host, at=t + timedelta(seconds=2), document_id=doc.id, version_id=1, page=1)
+    timeline.record(m, "floor_granted", actor=host, room=room_a, at=t + timedelta(seconds=60), may_present=False)
+    timeline.record(m, "floor_revoked", actor=host, room=room_a, at=t + timedelta(seconds=180))
+    timeline.record(m, "agenda_item", actor=host, at=t + timedelta(seconds=200), item_id=item2.id, position=2,
+                    title=item2.title)
+    timeline.record(m, "floor_granted", actor=host, room=room_a, at=t + timedelta(seconds=240), may_present=True)
+    timeline.record(m, "floor_released", actor=host, room=room_a, at=t + timedelta(seconds=300))
+    # The end is recorded by change_state; move it after the rows written above.
+    m = meetings.change_state(host, m.id, "ended")
+    m.timeline.filter(kind="state", data__state="ended").update(at=t + timedelta(seconds=400))
+    m.refresh_from_db()
+    return m, host, room_a, room_b, a, b
+
+
+def test_draft_lists_attendees_absentees_and_speakers_in_order(held):
+    m, host, room_a, room_b, a, b = held
+    d = minutes.draft(m)
+    assert d.pk is None and d.state == MinutesState.DRAFT
+    assert d.chair_name == "Nguyễn Văn Phương"
+    text = "\n".join(f"{s['heading']}\n" + "\n".join(s["lines"]) for s in d.content)
+    assert f"{a.name} ({room_a.name}): có mặt trực tuyến" in text
+    assert f"{b.name} ({room_b.name}): vắng mặt, lý do: Mất điện lưới" in text
+    assert "Đơn vị chủ trì: " + m.host_unit.name in text
+    headings = [s["heading"] for s in d.content]
+    i1 = headings.index("Nội dung 1: Tình hình kinh tế - xã hội")
+    i2 = headings.index("Nội dung 2: Công tác phòng chống lụt bão")
+    assert i1 < i2
+    first, second = d.content[i1]["lines"], d.content[i2]["lines"]
+    assert any("Trình chiếu tài liệu “Báo cáo số 12/BC-UBND”" in x for x in first)
+    t = minutes.times(m)
+    hm = lambda s: timezone.localtime(t.end - timedelta(seconds=400 - s)).strftime("%H:%M:%S")  # noqa: E731
+    assert f"{a.name} ({room_a.name}) phát biểu từ {hm(60)} đến {hm(180)}: " in first
+    assert f"{a.name} ({room_a.name}) phát biểu từ {hm(240)} đến {hm(300)}: " in second
+    assert timezone.localtime(t.end).strftime("%H:%M:%S") in d.content[0]["lines"][0]

@@ -5,7 +5,7 @@ reverse proxy (nginx `X-Accel-Redirect` to an `internal` location) after the per
 serves the bytes and the ranges.
 """
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,15 +15,16 @@ from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Router, Schema
 
 from confserver.errors import NotFound
-from confserver.rooms.schemas import ErrorOut
+from confserver.rooms.api import attendance_row, meeting_out
+from confserver.rooms.schemas import AttendanceRow, ErrorOut, MeetingOut
 
-from . import ranges
+from . import ranges, review
 from .access import log_access, reviewable_meeting, reviewable_segment
 from .models import AccessAction, Segment
 from .store import root
 
 router = Router(tags=["recordings"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 CHUNK = 256 * 1024
 
 
@@ -45,6 +46,84 @@ def list_segments(request, meeting_id: int):
     log_access(request, meeting, None, AccessAction.VIEW)
     return [SegmentOut(id=s.id, index=s.index, start=s.started_at, end=s.ended_at, bytes=s.bytes, state=s.state,
                        sha256=s.sha256) for s in rows]
+
+
+class ReviewListRow(Schema):
+    id: int
+    title: str
+    host_unit: str
+    host_unit_name: str
+    scheduled_start: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    rooms_invited: int
+    rooms_present: int
+    recorded: bool
+    segments: int
+    verified: bool
+
+
+class ChapterOut(Schema):
+    kind: str
+    title: str
+    room_id: int | None
+    item_id: int | None
+    start: float
+    end: float | None
+
+
+class AttendanceEventOut(Schema):
+    room_id: int
+    room_name: str
+    kind: str
+    at: datetime
+    t: float
+    reason: str | None
+
+
+class PresentedOut(Schema):
+    start: float
+    end: float | None
+    document_id: int | None
+    version_id: int | None
+    page: int | None
+    title: str | None
+    room_id: int | None
+
+
+class ReviewSegmentOut(SegmentOut):
+    t: float
+    t_end: float | None
+
+
+class ReviewOut(Schema):
+    meeting: MeetingOut
+    origin: datetime | None
+    live_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    chapters: list[ChapterOut]
+    roll_call: list[AttendanceRow]
+    attendance: list[AttendanceEventOut]
+    documents: list[PresentedOut]
+    segments: list[ReviewSegmentOut]
+
+
+@router.get("/meetings", response={200: list[ReviewListRow], **ERRORS})
+def review_list(request, unit: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                q: str | None = None):
+    """The ended meetings the caller may review (issue 10, item 7), filtered by unit subtree, day and title."""
+    return review.reviewable_meetings(request.auth, review.Filters(unit=unit, date_from=date_from, date_to=date_to, q=q))
+
+
+@router.get("/meetings/{meeting_id}", response={200: ReviewOut, **ERRORS})
+def review_meeting(request, meeting_id: int):
+    """One ended meeting for the review page (issue 10, item 8); logged as a view of its recording."""
+    data = review.meeting_review(request.auth, meeting_id)
+    meeting = data["meeting"]
+    log_access(request, meeting, None, AccessAction.VIEW)
+    return {**data, "meeting": meeting_out(meeting), "roll_call": [attendance_row(p) for p in data["roll_call"]]}
 
 
 @router.get("/segments/{segment_id}/file", response={200: None, 206: None, 416: None, **ERRORS})

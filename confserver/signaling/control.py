@@ -128,6 +128,13 @@ def _admit_terminal(claims: tokens.Claims, meeting_id: int) -> tuple[Actor, str]
     return Actor(user, mid, ROOM, room_id, room_name), state
 
 
+def chair_rooms(meeting_id: int):
+    """The meeting's rooms of the host unit; the chair speaks from the first."""
+    from django.db.models import F
+
+    return Participation.objects.filter(meeting_id=meeting_id, room__unit_id=F("meeting__host_unit_id")).order_by("room_id")
+
+
 def authorize(user, meeting_id: int) -> tuple[Actor, str]:
     """Decide who a connecting user is in this meeting, or refuse; returns (actor, meeting state)."""
     if user is None or not user.is_authenticated:
@@ -139,8 +146,7 @@ def authorize(user, meeting_id: int) -> tuple[Actor, str]:
         part = policy.check_terminal_can_join(user, meeting)
         return Actor(user, meeting.id, ROOM, part.room_id, part.room.name), meeting.state
     policy.check_chair(user, meeting)
-    chair = (Participation.objects.select_related("room").filter(meeting=meeting, room__unit=meeting.host_unit)
-             .order_by("room_id").first())
+    chair = chair_rooms(meeting.id).select_related("room").first()
     if chair is None:
         raise NotFound("no_chair_room", "Đơn vị chủ trì chưa có phòng họp trong cuộc họp này.")
     return Actor(user, meeting.id, CHAIR, chair.room_id, chair.room.name), meeting.state
@@ -393,10 +399,16 @@ async def drop_room(actor: Actor, room_id: int) -> Outcome:
     if room_id == actor.room_id:
         raise Conflict("is_chair", "Không thể ngắt phòng chủ trì.")
     info = await get_store().presence_get(actor.meeting_id, room_id)
-    gone = Actor(user=None, meeting_id=actor.meeting_id, role=ROOM, room_id=room_id, room_name="", conn=info["conn"])
-    out = await leave(gone, reason="dropped")
-    out.direct.append((info["conn"], {"type": "meeting.dropped"}))
+    out = await cut(actor.meeting_id, room_id, info["conn"], reason="dropped")
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "dropped", actor=actor.user, room=_room_ref(room_id))
+    return out
+
+
+async def cut(meeting_id: int, room_id: int, conn: str, *, reason: str) -> Outcome:
+    """Take a room out of the meeting and close its connection (dropped by the chair, link revoked)."""
+    gone = Actor(user=None, meeting_id=meeting_id, role=ROOM, room_id=room_id, room_name="", conn=conn)
+    out = await leave(gone, reason=reason)
+    out.direct.append((conn, {"type": "meeting.dropped"}))
     return out
 
 

@@ -9,17 +9,12 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .control import db
 from .live import LECTURE
 
 log = logging.getLogger(__name__)
 
 CTL_FIELDS = ("mode", "source_room", "floor_room", "floor_may_present", "chair_room", "roll_call")
-
-
-def _db(fn):
-    from channels.db import database_sync_to_async
-
-    return database_sync_to_async(fn, thread_sensitive=False)
 
 
 def _load_sync(mid: int):
@@ -56,7 +51,7 @@ def _save_sync(mid: int, rev: int, fields: dict):
 
 async def restore(mid: int, raw) -> bool:
     """Put the meeting's kept state into the store `raw` unless it has it; True if it was put."""
-    got = await _db(_load_sync)(mid)
+    got = await db(_load_sync)(mid)
     if got is None:
         return False
     put = await raw.restore(mid, *got)
@@ -75,7 +70,7 @@ async def save(mid: int, raw):
     fields["roll_call"] = bool(fields["roll_call"])
     fields["queue"], fields["muted"] = view["queue"], sorted(view["muted"])
     try:
-        await _db(_save_sync)(mid, int(ctl.get("rev") or 0), fields)
+        await db(_save_sync)(mid, int(ctl.get("rev") or 0), fields)
     except Exception:
         log.exception("meeting %s: writing the live state through failed", mid)
 

@@ -18,7 +18,8 @@ from confserver.rooms import meetings, timeline
 from confserver.rooms.models import Meeting, MeetingState, Participation
 
 from . import heartbeat
-from .control import CHAIR, LECTURE, ROOM, TO, Actor, Outcome, _queue_event, _room_ref, _set_program, current_state, db
+from .control import (CHAIR, LECTURE, ROOM, TO, Actor, Outcome, _queue_event, _room_ref, _set_program, chair_rooms,
+                      current_state, db)
 from .live import get_store
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,7 @@ def chair_room_sync(meeting_id: int, fresh: bool = False) -> int | None:
     hit = _chair_rooms.get(meeting_id)
     if hit and not fresh and time.monotonic() - hit[0] < 30:
         return hit[1]
-    from django.db.models import F
-
-    room_id = (Participation.objects.filter(meeting_id=meeting_id, room__unit_id=F("meeting__host_unit_id"))
-               .order_by("room_id").values_list("room_id", flat=True).first())
+    room_id = chair_rooms(meeting_id).values_list("room_id", flat=True).first()
     _chair_rooms[meeting_id] = (time.monotonic(), room_id)
     return room_id
 

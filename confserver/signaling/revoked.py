@@ -11,10 +11,7 @@ async def cut_rooms(meeting_id: int, room_ids: list[int]) -> control.Outcome:
         info = await store.presence_get(meeting_id, room_id)
         if not info or info.get("role") != control.ROOM or not info.get("conn"):
             continue
-        gone = control.Actor(user=None, meeting_id=meeting_id, role=control.ROOM, room_id=room_id, room_name="",
-                             conn=info["conn"])
-        left = await control.leave(gone, reason="token_revoked")
+        left = await control.cut(meeting_id, room_id, info["conn"], reason="token_revoked")
         out.events += left.events
         out.direct += left.direct
-        out.direct.append((info["conn"], {"type": "meeting.dropped"}))
     return out

@@ -73,3 +73,77 @@ def test_draft_lists_attendees_absentees_and_speakers_in_order(held):
     assert f"{a.name} ({room_a.name}) phát biểu từ {hm(60)} đến {hm(180)}: " in first
     assert f"{a.name} ({room_a.name}) phát biểu từ {hm(240)} đến {hm(300)}: " in second
     assert timezone.localtime(t.end).strftime("%H:%M:%S") in d.content[0]["lines"][0]
+
+
+@pytest.fixture
+def users(held, hue2025, make_user):
+    m, host, room_a, *_ = held
+    hanoi = AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong",
+                                     level=1, parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    return {
+        "host": host,
+        "admin": make_user("adm", Role.ADMIN, unit=AdminUnit.objects.get(code="VN")),
+        "reviewer": make_user("rev", Role.REVIEWER, unit=hue2025),
+        "hanoi_host": make_user("hnhost", Role.HOST, unit=hanoi),
+        "terminal": make_user("term", Role.TERMINAL, unit=room_a.unit, room=room_a),
+    }
+
+
+def client_for(user) -> Client:
+    c = Client()
+    if user is not None:
+        c.force_login(user)
+    return c
+
+
+@pytest.mark.parametrize("who, read, write", [
+    ("host", 200, 200), ("admin", 200, 200), ("reviewer", 200, 403), ("hanoi_host", 403, 403),
+    ("terminal", 403, 403), (None, 401, 401),
+])
+def test_who_reads_and_who_edits(held, users, who, read, write):
+    m = held[0]
+    c = client_for(users.get(who))
+    url = f"/api/minutes/meetings/{m.id}"
+    r = c.get(url)
+    assert r.status_code == read, r.content
+    if read == 200:
+        assert r.json()["saved"] is False and r.json()["number"] == "…/BB-UBND"
+    r = c.put(url, {"number": "12/BB-UBND", "conclusions": "Giao Sở Tài chính tổng hợp."},
+              content_type="application/json")
+    assert r.status_code == write, r.content
+    if write == 200:
+        assert r.json()["saved"] is True and r.json()["number"] == "12/BB-UBND"
+        saved = Minutes.objects.get(meeting=m)
+        assert saved.conclusions == "Giao Sở Tài chính tổng hợp." and saved.updated_by == users[who]
+        assert saved.content == minutes.draft(m).content  # fields left out keep the draft's
+    else:
+        assert not Minutes.objects.filter(meeting=m).exists()
+        assert r.json()["code"] in {"not_host", "outside_subtree", "unauthenticated"}
+
+
+def test_finalize_needs_a_number_then_closes_editing(held, users):
+    m = held[0]
+    c = client_for(users["host"])
+    url = f"/api/minutes/meetings/{m.id}"
+    assert c.post(url + "/finalize").json()["code"] == "minutes_number_required"
+    assert c.put(url, {"number": "12/BB-UBND"}, content_type="application/json").status_code == 200
+    r = c.post(url + "/finalize")
+    assert r.status_code == 200 and r.json()["state"] == "final"
+    r = c.put(url, {"conclusions": "sửa"}, content_type="application/json")
+    assert r.status_code == 409 and r.json()["code"] == "minutes_final"
+    assert client_for(users["reviewer"]).get(url).json()["state"] == "final"
+
+
+def test_pdf_opens_and_holds_the_form(held, users):
+    m = held[0]
+    c = client_for(users["host"])
+    url = f"/api/minutes/meetings/{m.id}"
+    c.put(url, {"number": "12/BB-UBND", "secretary_name": "Trần Thị Hương"}, content_type="application/json")
+    r = client_for(users["reviewer"]).get(url + "/pdf")
+    assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
+    pdf = pypdfium2.PdfDocument(io.BytesIO(r.content))
+    text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    for expected in ("BIÊN BẢN", "12/BB-UBND", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
+                     "Trần Thị Hương", "Nguyễn Văn Phương", "Mất điện lưới", "THƯ KÝ", "CHỦ TỌA"):
+        assert expected in text, expected
+    assert client_for(users["terminal"]).get(url + "/pdf").status_code == 403

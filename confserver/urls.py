@@ -4,7 +4,7 @@ from django.conf import settings
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from confserver.accounts.signin import SignInForm, refusals_as_429
+from confserver.accounts.signin import SignInForm, SignInView, refusals_as_429
 from confserver.api import api
 from confserver.staticfiles import serve
 
@@ -12,7 +12,7 @@ urlpatterns = [
     path("admin/login/", refusals_as_429(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("login/", refusals_as_429(auth_views.LoginView.as_view(
+    path("login/", refusals_as_429(SignInView.as_view(
         template_name="admin/login.html", authentication_form=SignInForm,
         extra_context={"site_header": "confserver"})), name="login"),
     # The browser pages are plain files; behind a production proxy, serve web/ from it.

@@ -5,9 +5,14 @@ from functools import wraps
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 
 from . import throttle
+from .models import Role
+
+REVIEW_PAGE = "/web/review.html"
+CONSOLE_PAGES = ("/web/host.html", "/web/index.html", "/")
 
 
 class ThrottledMixin:
@@ -58,3 +63,14 @@ def refusals_as_429(view):
             response.status_code = 429
         return response
     return wrapped
+
+
+class SignInView(LoginView):
+    """/login/: a reviewer signing in from the landing page or the host console lands on the review
+    page (issue 10, item 7), which is what their account is for; other roles go where `next` says."""
+
+    def get_success_url(self):
+        url = super().get_success_url()
+        if getattr(self.request.user, "role", None) == Role.REVIEWER and url.split("?")[0] in CONSOLE_PAGES + (self.get_default_redirect_url(),):
+            return REVIEW_PAGE
+        return url

@@ -1,0 +1,225 @@
+// The review page (issue 10, items 7 and 8): the ended meetings a reviewer may see, and one meeting
+// replayed: its segments one after another in a <video>, chapters, roll call, attendance, and the
+// document page that was on every screen at the current playback time. Times are seconds from the
+// meeting's origin (the first segment's start), as GET /api/recordings/meetings/{id} gives them.
+import { $, el, fmtClock, fmtTime, params, ROLL_LABEL } from "./ui.js";
+import { PageLoader, pickWidth } from "./docs.js";
+
+const S = { data: null, seg: -1, pending: null, docKey: null };
+const pages = new PageLoader();
+
+async function api(url) {
+  const resp = await fetch(url, { credentials: "same-origin" });
+  let body = null;
+  try { body = await resp.json(); } catch (e) { /* not JSON */ }
+  if (!resp.ok) {
+    const err = new Error(body?.message || `Lỗi ${resp.status}`);
+    err.status = resp.status;
+    err.code = body?.code;
+    throw err;
+  }
+  return body;
+}
+
+function signIn() {
+  location.href = `/login/?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`;
+}
+
+function fail(err, title) {
+  if (err.status === 401) return signIn();
+  $("#rv-title").textContent = title;
+  $("#rv-sub").textContent = err.message;
+}
+
+function duration(s) {
+  return s == null ? "—" : fmtClock(s);
+}
+
+// ---- the list --------------------------------------------------------------------
+
+async function showList() {
+  $("#rv-list").hidden = false;
+  const form = $("#rv-filter");
+  const q = params();
+  for (const k of ["unit", "date_from", "date_to", "q"]) form.elements[k].value = q.get(k) || "";
+  form.onsubmit = (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of ["unit", "date_from", "date_to", "q"]) if (form.elements[k].value.trim()) p.set(k, form.elements[k].value.trim());
+    history.replaceState(null, "", `?${p}`);
+    loadList(p);
+  };
+  const p = new URLSearchParams();
+  for (const k of ["unit", "date_from", "date_to", "q"]) if (q.get(k)) p.set(k, q.get(k));
+  await loadList(p);
+}
+
+async function loadList(p) {
+  let rows;
+  try {
+    rows = await api(`/api/recordings/meetings?${p}`);
+  } catch (err) {
+    return fail(err, "Không mở được danh sách");
+  }
+  $("#rv-title").textContent = "Xem lại cuộc họp";
+  $("#rv-sub").textContent = `${rows.length} cuộc họp đã kết thúc`;
+  $("#rv-empty").hidden = rows.length > 0;
+  $("#rv-rows").replaceChildren(...rows.map((m) => el("tr", { class: "rv-row", dataset: { id: m.id } },
+    el("td", {}, el("a", { href: `/web/review.html?meeting=${m.id}` }, m.title)),
+    el("td", {}, `${m.host_unit_name} (${m.host_unit})`),
+    el("td", {}, fmtTime(m.started_at || m.scheduled_start)),
+    el("td", {}, duration(m.duration_s)),
+    el("td", {}, `${m.rooms_present}/${m.rooms_invited}`),
+    el("td", {}, !m.recorded ? "Không có bản ghi"
+      : el("span", { class: m.verified ? "rv-ok" : "rv-bad" },
+        `${m.segments} đoạn · ${m.verified ? "toàn vẹn" : "chưa đóng đủ / cần kiểm tra"}`)),
+  )));
+}
+
+// ---- one meeting -----------------------------------------------------------------
+
+async function showMeeting(id) {
+  $("#rv-meeting").hidden = false;
+  $("#rv-back").hidden = false;
+  let d;
+  try {
+    d = S.data = await api(`/api/recordings/meetings/${id}`);
+  } catch (err) {
+    return fail(err, "Không mở được cuộc họp");
+  }
+  document.title = `${d.meeting.title} — Xem lại`;
+  $("#rv-title").textContent = d.meeting.title;
+  $("#rv-sub").textContent = `Chủ trì: ${d.meeting.host_unit_name} · ${fmtTime(d.live_at || d.meeting.scheduled_start)}`
+    + ` · thời lượng ${duration(d.duration_s)} · ${d.segments.length ? `${d.segments.length} đoạn ghi hình` : "không có bản ghi"}`;
+  renderChapters(d.chapters);
+  renderRoll(d.roll_call);
+  renderAttendance(d.attendance);
+  renderDocs(d.documents);
+  const v = $("#rv-video");
+  v.addEventListener("ended", () => { if (S.seg + 1 < d.segments.length) load(S.seg + 1, 0, true); });
+  v.addEventListener("timeupdate", onTime);
+  v.addEventListener("seeked", onTime);
+  v.addEventListener("loadedmetadata", () => {
+    if (S.pending != null) { v.currentTime = S.pending; S.pending = null; }
+  });
+  window.addEventListener("hashchange", () => seekTo(hashTime()));
+  if (d.segments.length) seekTo(hashTime() ?? 0, false);
+  else $("#rv-segment").textContent = "Cuộc họp này không có bản ghi hình.";
+}
+
+function hashTime() {
+  const m = location.hash.match(/t=(\d+(?:\.\d+)?)/);
+  return m ? Number(m[1]) : null;
+}
+
+/** Which segment holds meeting time `t` (the last one starting at or before it). */
+function segmentAt(t) {
+  const segs = S.data.segments;
+  let i = 0;
+  while (i + 1 < segs.length && segs[i + 1].t <= t) i += 1;
+  return i;
+}
+
+function load(i, offset, play) {
+  const v = $("#rv-video");
+  const seg = S.data.segments[i];
+  S.seg = i;
+  S.pending = offset > 0 ? offset : null;
+  v.src = `/api/recordings/segments/${seg.id}/file`;
+  $("#rv-segment").textContent = `Đoạn ${seg.index + 1}/${S.data.segments.length}`;
+  if (play) v.play().catch(() => {});
+}
+
+/** Seek the recording to meeting time `t` (seconds from the origin). */
+function seekTo(t, play = true) {
+  if (t == null || !S.data?.segments.length) return;
+  const i = segmentAt(t);
+  const offset = Math.max(0, t - S.data.segments[i].t);
+  const v = $("#rv-video");
+  if (i === S.seg && v.readyState >= 1) {
+    v.currentTime = offset;
+    if (play) v.play().catch(() => {});
+  } else {
+    load(i, offset, play);
+  }
+  showAt(t);
+}
+
+function now() {
+  if (S.seg < 0) return 0;
+  const v = $("#rv-video");
+  return S.data.segments[S.seg].t + (S.pending ?? v.currentTime);
+}
+
+function onTime() {
+  showAt(now());
+}
+
+function showAt(t) {
+  $("#rv-pos").textContent = fmtClock(t);
+  const link = $("#rv-link");
+  link.href = `#t=${Math.floor(t)}`;
+  for (const li of document.querySelectorAll("#rv-chapters li")) {
+    li.classList.toggle("current", Number(li.dataset.start) <= t && t < Number(li.dataset.end));
+  }
+  showDoc(S.data.documents.find((p) => p.start <= t && (p.end == null || t < p.end)) || null);
+}
+
+function showDoc(p) {
+  const key = p ? `${p.version_id}/${p.page}` : null;
+  if (key === S.docKey) return;
+  S.docKey = key;
+  const img = $("#rv-doc-img");
+  if (!p) {
+    $("#rv-doc-label").textContent = "Không trình chiếu tài liệu.";
+    img.hidden = true;
+    return;
+  }
+  $("#rv-doc-label").textContent = `${p.title || "Tài liệu"} — trang ${p.page}`;
+  pages.load(p.version_id, p.page, pickWidth(img.parentElement.clientWidth || 480)).then((url) => {
+    if (S.docKey !== key) return;
+    img.src = url;
+    img.hidden = false;
+  }, (err) => {
+    if (S.docKey !== key) return;
+    img.hidden = true;
+    $("#rv-doc-label").textContent += ` (không tải được trang: ${err.message})`;
+  });
+}
+
+function timeLink(t, text) {
+  return el("a", { href: `#t=${Math.floor(t)}`, class: "t" }, text ?? fmtClock(t));
+}
+
+function renderChapters(chapters) {
+  $("#rv-chapters").replaceChildren(...(chapters.length ? chapters.map((c) => el("li", {
+    class: `chapter chapter-${c.kind}`, dataset: { start: c.start, end: c.end ?? 1e12, room: c.room_id ?? "" },
+    onclick: (ev) => { ev.preventDefault(); history.replaceState(null, "", `#t=${Math.floor(c.start)}`); seekTo(c.start); },
+  }, timeLink(c.start), c.title, c.end != null ? ` (${fmtClock(c.end - c.start)})` : ""))
+    : [el("li", {}, "Không có mục lục.")]));
+}
+
+function renderRoll(rows) {
+  $("#rv-roll").replaceChildren(...rows.map((r) => el("tr", {},
+    el("td", {}, r.room_name, el("br"), el("small", {}, r.unit_name)),
+    el("td", {}, ROLL_LABEL[r.roll_call] || r.roll_call || "—", r.absence_reason ? ` — ${r.absence_reason}` : ""),
+  )));
+}
+
+function renderAttendance(rows) {
+  $("#rv-attendance").replaceChildren(...(rows.length ? rows.map((e) => el("li", {},
+    timeLink(Math.max(0, e.t), new Date(e.at).toLocaleTimeString("vi-VN")), " ",
+    e.kind === "join" ? "Vào: " : "Rời: ", e.room_name,
+    e.kind === "leave" && e.reason && e.reason !== "left" ? ` (${e.reason === "dropped" ? "mất kết nối" : e.reason})` : "",
+  )) : [el("li", {}, "Không có dữ liệu.")]));
+}
+
+function renderDocs(rows) {
+  $("#rv-docs").replaceChildren(...(rows.length ? rows.map((p) => el("li", {},
+    timeLink(p.start), `${p.title || "Tài liệu"} — trang ${p.page}`,
+  )) : [el("li", {}, "Không trình chiếu tài liệu nào.")]));
+}
+
+const id = params().get("meeting");
+if (id) showMeeting(id);
+else showList();

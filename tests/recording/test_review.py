@@ -186,3 +186,19 @@ def test_reviewer_reads_the_meeting_over_http_with_redactions(world):
     assert all(d["title"] != "Báo cáo số 12" for d in body["documents"])  # confidential: the reviewer gets no title
     assert {row["room_id"] for row in body["roll_call"]} == {world["chair_room"].id, world["a"].id, world["b"].id}
     assert c.get(f"/api/recordings/meetings/{world['live'].id}").json()["code"] == "meeting_not_ended"
+
+
+@pytest.mark.parametrize("who, next_url, lands", [
+    ("reviewer", "/web/host.html", "/web/review.html"),
+    ("reviewer", "", "/web/review.html"),
+    ("reviewer", "/web/review.html?meeting=3", "/web/review.html?meeting=3"),
+    ("host", "/web/host.html", "/web/host.html"),
+])
+def test_a_reviewer_signing_in_lands_on_the_review_page(world, settings, who, next_url, lands):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user = world["users"][who]
+    user.set_password("pw-123456")
+    user.save()
+    r = Client().post("/login/" + (f"?next={next_url}" if next_url else ""),
+                      {"username": user.username, "password": "pw-123456"})
+    assert r.status_code == 302 and r["Location"] == lands

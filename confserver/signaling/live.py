@@ -129,18 +129,18 @@ class MemoryStore:
         p[room_id] = dict(info)
         return True
 
-    async def reassert(self, mid, room_id, info: dict) -> bool:
+    async def reassert(self, mid, room_id, info: dict) -> str | None:
         m = self._meeting(mid)
         if "state" not in m["ctl"]:
-            return False
+            return None
         cur = m["presence"].get(room_id)
         if cur is None:
             m["presence"][room_id] = dict(info)
-            return True
+            return "added"
         if cur.get("conn") == info["conn"] and cur.get("detached") is not None:
             del cur["detached"]
-            return True
-        return False
+            return "undropped"
+        return None
 
     async def heartbeat(self, worker: str, ttl: float) -> str:
         return "memory"
@@ -222,7 +222,7 @@ class RedisStore:
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
         redis.call('EXPIRE', KEYS[1], ARGV[3])
         redis.call('SADD', KEYS[3], ARGV[4])
-        return 1
+        return 2
     end
     local info = cjson.decode(v)
     if info['conn'] ~= cjson.decode(ARGV[2])['conn'] or info['detached'] == nil then return 0 end
@@ -381,10 +381,12 @@ class RedisStore:
             res = await p.execute()
         return bool(res[0])
 
-    async def reassert(self, mid, room_id, info: dict) -> bool:
-        """This worker's live connection holds the room's place: undo a drop, put back a lost place."""
+    async def reassert(self, mid, room_id, info: dict) -> str | None:
+        """This worker's live connection holds the room's place: undo a drop, put back a lost place.
+        Returns "added" (the place was missing), "undropped" (its `detached` was cleared) or None."""
         keys = [self._k(mid, "presence"), self._k(mid, "ctl"), self._g("meetings")]
-        return bool(await self._reassert(keys=keys, args=[str(room_id), json.dumps(info), TTL_S, str(mid)]))
+        got = int(await self._reassert(keys=keys, args=[str(room_id), json.dumps(info), TTL_S, str(mid)]))
+        return {2: "added", 1: "undropped"}.get(got)
 
     async def heartbeat(self, worker: str, ttl: float) -> str:
         """Say this worker is alive for `ttl` seconds; returns the store's epoch, which changes

@@ -106,8 +106,7 @@ async def join(actor: Actor) -> tuple[Outcome, str, dict]:
     if old and old.get("conn") and old["conn"] != actor.conn:
         out.direct.append((old["conn"], {"type": "meeting.replaced"}))
     if not old:
-        out.events.append({"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role,
-                           TO: CHAIR})
+        out.events.append(online_event(actor))
         if settings.SIGNALING_JOIN_BATCH_S > 0:
             JOINS.add(actor)
         else:
@@ -207,6 +206,26 @@ async def check_local():
                 await get_store().detach_if(a.meeting_id, a.room_id, conn, now)
                 held.detached = now
             else:  # live here: undo a sweeper's mistaken drop, put back a place the store lost
-                await get_store().reassert(a.meeting_id, a.room_id, info_of(a))
+                if await get_store().reassert(a.meeting_id, a.room_id, info_of(a)) == "added":
+                    await _tell_back_online(a)
         elif now - held.detached > settings.SIGNALING_GRACE_S + 3 * settings.SIGNALING_HEARTBEAT_S:
             LOCAL.pop(conn, None)  # its grace timer or the sweeper has ended it by now
+
+
+def online_event(actor: Actor) -> dict:
+    """The chair's `presence` event for a room (or console) that took its place."""
+    return {"event": "presence", "room_id": actor.room_id, "online": True, "role": actor.role, TO: CHAIR}
+
+
+async def _tell_back_online(actor: Actor):
+    """A re-assert put back a place the store had lost (a sweeper ended it while this worker was
+    slow): the chair saw it go offline, so it hears that it is online again, as on a join."""
+    from channels.layers import get_channel_layer
+
+    from .consumers import tell
+
+    try:
+        await tell(get_channel_layer(), actor.meeting_id, Outcome(events=[online_event(actor)]))
+    except Exception:  # the event is lost: the clients take a fresh snapshot once events flow again
+        log.exception("meeting %s: telling the chair room %s is back failed", actor.meeting_id, actor.room_id)
+        heartbeat.resync_due = True

@@ -43,8 +43,64 @@ async def recover(epoch: str | None = None) -> bool:
             continue
         _done[1].add(mid)
         back.append(mid)
+    if back:
+        task = asyncio.ensure_future(_settle_later(back))
+        SETTLING.add(task)
+        task.add_done_callback(SETTLING.discard)
     await resync(back)
     return ok
+
+
+# The settle rounds scheduled by recoveries (tests wait for them).
+SETTLING: set[asyncio.Task] = set()
+
+
+async def _settle_later(mids):
+    """Once the rooms still connected somewhere have had a grace period to take their places
+    back, settle each recovered meeting."""
+    from django.conf import settings
+
+    await asyncio.sleep(settings.SIGNALING_GRACE_S)
+    for mid in mids:
+        try:
+            await settle(mid)
+        except Exception:
+            log.exception("meeting %s: settling after recovery failed", mid)
+
+
+async def settle(mid: int):
+    """The queue and the floor came back from the database; rooms that left while the store was
+    away may still be queued or hold the floor: unqueue them and return to the lecture, as their
+    leave would have (events, write-through, timeline)."""
+    from channels.layers import get_channel_layer
+
+    from confserver.rooms import timeline
+    from confserver.rooms.models import Meeting
+
+    from .consumers import tell
+    from .control import LECTURE, Outcome, _queue_event, _room_ref, _set_program, db
+
+    store = get_store()
+    if not await store.raw.has_state(mid):
+        return  # ended (or lost again) meanwhile: nothing to settle, nothing to bring back
+    present = set(await store.presence_all(mid))
+    out, gone = Outcome(), set()
+    for room_id in await store.queue_list(mid):
+        if room_id not in present and await store.queue_remove(mid, room_id):
+            gone.add(room_id)
+    if gone:
+        out.events.append(await _queue_event(mid))
+    ctl = await store.ctl_get(mid)
+    holder = ctl.get("floor_room") or ctl.get("source_room")
+    if holder is not None and int(holder) not in present:
+        out.events += await _set_program(mid, LECTURE, None)
+        gone.add(int(holder))
+    for room_id in sorted(gone):
+        await db(timeline.record)(Meeting(pk=mid), "leave", actor=None, room=_room_ref(room_id),
+                                  reason="gone_during_outage")
+    if out.events:
+        log.warning("meeting %s: %d rooms gone during the outage unqueued or off the floor", mid, len(gone))
+        await tell(get_channel_layer(), mid, out)
 
 
 async def _recover_meeting(mid: int, helds: list):

@@ -279,3 +279,86 @@ async def test_clients_resync_after_an_outage_where_redis_kept_its_data(world, r
     finally:
         heartbeat._epoch = heartbeat._seen = None
         await sessions.close(s)
+
+
+def _layer_on(redis, settings):
+    """The default channel layer, on this test's redis-server (as `tell` finds it)."""
+    from channels.layers import get_channel_layer
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "confserver.signaling.layer.RetryingPubSubLayer",
+                                           "CONFIG": {"hosts": [redis.url], "prefix": "t"}}}
+    return get_channel_layer()
+
+
+async def _presence_events(queue, wait=1.0):
+    import json
+
+    got, end = [], time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            msg = json.loads(await asyncio.wait_for(queue.get(), max(0.01, end - time.monotonic())))
+        except asyncio.TimeoutError:
+            break
+        if msg.get("event") == "presence":
+            got.append(msg)
+    return got
+
+
+async def test_a_place_put_back_by_the_reassert_tells_the_chair(world, redis, settings):
+    """Gap A: a sweeper ended a slow worker's live place; its re-assert puts it back and the chair's
+    console hears the room is online again (not when the re-assert only clears `detached`)."""
+    layer = _layer_on(redis, settings)
+    chair = await sessions.open_session((world.meeting_id, control.CHAIR, world.chair_room), layer,
+                                        control.group_name(world.meeting_id))
+    queue = chair.attach(None, None, 0)
+    live_task = asyncio.ensure_future(_hang())
+    try:
+        actor = await _registered(world, "c4", live_task)
+        store = live.get_store()
+        await store.detach_if(world.meeting_id, actor.room_id, "c4", time.time() - 100)
+        await presence.check_local()  # only undropped: the chair saw no change
+        assert (await store.presence_get(world.meeting_id, actor.room_id)).get("detached") is None
+        assert await _presence_events(queue, 0.5) == []
+        await store.presence_remove_if(world.meeting_id, actor.room_id, "c4")  # the sweeper ended it
+        await presence.check_local()
+        assert (await store.presence_get(world.meeting_id, actor.room_id))["conn"] == "c4"
+        got = await _presence_events(queue, 3.0)
+        assert [(e["room_id"], e["online"], e["role"]) for e in got] == [(world.room_a, True, control.ROOM)], got
+        await presence.check_local()  # in place now: nothing more
+        assert await _presence_events(queue, 0.5) == []
+    finally:
+        live_task.cancel()
+        await sessions.close(chair)
+
+
+async def test_rooms_gone_during_the_outage_leave_the_queue_and_the_floor(world, redis, settings):
+    """Gap B: the database gives back a queue and a floor held by a room that left while Redis was
+    away; one grace period after the recovery it is unqueued and the program returns to lecture."""
+    from asgiref.sync import sync_to_async
+
+    from confserver.rooms.models import TimelineEvent
+    from confserver.signaling.models import LiveState
+
+    _layer_on(redis, settings)
+    mid = world.meeting_id
+    await sync_to_async(LiveState.objects.create)(
+        meeting_id=mid, rev=5, mode="floor", floor_room=world.room_b, source_room=world.room_b,
+        queue=[world.room_a, world.room_b])
+    live_task = asyncio.ensure_future(_hang())
+    try:
+        LOCAL["a"] = Held(_actor(world, "a"), live_task)  # room A is still connected; room B left
+        assert await recovery.recover("e1")
+        store = live.get_store()
+        assert await store.queue_list(mid) == [world.room_a, world.room_b]  # not before the grace
+        assert (await store.ctl_get(mid))["floor_room"] == world.room_b
+        await asyncio.wait_for(asyncio.gather(*recovery.SETTLING), settings.SIGNALING_GRACE_S + 10)
+        assert await store.queue_list(mid) == [world.room_a]
+        ctl = await store.ctl_get(mid)
+        assert (ctl["mode"], ctl.get("floor_room"), ctl.get("source_room")) == ("lecture", None, None), ctl
+        row = await sync_to_async(LiveState.objects.get)(meeting_id=mid)  # written through
+        assert (row.mode, row.floor_room, row.queue) == ("lecture", None, [world.room_a])
+        kinds = await sync_to_async(list)(TimelineEvent.objects.filter(meeting_id=mid, room_id=world.room_b)
+                                          .values_list("kind", "data"))
+        assert ("leave", {"reason": "gone_during_outage"}) in kinds, kinds
+    finally:
+        live_task.cancel()

@@ -28,35 +28,6 @@ def _wait_port(port: int, timeout: float) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-class Redis:
-    """A redis-server on 127.0.0.1 with no persistence: a restart forgets everything."""
-
-    def __init__(self, port: int, log_dir: Path):
-        self.port, self.log = port, log_dir / f"redis-{port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> float:
-        """Start it and return the time (monotonic) it answers."""
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--logfile", str(self.log)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port, 10)
-        return time.monotonic()
-
-    def dbsize(self) -> int | None:
-        out = subprocess.run(["redis-cli", "-p", str(self.port), "dbsize"], capture_output=True, text=True, timeout=10)
-        return int(out.stdout) if out.stdout.strip().isdigit() else None
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 class Worker:
     """One daphne worker on a fixed port; `kill9` and `start` may follow each other."""
 

@@ -41,7 +41,7 @@ from confserver.testing import live  # noqa: E402
 
 import _hostile_fuzz  # noqa: E402
 import _hostile_http  # noqa: E402
-from _hostile_procs import PgGuard, Redis, Sampler, Worker, log, mb, status_kb  # noqa: E402
+from _hostile_procs import PgGuard, Sampler, Worker, log, mb, status_kb  # noqa: E402
 from _hostile_ws import TEXT, Member, frame, open_conn  # noqa: E402
 
 CASES = ("db", "fuzz", "ghosts", "redis", "login", "upload", "flood", "render")
@@ -79,7 +79,7 @@ def documented_codes(root: Path) -> set[str]:
 class Bench:
     """The servers, the demo meeting, and the cases that speak the meeting protocol; `out` holds the figures."""
 
-    def __init__(self, args, workers: list[Worker], redis: Redis, seed: dict, db_url: str, info: dict):
+    def __init__(self, args, workers: list[Worker], redis: live.OwnRedis, seed: dict, db_url: str, info: dict):
         self.args, self.workers, self.redis, self.seed, self.info = args, workers, redis, seed, info
         self.mid = seed["meeting_id"]
         self.cookie = seed["host_cookie"]
@@ -461,7 +461,7 @@ def main():
     logs = Path(tempfile.mkdtemp(prefix="hostile-"))
     log(f"logs in {logs}; tree {live.ROOT}")
     out: dict = {k: None for k in KEYS}
-    redis = Redis(live.free_port(), logs)
+    redis = live.OwnRedis(log=logs / "redis.log")
     workers: list[Worker] = []
 
     def stopped(*_):

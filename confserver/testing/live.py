@@ -111,3 +111,47 @@ def daphne(env: dict, port: int, log_path: Path | None = None):
             proc.wait()
         if log_path:
             log.close()
+
+
+class OwnRedis:
+    """A redis-server of a test's or bench's own on a loopback port (never the shared one), without
+    persistence unless told to SAVE: killed and started again, it comes back empty or with its dump."""
+
+    def __init__(self, port: int | None = None, workdir: Path | None = None, log: Path | None = None):
+        self.port, self.workdir, self.log = port or free_port(), workdir, log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> float:
+        """Start it and return the time (monotonic) it answers."""
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.workdir is not None:
+            cmd += ["--dir", str(self.workdir)]
+        if self.log is not None:
+            cmd += ["--logfile", str(self.log)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return time.monotonic()
+            except OSError:
+                time.sleep(0.02)
+        raise TimeoutError("redis-server did not start")
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def save_and_kill(self):
+        """Write its dump (into `workdir`), then kill it: the next start keeps the data."""
+        subprocess.run(["redis-cli", "-p", str(self.port), "SAVE"], check=True, capture_output=True)
+        self.kill()
+
+    def dbsize(self) -> int | None:
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "dbsize"], capture_output=True, text=True, timeout=10)
+        return int(out.stdout) if out.stdout.strip().isdigit() else None

@@ -4,8 +4,6 @@ survives a restart, a live worker's places are never left dropped, one failed cl
 the others (review of issue 9: defects 1, 2, 3, 8, 10)."""
 import asyncio
 import shutil
-import socket
-import subprocess
 import time
 
 import pytest
@@ -19,39 +17,10 @@ pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(not REDIS, reason="needs redis-server to start one of its own")]
 
 
-class KeptRedis:
-    """A redis-server on a free port that keeps its data over a restart only when told to SAVE."""
-
-    def __init__(self, tmp_path):
-        self.port, self.dir, self.proc = live_testing.free_port(), tmp_path, None
-
-    def start(self):
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise TimeoutError("redis-server did not start")
-
-    def save_and_kill(self):
-        subprocess.run(["redis-cli", "-p", str(self.port), "SAVE"], check=True, capture_output=True)
-        self.proc.kill()
-        self.proc.wait()
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
 @pytest.fixture
 def redis(tmp_path, settings, monkeypatch):
     monkeypatch.setattr(sessions, "_hubs", {})  # not the hubs other tests left behind
-    r = KeptRedis(tmp_path)
+    r = live_testing.OwnRedis(workdir=tmp_path)
     r.start()
     settings.REDIS_URL = r.url
     live.reset_store()
@@ -59,9 +28,7 @@ def redis(tmp_path, settings, monkeypatch):
     sweeper._missing.clear()
     yield r
     LOCAL.clear()
-    if r.proc.poll() is None:
-        r.proc.kill()
-        r.proc.wait()
+    r.kill()
 
 
 def _actor(world, conn, *, chair=False, room=None):

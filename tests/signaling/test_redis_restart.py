@@ -10,8 +10,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
-import subprocess
 import time
 
 import aiohttp
@@ -26,38 +24,10 @@ pytestmark = pytest.mark.skipif(not REDIS, reason="needs redis-server to start o
 RECOVER_WITHIN_S = 5.0
 
 
-class OwnRedis:
-    """A redis-server on a free loopback port, without persistence: a restart empties it."""
-
-    def __init__(self):
-        self.port = live.free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise TimeoutError("redis-server did not start")
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory):
     logs = tmp_path_factory.mktemp("daphne")
-    redis = OwnRedis()
+    redis = live.OwnRedis()
     redis.start()
     ports = [live.free_port(), live.free_port()]
     try:

@@ -4,6 +4,11 @@ from fractions import Fraction
 
 VIDEO = "video"
 AUDIO = "audio"
+# A segment holds the program's two audio slots as two Opus tracks, in this order: the chair, and the
+# source (the room with the floor or broadcast). Both are copied as they came; mix.py joins them.
+AUDIO_CHAIR = 0
+AUDIO_SOURCE = 1
+AUDIO_TRACKS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,14 +20,15 @@ class EncodedPacket:
     pts: int
     time_base: Fraction
     keyframe: bool = False
+    track: int = 0  # audio only: AUDIO_CHAIR or AUDIO_SOURCE (mixed into one track after the meeting)
 
     @classmethod
     def video(cls, data: bytes, pts: int, time_base: Fraction) -> "EncodedPacket":
         return cls(VIDEO, bytes(data), pts, time_base, vp8_is_keyframe(data))
 
     @classmethod
-    def audio(cls, data: bytes, pts: int, time_base: Fraction) -> "EncodedPacket":
-        return cls(AUDIO, bytes(data), pts, time_base, True)
+    def audio(cls, data: bytes, pts: int, time_base: Fraction, track: int = 0) -> "EncodedPacket":
+        return cls(AUDIO, bytes(data), pts, time_base, True, track)
 
 
 def vp8_is_keyframe(data: bytes) -> bool:

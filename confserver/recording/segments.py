@@ -18,13 +18,15 @@ from typing import Callable, Protocol
 
 import av
 
-from .packets import AUDIO, VIDEO, EncodedPacket, vp8_size
+from .packets import AUDIO, AUDIO_TRACKS, VIDEO, EncodedPacket, vp8_size
 
 log = logging.getLogger("confserver.recording")
 
-# Flush every packet, close a Matroska cluster every second, interleave within one second: a killed
-# process leaves a file that plays up to its last second (measured loss 1-2 s; defaults lose ~11 s).
-MUXER_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000", "max_interleave_delta": "1000000"}
+# Flush every packet, close a Matroska cluster every second, interleave within half a second: a killed
+# process leaves a file that plays up to its last second (measured loss 1-2 s; defaults lose ~11 s). The
+# interleaving bound matters because the source's audio track is silent whenever nobody has the floor:
+# the muxer holds the other streams' packets that long waiting for it (1 s here lost the last second).
+MUXER_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000", "max_interleave_delta": "500000"}
 MS = Fraction(1, 1000)  # Matroska's own time base
 DEFAULT_SIZE = (640, 360)  # only for the header of a segment that opens on audio; decoders read the keyframe
 WRITE_ERRORS = (OSError, av.error.FFmpegError)
@@ -92,31 +94,35 @@ def sha256_file(path: Path) -> str:
 
 
 class SegmentFile:
-    """One WebM file: packets copied as they are, timestamps in ms from the segment's origin, never going back."""
+    """One WebM file: packets copied as they are, timestamps in ms from the segment's origin, never going back.
 
-    def __init__(self, path: Path, origin_ms: int, size: tuple[int, int], audio_channels: int = 2):
+    Streams: 0 is the VP8 video, then one Opus stream per audio track (packets.AUDIO_CHAIR, AUDIO_SOURCE).
+    """
+
+    def __init__(self, path: Path, origin_ms: int, size: tuple[int, int], audio_channels: int = 2,
+                 audio_tracks: int = AUDIO_TRACKS):
         self.path = path
         self.origin_ms = origin_ms
         self.has_video = False
         self.end_ms = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
-        self._streams = {
-            VIDEO: self._container.add_mux_stream("vp8", width=size[0], height=size[1]),
-            AUDIO: self._container.add_stream_from_template(opus_template(audio_channels)),
-        }
-        self._last = {VIDEO: -1, AUDIO: -1}
+        self._streams = {(VIDEO, 0): self._container.add_mux_stream("vp8", width=size[0], height=size[1])}
+        for track in range(audio_tracks):
+            self._streams[AUDIO, track] = self._container.add_stream_from_template(opus_template(audio_channels))
+        self._last = dict.fromkeys(self._streams, -1)
 
-    def write(self, kind: str, ms: int, data: bytes, keyframe: bool) -> None:
+    def write(self, kind: str, ms: int, data: bytes, keyframe: bool, track: int = 0) -> None:
+        key = (kind, track if kind == AUDIO else 0)
         # A source switch or a jittery clock may step back: keep each stream strictly increasing.
-        ts = max(ms - self.origin_ms, self._last[kind] + 1, 0)
-        self._last[kind] = ts
+        ts = max(ms - self.origin_ms, self._last[key] + 1, 0)
+        self._last[key] = ts
         self.end_ms = max(self.end_ms, ts)
         packet = av.Packet(data)
         packet.pts = packet.dts = ts
         packet.time_base = MS
         packet.is_keyframe = keyframe
-        packet.stream = self._streams[kind]
+        packet.stream = self._streams[key]
         self._container.mux(packet)
         self.has_video |= kind == VIDEO
 
@@ -155,7 +161,7 @@ class SegmentedWriter:
                 return
         elif f is None or (not f.has_video and ms - f.origin_ms >= self.segment_ms):
             f = self._roll(ms)  # audio starts at once; audio-only segments roll over on time
-        f.write(p.kind, ms, p.data, p.keyframe)
+        f.write(p.kind, ms, p.data, p.keyframe, p.track)
 
     def _roll(self, ms: int) -> SegmentFile:
         self.close()

@@ -6,6 +6,7 @@ class SegmentState(models.TextChoices):
     WRITING = "writing", "Đang ghi"
     CLOSED = "closed", "Đã đóng"
     RECOVERED = "recovered", "Đã khôi phục"
+    PRUNED = "pruned", "Đã xoá theo thời hạn lưu trữ"  # file removed by prune_recordings; hashes kept
 
 
 class Segment(models.Model):
@@ -20,6 +21,7 @@ class Segment(models.Model):
     sha256 = models.CharField("SHA-256", max_length=64, blank=True)
     previous_sha256 = models.CharField("SHA-256 của đoạn trước", max_length=64, blank=True)
     state = models.CharField("trạng thái", max_length=16, choices=SegmentState.choices, default=SegmentState.WRITING)
+    pruned_at = models.DateTimeField("xoá tệp lúc (UTC)", null=True, blank=True)
 
     class Meta:
         verbose_name = "đoạn ghi hình"
@@ -87,3 +89,73 @@ class Minutes(models.Model):
 
     def __str__(self):
         return f"{self.number or '-'} ({self.get_state_display()}): {self.meeting_id}"
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", "Đang chờ dựng"
+    RUNNING = "running", "Đang dựng"
+    READY = "ready", "Sẵn sàng"
+    FAILED = "failed", "Lỗi"
+    PRUNED = "pruned", "Đã xoá theo thời hạn lưu trữ"
+
+
+class RecordingExport(models.Model):
+    """The whole meeting as one WebM (one video, one mixed audio track), built after it ended (issue 10, item 9).
+
+    `source_key` hashes the segments it was built from: when they change the file is rebuilt."""
+
+    meeting = models.OneToOneField("rooms.Meeting", on_delete=models.PROTECT, related_name="recording_export",
+                                   verbose_name="cuộc họp")
+    state = models.CharField("trạng thái", max_length=16, choices=ExportState.choices, default=ExportState.QUEUED)
+    progress = models.PositiveSmallIntegerField("tiến độ (%)", default=0)
+    phase = models.CharField("đang làm", max_length=200, blank=True)
+    path = models.CharField("tệp (trong RECORDINGS_ROOT)", max_length=500, blank=True)
+    bytes = models.BigIntegerField("kích thước (byte)", default=0)
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True)
+    source_key = models.CharField("khoá các đoạn nguồn", max_length=64, blank=True)
+    duration_ms = models.BigIntegerField("thời lượng (ms)", default=0)
+    segments = models.PositiveIntegerField("số đoạn đã ghép", default=0)
+    skipped = models.JSONField("đoạn bị bỏ qua", default=list, blank=True)
+    error = models.TextField("lỗi", blank=True)
+    requested_at = models.DateTimeField("yêu cầu lúc", null=True, blank=True)
+    started_at = models.DateTimeField("bắt đầu dựng", null=True, blank=True)
+    finished_at = models.DateTimeField("xong lúc", null=True, blank=True)
+    heartbeat_at = models.DateTimeField("còn chạy lúc", null=True, blank=True)
+    worker_pid = models.IntegerField("tiến trình", null=True, blank=True)
+    mix_s = models.FloatField("thời gian trộn âm (s)", null=True, blank=True)
+    remux_s = models.FloatField("thời gian ghép (s)", null=True, blank=True)
+    pruned_at = models.DateTimeField("xoá tệp lúc (UTC)", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "tệp tải về của bản ghi"
+        verbose_name_plural = "tệp tải về của bản ghi"
+
+    def __str__(self):
+        return f"{self.meeting_id}: {self.get_state_display()} {self.path or ''}"
+
+
+class LegalHold(models.Model):
+    """A legal hold: while one is active (not cleared) prune_recordings never removes the meeting's recording."""
+
+    meeting = models.ForeignKey("rooms.Meeting", on_delete=models.PROTECT, related_name="legal_holds",
+                                verbose_name="cuộc họp")
+    reason = models.TextField("lý do giữ bản ghi")
+    set_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+",
+                               verbose_name="người đặt")
+    set_at = models.DateTimeField("đặt lúc", auto_now_add=True)
+    cleared_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name="người gỡ")
+    cleared_at = models.DateTimeField("gỡ lúc", null=True, blank=True)
+    clear_reason = models.TextField("lý do gỡ", blank=True)
+
+    class Meta:
+        verbose_name = "lệnh giữ bản ghi (legal hold)"
+        verbose_name_plural = "lệnh giữ bản ghi (legal hold)"
+        ordering = ["-set_at", "-id"]
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+    def __str__(self):
+        return f"{self.meeting_id}: {'đang giữ' if self.active else 'đã gỡ'} ({self.set_at:%Y-%m-%d})"

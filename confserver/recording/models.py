@@ -82,6 +82,13 @@ class Minutes(models.Model):
     updated_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", verbose_name="người sửa")
     updated_at = models.DateTimeField("sửa lúc", auto_now=True)
+    # Fixed when finalised (minutes.finalize): the recording's seal, the issued PDF (signed when a certificate
+    # is configured; downloads serve these bytes) and the signing certificate's name (empty: unsigned).
+    finalized_at = models.DateTimeField("hoàn thành lúc", null=True, blank=True)
+    segment_count = models.PositiveIntegerField("số đoạn ghi hình", default=0)
+    last_segment_sha256 = models.CharField("mã băm đoạn ghi hình cuối", max_length=64, blank=True)
+    pdf = models.BinaryField("tệp PDF đã phát hành", null=True, blank=True)
+    signer = models.CharField("ký số bởi", max_length=300, blank=True)
 
     class Meta:
         verbose_name = "biên bản"

@@ -281,3 +281,10 @@ RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)
 # the permission check is answered with `X-Accel-Redirect: <prefix>/<path under RECORDINGS_ROOT>` and no body, for
 # an nginx `internal` location aliased to RECORDINGS_ROOT; empty: the view serves the bytes and ranges itself.
 RECORDINGS_ACCEL_PREFIX = env("RECORDINGS_ACCEL_PREFIX", default="")
+
+# The minutes (biên bản, confserver/recording/minutes_sign.py): when MINUTES_SIGNING_P12 names a PKCS#12 file
+# (.p12/.pfx with the agency's signing key and certificate chain), finalised minutes are issued as a PDF signed
+# with it (pyHanko); MINUTES_SIGNING_PASSWORD is its password. Empty: finalised minutes are issued unsigned.
+# A missing file, a wrong password or an expired certificate refuses finalising with a coded error.
+MINUTES_SIGNING_P12 = env("MINUTES_SIGNING_P12", default="")
+MINUTES_SIGNING_PASSWORD = env("MINUTES_SIGNING_PASSWORD", default="")

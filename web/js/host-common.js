@@ -1,0 +1,80 @@
+// The host console's shared state and small helpers: what every console module reads and writes.
+import { LocalMedia } from "./media.js";
+import { $, el, params, toast } from "./ui.js";
+
+export const meetingId = Number(params().get("meeting"));
+
+export const S = {
+  meeting: null,
+  me: null,
+  state: null,
+  program: { mode: "lecture" },
+  queue: [],
+  muted: new Set(),
+  online: new Set(),
+  rooms: new Map(), // room_id -> room row from the snapshot (kept up to date)
+  order: [],
+  rollCall: false,
+  quality: {},
+  page: 0,
+  pageSize: Number(localStorage.getItem("confserver.mv.size") || 9),
+  mvRooms: [],
+  mvSent: false,
+  micOn: true,
+  startedAt: null,
+};
+
+// Paperless: the agenda, the document previewed here, and what every room is shown.
+export const H = {
+  items: [],
+  docs: [],
+  loaded: false,
+  currentItem: null,
+  present: null, // the latest `present` event, null when nobody presents
+  view: null, // {document_id, version_id, title, page, page_count}: the console's preview
+  syncSeq: -1,
+  inflight: 0, // our own `present` requests not answered yet
+  tab: "mv",
+};
+
+/** The console's connections: the meeting socket (MeetingClient), the chair's media link, its camera and mic. */
+export const app = {
+  client: null,
+  media: null,
+  local: new LocalMedia("confserver.host.devices"),
+};
+
+/** A request on the meeting socket; a refusal is shown as a toast and gives null. */
+export async function send(type, fields = {}, okText = null) {
+  try {
+    const data = await app.client.request(type, fields);
+    if (okText) toast(okText, "ok", 2500);
+    return data;
+  } catch (err) {
+    toast(err.message, "error");
+    return null;
+  }
+}
+
+/** A line in the console's "Diễn biến" log. */
+export function log(text, kind = "") {
+  const list = $("#log");
+  const time = new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  list.prepend(el("li", { class: kind }, el("time", {}, time), " ", text));
+  while (list.children.length > 200) list.lastChild.remove();
+}
+
+export function nameOf(id) {
+  return S.rooms.get(id)?.name || (id ? `Phòng ${id}` : "—");
+}
+
+/** Without the "Phòng họp " every room name starts with, for tight places. */
+export function shortName(id) {
+  return nameOf(id).replace(/^Phòng họp\s+/i, "");
+}
+
+export function notice(title, text) {
+  $("#notice-title").textContent = title;
+  $("#notice-text").textContent = text || "";
+  $("#notice").hidden = false;
+}

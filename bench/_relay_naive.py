@@ -7,7 +7,7 @@ from aiortc import RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
 from confserver.media.config import IceConfig
-from confserver.media.relay import apply_ice_config, new_peer_connection
+from confserver.media.transport import apply_ice_config, new_peer_connection
 
 WANTED = {"video": "video/vp8", "audio": "audio/opus"}
 

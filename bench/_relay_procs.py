@@ -22,13 +22,9 @@ from _relay_clips import FPS, PREFIX, frame_names, load_clips  # noqa: E402
 from confserver.media.bot import CountingSubscriber  # noqa: E402
 from confserver.media.config import IceConfig  # noqa: E402
 from confserver.media.frames import parse_vp8_descriptor  # noqa: E402
-from confserver.media.relay import (  # noqa: E402
-    Relay,
-    apply_ice_config,
-    new_peer_connection,
-    on_keyframe_request,
-    quiet_peer,
-)
+from confserver.media.relay import Relay  # noqa: E402
+from confserver.media.taps import on_keyframe_request, quiet_peer  # noqa: E402
+from confserver.media.transport import apply_ice_config, new_peer_connection  # noqa: E402
 
 ICE = IceConfig.loopback()
 DEBUG = bool(os.environ.get("BENCH_DEBUG"))  # dump every hop to /tmp/bench-hops-PID.txt

@@ -1,6 +1,6 @@
 """The edge: guards inside daphne's protocol objects, for attacks that cost memory before application code runs.
 
-The only package that touches daphne, Twisted and autobahn internals (as media/relay.py alone touches aiortc):
+The only package that touches daphne, Twisted and autobahn internals (as media/transport.py alone touches aiortc):
 request bodies refused by size and cut when chunked (http.py), half-open requests timed out (http.py),
 WebSocket floods closed, frames bounded and reading paused while the application catches up (websocket.py).
 """

@@ -21,16 +21,9 @@ from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .config import IceConfig
-from .relay import (
-    apply_ice_config,
-    new_peer_connection,
-    on_keyframe_request,
-    quiet_peer,
-    send_keyframe_request,
-    tap_rtp,
-    watch_encoded_frames,
-)
 from .frames import vp8_is_keyframe
+from .taps import on_keyframe_request, quiet_peer, send_keyframe_request, tap_rtp, watch_encoded_frames
+from .transport import apply_ice_config, new_peer_connection
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 AUDIO_RATE = 48000

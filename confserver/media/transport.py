@@ -1,0 +1,468 @@
+"""The one module of the relay that touches aiortc, aioice and pylibsrtp internals: those of
+aiortc 1.16.0, aioice 0.13.0 and pylibsrtp 1.0 (pinned). Each use:
+
+* `PassthroughReceiver` (swapped in with `__class__` on the receivers that
+  RTCPeerConnection creates from the offer, before anything starts): the stock
+  receiver always decodes; this one keeps its receive bookkeeping (statistics,
+  NACK, REMB, RTX) and hands each packet to the relay instead of the jitter
+  buffer and decoder thread, which never starts.
+* `ForwardingSender` (swapped in the same way): its RTP loop idles; the relay
+  writes RTP headers itself, protects them with the DTLS transport's SRTP
+  session and sends them on the nominated ICE pair's socket in one synchronous
+  call (`Link`), keeps its own retransmission history, and passes keyframe
+  requests upstream.
+* RTCP: both classes' per-object RTCP tasks idle, and one relay task sends each
+  peer's sender and receiver reports as one compound packet (`send_rtcp_now`).
+* `adopt_transceivers` keeps VP8/Opus only and sets each m-line's direction
+  (the transceivers' private codec list and offered direction).
+* `_gather_candidates` replaces aioice's candidate gathering per connection:
+  chosen host addresses (loopback included), a port range, a 1:1 NAT address,
+  4 MB socket buffers.
+
+The test and load peers' hooks into aiortc are in `taps.py`.
+"""
+import asyncio
+import errno
+import functools
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable
+
+from aioice import ice as aioice_ice
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.codecs import is_rtx
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+    unwrap_rtx,
+)
+
+from confserver.errors import DomainError
+
+from .config import IceConfig
+
+log = logging.getLogger("confserver.media.relay")
+
+SOCKET_BUFFER = 4 * 1024 * 1024  # avoids kernel drops under load
+CODEC = {"video": "video/vp8", "audio": "audio/opus"}
+
+
+# --- ICE ----------------------------------------------------------------------------
+
+
+def _ice_servers(ice: IceConfig) -> list[RTCIceServer]:
+    return [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in ice.servers]
+
+
+def new_peer_connection(ice: IceConfig, *, max_bundle: bool = False) -> RTCPeerConnection:
+    """An RTCPeerConnection that uses only the given STUN/TURN servers (none by default)."""
+    config = RTCConfiguration(iceServers=_ice_servers(ice))
+    if max_bundle:
+        config.bundlePolicy = RTCBundlePolicy.MAX_BUNDLE
+    return RTCPeerConnection(config)
+
+
+def apply_ice_config(pc: RTCPeerConnection, ice: IceConfig) -> None:
+    """Make the ICE gatherers of `pc` offer what `ice` says; call before setLocalDescription."""
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport.iceGatherer._connection
+        if not getattr(connection, "_confserver_patched", False):
+            connection._confserver_patched = True
+            connection.gather_candidates = functools.partial(_gather_candidates, connection, ice)
+
+
+async def _bind(connection, address: str, port_range: tuple[int, int] | None):
+    loop = asyncio.get_running_loop()
+    if port_range is None:
+        ports = [0]
+    else:
+        first, last = port_range
+        start = random.randint(first, last)
+        ports = list(range(start, last + 1)) + list(range(first, start))
+    for port in ports:
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: aioice_ice.StunProtocol(connection), local_addr=(address, port)
+            )
+        except OSError as exc:
+            if port and exc.errno == errno.EADDRINUSE:
+                continue
+            raise
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        return protocol
+    raise OSError(errno.EADDRINUSE, f"no free UDP port in {port_range} on {address}")
+
+
+async def _gather_candidates(connection, ice: IceConfig) -> None:
+    """aioice 0.13 Connection.gather_candidates, with our addresses, ports and buffers."""
+    if connection._local_candidates_start:
+        return
+    connection._local_candidates_start = True
+    if ice.host_addresses is not None:
+        addresses = list(ice.host_addresses)
+    else:
+        addresses = aioice_ice.get_host_addresses(use_ipv4=True, use_ipv6=ice.ipv6)
+    for component in sorted(connection._components):
+        protocols = []
+        for address in addresses:
+            try:
+                protocol = await _bind(connection, address, ice.port_range)
+            except OSError as exc:
+                log.warning("ICE: cannot bind %s: %s", address, exc)
+                continue
+            host, port = protocol.transport.get_extra_info("sockname")[:2]
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", host),
+                component=component,
+                transport="udp",
+                priority=candidate_priority(component, "host"),
+                host=host,
+                port=port,
+                type="host",
+            )
+            connection._local_candidates.append(protocol.local_candidate)
+            protocols.append(protocol)
+            if ice.public_address:
+                # 1:1 NAT: the same port, seen at the public address.
+                connection._local_candidates.append(
+                    Candidate(
+                        foundation=candidate_foundation("srflx", "udp", host),
+                        component=component,
+                        transport="udp",
+                        priority=candidate_priority(component, "srflx"),
+                        host=ice.public_address,
+                        port=port,
+                        type="srflx",
+                        related_address=host,
+                        related_port=port,
+                    )
+                )
+        connection._protocols += protocols
+        if connection.stun_server:
+            tasks = [
+                asyncio.ensure_future(aioice_ice.server_reflexive_candidate(p, connection.stun_server))
+                for p in protocols
+                if ":" not in p.local_candidate.host
+            ]
+            if tasks:
+                done, pending = await asyncio.wait(tasks, timeout=5)
+                for task in pending:
+                    task.cancel()
+                for task in done:
+                    if task.exception() is None:
+                        connection._local_candidates.append(task.result()[0])
+        if connection.turn_server:
+            # aioice adds the relayed candidate; no host address, so nothing else.
+            connection._local_candidates += await type(connection).get_component_candidates(
+                connection, component=component, addresses=[]
+            )
+    connection._local_candidates_end = True
+
+
+class Link:
+    """Sends SRTP on a connected DTLS transport now, in one synchronous call per packet:
+    protect with its SRTP session, then sendto on the nominated ICE pair's socket."""
+
+    __slots__ = ("dtls", "session", "protect", "sock", "transport", "addr")
+
+    def __init__(self, dtls, pair):
+        self.dtls = dtls
+        self.session = dtls._tx_srtp
+        self.protect = _lean_protect(self.session)
+        self.transport = pair.protocol.transport
+        self.sock = self.transport._sock
+        self.addr = pair.remote_addr
+
+    def connected(self) -> bool:
+        """False once the DTLS session is gone (the peer reconnected or closed)."""
+        return self.dtls._state is DtlsState.CONNECTED
+
+    def send(self, packet: bytes) -> None:
+        data = self.protect(packet)
+        if self.transport.get_write_buffer_size():
+            self.transport.sendto(data, self.addr)  # keep order behind what asyncio holds
+            return
+        try:
+            self.sock.sendto(data, self.addr)
+        except (BlockingIOError, InterruptedError):
+            self.transport.sendto(data, self.addr)  # asyncio buffers it until writable
+        except OSError as exc:
+            log.debug("relay: sendto failed: %s", exc)
+
+
+def link_of(dtls) -> "Link | None":
+    """A link on `dtls` (a sender's or receiver's transport), or None while it is not connected."""
+    if dtls._state is not DtlsState.CONNECTED:
+        return None
+    pair = dtls.transport._connection._nominated.get(1)
+    return Link(dtls, pair) if pair is not None else None
+
+
+def _lean_protect(session):
+    """pylibsrtp 1.0's Session.protect without its per-call allocations (~2 us less a packet)."""
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
+    except (ImportError, AttributeError):
+        return session.protect
+    length = ffi.new("int *")
+    srtp_protect = lib.srtp_protect
+    limit = len(buffer) - 16  # room for the authentication tag
+
+    def protect(packet: bytes) -> bytes:
+        size = len(packet)
+        if size > limit:
+            return session.protect(packet)  # raises the library's own error
+        buffer[0:size] = packet
+        length[0] = size
+        if srtp_protect(srtp, cdata, length) != 0:
+            return session.protect(packet)
+        return buffer[0 : length[0]]
+
+    return protect
+
+
+def send_rtcp_now(dtls, packet) -> None:
+    link = link_of(dtls)
+    if link is not None:
+        link.transport.sendto(link.session.protect_rtcp(packet if isinstance(packet, bytes) else bytes(packet)), link.addr)
+
+
+# --- receiving: publisher -> relay ----------------------------------------------------
+
+
+class PassthroughReceiver(RTCRtpReceiver):
+    """RTCRtpReceiver that hands packets to a `routing.Feed` instead of decoding them."""
+
+    _feed: "Feed"  # routing.Feed
+
+    async def receive(self, parameters) -> None:
+        # RTCRtpReceiver.receive() without the decoder thread.
+        if self._RTCRtpReceiver__started:
+            return
+        codecs = self._RTCRtpReceiver__codecs
+        for codec in parameters.codecs:
+            codecs[codec.payloadType] = codec
+        for encoding in parameters.encodings:
+            if encoding.rtx:
+                self._RTCRtpReceiver__rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc
+        self.transport._register_rtp_receiver(self, parameters)
+        self._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(self._run_rtcp())
+        self._RTCRtpReceiver__started = True
+
+    async def _handle_rtp_packet(self, packet, arrival_time_ms: int) -> None:
+        # RTCRtpReceiver._handle_rtp_packet up to the jitter buffer, then the feed.
+        if not self._enabled:
+            return
+        estimator = self._RTCRtpReceiver__remote_bitrate_estimator
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = self._RTCRtpReceiver__rtcp_ssrc
+            if rtcp_ssrc is not None and remb is not None:
+                await self._send_rtcp(
+                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
+                )
+        codecs = self._RTCRtpReceiver__codecs
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        streams = self._RTCRtpReceiver__remote_streams
+        stream = streams.get(packet.ssrc)
+        if stream is None:
+            stream = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        if is_rtx(codec):
+            original_ssrc = self._RTCRtpReceiver__rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None or len(packet.payload) < 2 or apt not in codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+        nack = self._RTCRtpReceiver__nack_generator
+        if nack is not None and nack.add(packet):
+            await self._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+        self._feed.on_packet(packet)
+
+    async def _run_rtcp(self) -> None:
+        # The relay sends this receiver's reports with the peer's (see Relay._send_rtcp).
+        self._RTCRtpReceiver__rtcp_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._RTCRtpReceiver__rtcp_exited.set()
+
+    async def _handle_rtcp_packet(self, packet) -> None:
+        # Only what the receiver reports need: when each sender report came.
+        if isinstance(packet, RtcpSrPacket):
+            self._sr_seen[packet.ssrc] = ((packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF, time.time())
+
+    def _receiver_report(self) -> RtcpRrPacket | None:
+        """RTCRtpReceiver._run_rtcp's receiver report, built on demand."""
+        rtcp_ssrc = self._RTCRtpReceiver__rtcp_ssrc
+        streams = self._RTCRtpReceiver__remote_streams
+        if rtcp_ssrc is None or not streams:
+            return None
+        reports = []
+        now = time.time()
+        for ssrc, stream in streams.items():
+            lsr, seen_at = self._sr_seen.get(ssrc, (0, None))
+            delay = now - seen_at if seen_at is not None else 0
+            reports.append(
+                RtcpReceiverInfo(
+                    ssrc=ssrc,
+                    fraction_lost=stream.fraction_lost,
+                    packets_lost=stream.packets_lost,
+                    highest_sequence=stream.max_seq,
+                    jitter=stream.jitter,
+                    lsr=lsr,
+                    dlsr=int(delay * 65536) if 0 < delay < 65536 else 0,
+                )
+            )
+        return RtcpRrPacket(ssrc=rtcp_ssrc, reports=reports)
+
+    def _stream_stats(self, ssrc: int | None):
+        return self._RTCRtpReceiver__remote_streams.get(ssrc)
+
+    def _send_pli_now(self, media_ssrc: int) -> None:
+        rtcp_ssrc = self._RTCRtpReceiver__rtcp_ssrc
+        if rtcp_ssrc is not None:
+            send_rtcp_now(self.transport, RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=rtcp_ssrc, media_ssrc=media_ssrc))
+
+
+# --- sending: relay -> subscriber ---------------------------------------------------
+
+
+class ForwardingSender(RTCRtpSender):
+    """RTCRtpSender whose frames are pushed by the relay (see `routing.Slot`)."""
+
+    _slot: "Slot"  # routing.Slot
+
+    @property
+    def ssrc(self) -> int:
+        return self._ssrc
+
+    @property
+    def rtx_ssrc(self) -> int:
+        return self._rtx_ssrc
+
+    async def send(self, parameters) -> None:
+        await super().send(parameters)
+        self._slot.start(parameters)
+
+    async def _run_rtp(self, codec) -> None:
+        # Nothing to pull from a track: keep the task the stock stop() awaits.
+        self._RTCRtpSender__rtp_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._slot.ready = False
+            self._RTCRtpSender__rtp_exited.set()
+
+    async def _run_rtcp(self) -> None:
+        # The relay sends this sender's reports with the peer's (see Relay._send_rtcp).
+        self._RTCRtpSender__rtcp_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._RTCRtpSender__rtcp_exited.set()
+
+    async def _handle_rtcp_packet(self, packet) -> None:
+        # RTCRtpSender._handle_rtcp_packet, without its stats objects.
+        slot = self._slot
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    slot.reported(report)
+        elif isinstance(packet, RtcpRtpfbPacket):
+            if packet.fmt == RTCP_RTPFB_NACK:
+                for seq in packet.lost:
+                    slot.retransmit(seq)
+        elif isinstance(packet, RtcpPsfbPacket):
+            if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                # a packet sender cannot make keyframes: ask the source
+                slot.keyframe_requested()
+            elif packet.fmt == RTCP_PSFB_APP:
+                try:
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                except ValueError:
+                    return
+                if self._ssrc in ssrcs:
+                    slot.remb = bitrate
+
+
+# --- taking over the transceivers of an offer ----------------------------------------
+
+
+def _keep_codecs(kind: str, codecs: list) -> list:
+    """VP8 (with its RTX) or Opus only: the subscriber leg must use the publisher's codec."""
+    main = [c for c in codecs if c.mimeType.lower() == CODEC[kind]][:1]
+    if not main:
+        return []
+    pt = main[0].payloadType
+    return main + [c for c in codecs if is_rtx(c) and c.parameters.get("apt") == pt]
+
+
+def adopt_transceivers(
+    pc: RTCPeerConnection,
+    new_feed: Callable[[str, "PassthroughReceiver"], object],
+    new_slot: Callable[[str, "ForwardingSender"], object],
+) -> None:
+    """Take over the transceivers setRemoteDescription made from an offer: the first m-line of
+    each kind the peer sends on becomes a feed (`new_feed(kind, receiver)`), every m-line it
+    receives on an output slot (`new_slot(kind, sender)`); call before createAnswer."""
+    received: set[str] = set()
+    for transceiver in pc.getTransceivers():
+        kind = transceiver.kind
+        codecs = _keep_codecs(kind, transceiver._codecs)
+        if not codecs:
+            raise DomainError("media.codec_unsupported", f"the {kind} m-line offers no {CODEC[kind]}")
+        transceiver._codecs = codecs
+        offered = transceiver._offerDirection  # seen from our side
+        receives = offered in ("sendrecv", "recvonly") and kind not in received  # one track per kind
+        sends = offered in ("sendrecv", "sendonly")
+        transceiver.direction = {
+            (True, True): "sendrecv",
+            (True, False): "recvonly",
+            (False, True): "sendonly",
+            (False, False): "inactive",
+        }[receives, sends]
+        if receives:
+            received.add(kind)
+            receiver = transceiver.receiver
+            receiver.__class__ = PassthroughReceiver
+            receiver._sr_seen = {}
+            receiver._feed = new_feed(kind, receiver)
+        if sends:
+            sender = transceiver.sender
+            sender.__class__ = ForwardingSender
+            sender._slot = new_slot(kind, sender)

@@ -282,6 +282,19 @@ RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)
 # an nginx `internal` location aliased to RECORDINGS_ROOT; empty: the view serves the bytes and ranges itself.
 RECORDINGS_ACCEL_PREFIX = env("RECORDINGS_ACCEL_PREFIX", default="")
 
+# After a meeting (confserver/recording/finalize.py, export.py): its segments are mixed to one audio track and joined
+# into one WebM by `manage.py finalize_recording`, run under `nice -n RECORDING_FINALIZE_NICE` (0: not niced). A
+# builder silent for RECORDING_EXPORT_STALE_S is taken over; a failed build is retried by a download request
+# after RECORDING_EXPORT_RETRY_S (at once when the segments changed).
+RECORDING_FINALIZE_NICE = env.int("RECORDING_FINALIZE_NICE", default=10)
+RECORDING_EXPORT_STALE_S = env.float("RECORDING_EXPORT_STALE_S", default=60.0)
+RECORDING_EXPORT_RETRY_S = env.float("RECORDING_EXPORT_RETRY_S", default=300.0)
+# Retention (confserver/recording/retention.py, `manage.py prune_recordings`): the files of meetings ended more
+# than RECORDING_RETENTION_DAYS days ago are removed, never those of a meeting under a legal hold (set in the
+# admin). 0, the default, keeps recordings forever: deleting part of the record is the agency's decision, taken
+# from its own retention schedule for meeting records, not the software's.
+RECORDING_RETENTION_DAYS = env.int("RECORDING_RETENTION_DAYS", default=0)
+
 # The minutes (biên bản, confserver/recording/minutes_sign.py): when MINUTES_SIGNING_P12 names a PKCS#12 file
 # (.p12/.pfx with the agency's signing key and certificate chain), finalised minutes are issued as a PDF signed
 # with it (pyHanko); MINUTES_SIGNING_PASSWORD is its password. Empty: finalised minutes are issued unsigned.

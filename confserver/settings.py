@@ -282,6 +282,11 @@ RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)
 # an nginx `internal` location aliased to RECORDINGS_ROOT; empty: the view serves the bytes and ranges itself.
 RECORDINGS_ACCEL_PREFIX = env("RECORDINGS_ACCEL_PREFIX", default="")
 
+# Whether a meeting is recorded is the chair's decision (Decision 45/2018/QĐ-TTg; confserver/recording/live.py):
+# with RECORDING_DEFAULT_ON a meeting starts recording by itself when it goes live; the console stops and
+# restarts it (in the test run too, if the chair chooses). Off: recording starts only when the chair starts it.
+RECORDING_DEFAULT_ON = env.bool("RECORDING_DEFAULT_ON", default=True)
+
 # After a meeting (confserver/recording/finalize.py, export.py): its segments are mixed to one audio track and joined
 # into one WebM by `manage.py finalize_recording`, run under `nice -n RECORDING_FINALIZE_NICE` (0: not niced). A
 # builder silent for RECORDING_EXPORT_STALE_S is taken over; a failed build is retried by a download request

@@ -276,6 +276,12 @@ MIDDLEWARE = [*MIDDLEWARE, "confserver.agenda.uploads.UploadGuard"]
 # thread fed through a queue of at most RECORDING_QUEUE_PACKETS packets; when it overflows, recording stops.
 RECORDING_SEGMENT_S = env.float("RECORDING_SEGMENT_S", default=300.0)
 RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)
+# The relay feeds the recorder (confserver/media/recorder.py) and, while recording, asks the program's video source
+# for a keyframe whenever the file has had none for RECORDING_KEYFRAME_S seconds (browsers send one only when asked;
+# seeking needs them: issue 10 asks for one every 10 s at most).
+RECORDING_KEYFRAME_S = env.float("RECORDING_KEYFRAME_S", default=5.0)
+if not 1.0 <= RECORDING_KEYFRAME_S <= 10.0:
+    raise ImproperlyConfigured(f"RECORDING_KEYFRAME_S must be between 1 and 10 seconds, not {RECORDING_KEYFRAME_S}")
 
 # Serving recordings (confserver/recording/api.py): when set (e.g. "/_recordings"), a segment request that passed
 # the permission check is answered with `X-Accel-Redirect: <prefix>/<path under RECORDINGS_ROOT>` and no body, for

@@ -5,6 +5,11 @@ the chair's conclusions); Form 1.9 of Decree 30/2020/NĐ-CP is their layout (min
 built from the database only: the roll call (Participation), the agenda items and floor grants as the
 timeline recorded them (kinds "state", "agenda_item", "floor_granted", "floor_revoked", "floor_released",
 "present"), the documents presented.
+
+Finalising fixes the minutes for good: the recording's segment count and last segment hash are taken then
+(the hash chain makes the last hash vouch for every segment before it), the PDF is generated once, signed
+with the agency's certificate when one is configured (minutes_sign.py), and stored on the row; downloads
+serve those exact bytes.
 """
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +22,10 @@ from confserver.rooms import meetings, policy
 from confserver.rooms.models import Meeting, MeetingState, Room, RollCall
 
 from .access import check_can_review
-from .models import Minutes, MinutesState
+from .models import Minutes, MinutesState, Segment, SegmentState
 
 FLOOR_ENDS = {"floor_revoked", "floor_released"}
+UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,30 @@ def times(meeting: Meeting) -> Times:
             end = e.at
     start, end = start or meeting.started_at, end or meeting.ended_at
     return Times(start, end)
+
+
+@dataclass(frozen=True)
+class Seal:
+    """What the minutes say of the recording: how many segments, the last one's SHA-256 (empty: none)."""
+    segments: int
+    last_sha256: str
+    unfinished: bool = False  # a segment is still being written or waits for recovery: no final hash yet
+
+
+def recording_seal(meeting: Meeting) -> Seal:
+    """The recording as the database holds it now."""
+    rows = list(Segment.objects.filter(meeting=meeting).order_by("index").values_list("sha256", "state"))
+    if not rows:
+        return Seal(0, "")
+    unfinished = any(state == SegmentState.WRITING for _, state in rows)
+    return Seal(len(rows), "" if unfinished else rows[-1][0], unfinished)
+
+
+def seal_of(m: Minutes) -> Seal:
+    """The values fixed at finalising; for a draft (or minutes finalised before they were kept) the current ones."""
+    if m.state == MinutesState.FINAL and m.finalized_at is not None:
+        return Seal(m.segment_count, m.last_segment_sha256)
+    return recording_seal(m.meeting)
 
 
 def _hm(at: datetime | None) -> str:
@@ -152,21 +182,48 @@ def current(user, meeting_id: int) -> Minutes:
     """The saved minutes, else a fresh draft (unsaved: `pk` is None)."""
     meeting = meetings.get_meeting(meeting_id)
     check_can_read(user, meeting)
-    return Minutes.objects.filter(meeting=meeting).first() or draft(meeting)
+    return Minutes.objects.filter(meeting=meeting).defer("pdf").first() or draft(meeting)
+
+
+def can_edit(user, meeting: Meeting) -> bool:
+    try:
+        check_can_edit(user, meeting)
+    except Forbidden:
+        return False
+    return True
 
 
 def final() -> Conflict:
     return Conflict("minutes_final", "Biên bản đã hoàn thành, không sửa được nữa.")
 
 
+def _check_unchanged(row: Minutes, expected) -> None:
+    """Refuse to overwrite edits someone else saved after the editor loaded the minutes (`expected` is the
+    `updated_at` it loaded, None for an unsaved draft; UNSET: the caller does not ask)."""
+    if expected is UNSET:
+        return
+    current = row.updated_at if row.pk else None
+    if current != expected:
+        who = row.updated_by.username if row.pk and row.updated_by_id else "người khác"
+        raise Conflict("minutes_changed",
+                       f"Biên bản vừa được {who} lưu lúc {_hm(current)}; nội dung của bạn chưa được lưu. "
+                       "Tải bản mới nhất hoặc lưu đè.")
+
+
+def _locked(meeting: Meeting) -> Minutes:
+    row = Minutes.objects.select_for_update().filter(meeting=meeting).defer("pdf").first() or draft(meeting)
+    if row.state == MinutesState.FINAL:
+        raise final()
+    return row
+
+
 @transaction.atomic
-def save(user, meeting_id: int, **fields) -> Minutes:
+def save(user, meeting_id: int, expected_updated_at=UNSET, **fields) -> Minutes:
     """Store the host's edits (only the given fields change; the rest come from the saved row or the draft)."""
     meeting = meetings.get_meeting(meeting_id)
     check_can_edit(user, meeting)
-    row = Minutes.objects.select_for_update().filter(meeting=meeting).first() or draft(meeting)
-    if row.state == MinutesState.FINAL:
-        raise final()
+    row = _locked(meeting)
+    _check_unchanged(row, expected_updated_at)
     for name, value in fields.items():
         if value is not None:
             setattr(row, name, value)
@@ -176,17 +233,42 @@ def save(user, meeting_id: int, **fields) -> Minutes:
 
 
 @transaction.atomic
-def finalize(user, meeting_id: int) -> Minutes:
-    """Close the minutes for editing; only once the meeting has ended and with a number."""
+def finalize(user, meeting_id: int, expected_updated_at=UNSET) -> Minutes:
+    """Close the minutes for editing, once the meeting has ended and with a number: take the recording's seal,
+    generate the PDF, sign it when a certificate is configured, keep it. Any failure changes nothing."""
+    from . import minutes_pdf, minutes_sign  # they build on this module
+
     meeting = meetings.get_meeting(meeting_id)
     check_can_edit(user, meeting)
     if meeting.state != MeetingState.ENDED:
         raise Conflict("meeting_not_ended", "Chỉ hoàn thành biên bản khi cuộc họp đã kết thúc.")
-    row = Minutes.objects.select_for_update().filter(meeting=meeting).first() or draft(meeting)
-    if row.state == MinutesState.FINAL:
-        raise final()
+    row = _locked(meeting)
+    _check_unchanged(row, expected_updated_at)
     if not row.number.strip() or "…" in row.number:
         raise DomainError("minutes_number_required", "Cần nhập số biên bản trước khi hoàn thành.")
-    row.state, row.updated_by = MinutesState.FINAL, user
+    seal = recording_seal(meeting)
+    if seal.unfinished:
+        raise Conflict("recording_unfinished",
+                       "Bản ghi hình còn đoạn đang ghi hoặc chờ khôi phục, chưa có mã băm cuối cùng. "
+                       "Hoàn thành biên bản sau khi bản ghi đã đóng (báo quản trị hệ thống nếu kéo dài).")
+    identity = minutes_sign.load() if minutes_sign.configured() else None  # a bad certificate: stop here
+    row.state, row.updated_by, row.finalized_at = MinutesState.FINAL, user, timezone.now()
+    row.segment_count, row.last_segment_sha256 = seal.segments, seal.last_sha256
+    pdf = minutes_pdf.render(row)
+    if identity is not None:
+        pdf = minutes_sign.sign(pdf, identity, reason=f"Phát hành biên bản số {row.number}", location=row.place)
+    row.pdf, row.signer = pdf, identity.subject if identity else ""
     row.save()
     return row
+
+
+def pdf_bytes(user, meeting_id: int) -> tuple[bytes, Minutes]:
+    """The PDF to download: the stored file of finalised minutes, else one rendered now (a draft)."""
+    from . import minutes_pdf
+
+    m = current(user, meeting_id)
+    if m.state == MinutesState.FINAL and m.pk:
+        stored = Minutes.objects.filter(pk=m.pk).values_list("pdf", flat=True).first()
+        if stored:
+            return bytes(stored), m
+    return minutes_pdf.render(m), m

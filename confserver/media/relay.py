@@ -26,7 +26,8 @@ from confserver.errors import Conflict, DomainError, NotFound
 
 from .config import IceConfig
 from .frames import Frame
-from .routing import Feed, Slot
+from .recorder import ProgramRecorder
+from .routing import Feed, PeerSlot, Slot
 from .stats import PeerStats
 from .transport import (
     ForwardingSender,
@@ -106,6 +107,7 @@ class Relay:
         self.max_peers = max_peers
         self._peers: dict[str, _Peer] = {}
         self._program: tuple[str | None, list[str | None]] | None = None
+        self._recorder: ProgramRecorder | None = None
         self._tasks: set[asyncio.Task] = set()
         self._sampler: asyncio.Task | None = None
         self._closed = False
@@ -153,16 +155,16 @@ class Relay:
             peer.feeds[kind] = feed = Feed(self, peer, kind, receiver)
             return feed
 
-        def new_slot(kind: str, sender: ForwardingSender) -> Slot:
+        def new_slot(kind: str, sender: ForwardingSender) -> PeerSlot:
             slots = peer.slots[kind]
-            slots.append(Slot(self, peer, kind, len(slots), sender))
+            slots.append(PeerSlot(self, peer, kind, len(slots), sender))
             return slots[-1]
 
         adopt_transceivers(peer.pc, new_feed, new_slot)
 
     def _link_new_peer(self, peer: _Peer) -> None:
         # slots that asked for this peer before it came, then the program
-        for other in self._peers.values():
+        for other in self._subscribers():
             for kind in KINDS:
                 for slot in other.slots[kind]:
                     if slot.route_id == peer.id and kind in peer.feeds:
@@ -251,6 +253,7 @@ class Relay:
     async def close(self) -> None:
         """Close every peer and end every task the relay started."""
         self._closed = True
+        self.stop_recording()
         for peer in list(self._peers.values()):
             await self._close(peer, notify=True)
         tasks = list(self._tasks)
@@ -283,10 +286,16 @@ class Relay:
         is taken when it opens; what played before plays on until then.
         """
         self._program = (video_source, list(audio_sources))
-        for peer in self._peers.values():
+        for peer in self._subscribers():
             self._apply_program(peer)
 
-    def _apply_program(self, peer: _Peer) -> None:
+    def _subscribers(self):
+        """The peers, and the recorder while it records (slots that follow routes and the program)."""
+        yield from self._peers.values()
+        if self._recorder is not None:
+            yield self._recorder
+
+    def _apply_program(self, peer: "_Peer | ProgramRecorder") -> None:
         video_source, audio_sources = self._program
         slots = peer.slots["video"]
         if slots and video_source != peer.id:
@@ -303,6 +312,32 @@ class Relay:
             slot._drop_pending()
             return
         slot.route(feed)
+
+    # recording
+
+    def start_recording(self, put: Callable, keyframe_s: float) -> bool:
+        """Write the program through `put` (media/recorder.py) until stop_recording; False if it
+        already records. Called on the relay's event loop."""
+        if self._closed:
+            raise Conflict("media.relay_closed", "the relay is closed")
+        if self._recorder is not None:
+            return False
+        self._recorder = ProgramRecorder(put, keyframe_s)
+        if self._program is not None:
+            self._apply_program(self._recorder)
+        return True
+
+    def stop_recording(self) -> bool:
+        """Stop writing the program (the writer is its owner's to close); False if it did not record."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return False
+        recorder.close()
+        return True
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
 
     def set_muted(self, peer_id: str, muted: bool) -> None:
         """Stop (or resume) forwarding a peer's audio to everyone."""

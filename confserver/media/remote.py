@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 15.0
 OPS = ("open_peer", "add_ice_candidate", "close_peer", "set_multiview", "quality", "end_meeting", "on_program",
-       "on_mute")
+       "on_mute", "start_recording", "stop_recording")
 
 
 class RelayUnavailable(DomainError):
@@ -121,3 +121,12 @@ async def on_program(meeting_id, program):
 
 async def on_mute(meeting_id, room_id, muted):
     await _call("on_mute", meeting_id, wait=False, room_id=room_id, muted=muted)
+
+
+async def start_recording(meeting_id, program):
+    await _call("start_recording", meeting_id, program=program)
+
+
+async def stop_recording(meeting_id):
+    # waits: the caller records "stopped" once the relay process closed the segment (well within CALL_TIMEOUT_S)
+    await _call("stop_recording", meeting_id)

@@ -140,88 +140,29 @@ class Feed:
         self.slots.clear()
 
 
-
 class Slot:
-    """One output of a subscriber (kind, index): forwards one source at a time."""
+    """One output (kind, index) of a subscriber: forwards one source at a time.
 
-    def __init__(self, relay: "Relay", peer: "_Peer", kind: str, index: int, sender: ForwardingSender):
-        self.relay = relay
-        self.peer = peer
+    The routing is here: a video slot switches at the new source's keyframe (or starts from
+    the source's cached one), and its outgoing timestamps continue across switches. Delivery
+    is a subclass's: `PeerSlot` packetises for a peer; media/recorder.py writes to a file.
+    """
+
+    def __init__(self, kind: str, index: int):
         self.kind = kind
         self.index = index
-        self.sender = sender
         self.route_id: str | None = None  # the source asked for
         self.current: Feed | None = None  # the source being forwarded
         self.pending: Feed | None = None  # the next source, taken at its keyframe
         self.ready = False
-        self.link: Link | None = None
         self.waiting_key = kind == "video"
-        self.anchor = True  # re-anchor RTP timestamps on the next frame sent
+        self.anchor = True  # re-anchor timestamps on the next frame sent
         self.switches = 0
         self.fast_starts = 0
-        # RTP state of the outgoing stream
-        self.pt = 0
-        self.rtx_pt: int | None = None
-        self.ssrc = sender.ssrc
-        self.rtx_ssrc = sender.rtx_ssrc
-        self.seq = random.randint(0, 0x7FFF)
-        self.rtx_seq = random.randint(0, 0x7FFF)
-        self.picture_id = random.randint(0, 0x7FFF)
+        # outgoing timestamps (RTP clock of the kind, 32 bits)
         self.ts_offset = 0
         self.last_ts = random.randint(0, 0xFFFFFFFF)
         self.last_time: float | None = None
-        self.history: list[bytes | None] = [None] * HISTORY if kind == "video" else []
-        self.first_byte = 0x80
-        self.with_ast = False
-        self.ext_pre = b""  # video: extension block before abs-send-time
-        self.ext_post = b""
-        self.ext_plain = b""  # audio: without / with audio level
-        self.level_pre: bytes | None = None
-        self.level_post = b""
-        # stats and sender reports
-        self.cname = b""
-        self.ntp = 0  # NTP time of the last packet sent
-        self.lsr: int | None = None  # middle 32 bits of the last report's NTP time
-        self.lsr_time = 0.0
-        self.packets = 0
-        self.octets = 0
-        self.fraction_lost = 0.0
-        self.rtt: float | None = None
-        self.remb: int | None = None
-
-    # setup
-
-    def start(self, parameters) -> None:
-        """The subscriber is connected and the sender negotiated: frames may flow."""
-        self.pt = parameters.codecs[0].payloadType
-        self.cname = (parameters.rtcp.cname or "").encode()
-        for codec in parameters.codecs:
-            if is_rtx(codec) and codec.parameters.get("apt") == self.pt:
-                self.rtx_pt = codec.payloadType
-        ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
-        mid = (parameters.muxId or "").encode()
-        mid_elem = bytes(((ids[MID_URI] << 4) | (len(mid) - 1),)) + mid if MID_URI in ids and mid else b""
-        if self.kind == "video":
-            ast_id = ids.get(ABS_SEND_TIME_URI)
-            body_len = len(mid_elem) + (4 if ast_id else 0)
-            pad = -body_len % 4
-            if body_len:
-                self.first_byte = 0x90
-                self.ext_pre = b"\xbe\xde" + _SEQ.pack((body_len + pad) // 4) + mid_elem
-                self.ext_pre += bytes(((ast_id << 4) | 2,)) if ast_id else b"\0" * pad
-                self.ext_post = b"\0" * pad if ast_id else b""
-                self.with_ast = bool(ast_id)
-        else:
-            self.ext_plain = _extension_block(mid_elem)
-            self.first_byte = 0x90 if self.ext_plain else 0x80
-            level_id = ids.get(AUDIO_LEVEL_URI)
-            if level_id:
-                body_len = len(mid_elem) + 2
-                pad = -body_len % 4
-                self.level_pre = b"\xbe\xde" + _SEQ.pack((body_len + pad) // 4) + mid_elem + bytes((level_id << 4,))
-                self.level_post = b"\0" * pad
-        self.ready = True
-        self.restart()
 
     # routing
 
@@ -317,11 +258,9 @@ class Slot:
             else:
                 ticks = max(1, int((now - self.last_time) * CLOCK[self.kind]))
                 self.ts_offset = (self.last_ts + ticks - frame.ts) & 0xFFFFFFFF
-        link = self.link
-        if link is None or not link.connected():
-            link = self.link = link_of(self.sender.transport)
-            if link is None:
-                return
+        send = self._output()
+        if send is None:
+            return
         ts = (frame.ts + self.ts_offset) & 0xFFFFFFFF
         if catch_up:
             # The cached frames go first, 1 ms apart just before this one: the decoder
@@ -331,11 +270,100 @@ class Slot:
                 ts = (self.last_ts + (count + 1) * FAST_START_STEP) & 0xFFFFFFFF
                 self.ts_offset = (ts - frame.ts) & 0xFFFFFFFF
             for index, cached in enumerate(catch_up):
-                self._send(link.send, cached, (ts - (count - index) * FAST_START_STEP) & 0xFFFFFFFF, ntp, ast)
+                self._send(send, cached, (ts - (count - index) * FAST_START_STEP) & 0xFFFFFFFF, ntp, ast)
             self.fast_starts += 1
-        self._send(link.send, frame, ts, ntp, ast)
+        self._send(send, frame, ts, ntp, ast)
         self.last_ts = ts
         self.last_time = now
+
+    # delivery (the subclass's)
+
+    def _output(self):
+        """Where the frame about to be sent goes (handed to `_send`), or None to drop it."""
+        raise NotImplementedError
+
+    def _send(self, send, frame: Frame, ts: int, ntp: int, ast: bytes) -> None:
+        raise NotImplementedError
+
+
+class PeerSlot(Slot):
+    """A slot whose frames go to a subscribing peer as RTP: its own SSRC, sequence numbers,
+    picture IDs and header extensions, a retransmission history, sender reports."""
+
+    def __init__(self, relay: "Relay", peer: "_Peer", kind: str, index: int, sender: ForwardingSender):
+        super().__init__(kind, index)
+        self.relay = relay
+        self.peer = peer
+        self.sender = sender
+        self.link: Link | None = None
+        # RTP state of the outgoing stream
+        self.pt = 0
+        self.rtx_pt: int | None = None
+        self.ssrc = sender.ssrc
+        self.rtx_ssrc = sender.rtx_ssrc
+        self.seq = random.randint(0, 0x7FFF)
+        self.rtx_seq = random.randint(0, 0x7FFF)
+        self.picture_id = random.randint(0, 0x7FFF)
+        self.history: list[bytes | None] = [None] * HISTORY if kind == "video" else []
+        self.first_byte = 0x80
+        self.with_ast = False
+        self.ext_pre = b""  # video: extension block before abs-send-time
+        self.ext_post = b""
+        self.ext_plain = b""  # audio: without / with audio level
+        self.level_pre: bytes | None = None
+        self.level_post = b""
+        # stats and sender reports
+        self.cname = b""
+        self.ntp = 0  # NTP time of the last packet sent
+        self.lsr: int | None = None  # middle 32 bits of the last report's NTP time
+        self.lsr_time = 0.0
+        self.packets = 0
+        self.octets = 0
+        self.fraction_lost = 0.0
+        self.rtt: float | None = None
+        self.remb: int | None = None
+
+    # setup
+
+    def start(self, parameters) -> None:
+        """The subscriber is connected and the sender negotiated: frames may flow."""
+        self.pt = parameters.codecs[0].payloadType
+        self.cname = (parameters.rtcp.cname or "").encode()
+        for codec in parameters.codecs:
+            if is_rtx(codec) and codec.parameters.get("apt") == self.pt:
+                self.rtx_pt = codec.payloadType
+        ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+        mid = (parameters.muxId or "").encode()
+        mid_elem = bytes(((ids[MID_URI] << 4) | (len(mid) - 1),)) + mid if MID_URI in ids and mid else b""
+        if self.kind == "video":
+            ast_id = ids.get(ABS_SEND_TIME_URI)
+            body_len = len(mid_elem) + (4 if ast_id else 0)
+            pad = -body_len % 4
+            if body_len:
+                self.first_byte = 0x90
+                self.ext_pre = b"\xbe\xde" + _SEQ.pack((body_len + pad) // 4) + mid_elem
+                self.ext_pre += bytes(((ast_id << 4) | 2,)) if ast_id else b"\0" * pad
+                self.ext_post = b"\0" * pad if ast_id else b""
+                self.with_ast = bool(ast_id)
+        else:
+            self.ext_plain = _extension_block(mid_elem)
+            self.first_byte = 0x90 if self.ext_plain else 0x80
+            level_id = ids.get(AUDIO_LEVEL_URI)
+            if level_id:
+                body_len = len(mid_elem) + 2
+                pad = -body_len % 4
+                self.level_pre = b"\xbe\xde" + _SEQ.pack((body_len + pad) // 4) + mid_elem + bytes((level_id << 4,))
+                self.level_post = b"\0" * pad
+        self.ready = True
+        self.restart()
+
+    def _output(self):
+        link = self.link
+        if link is None or not link.connected():
+            link = self.link = link_of(self.sender.transport)
+            if link is None:
+                return None
+        return link.send
 
     def _send(self, send, frame: Frame, ts: int, ntp: int, ast: bytes) -> None:
         if self.kind == "video":

@@ -61,6 +61,17 @@ async def on_mute(meeting_id: int, room_id: int, muted: bool):
     await _backend().on_mute(meeting_id, room_id, muted)
 
 
+async def start_recording(meeting_id: int, program: dict) -> None:
+    """Record the meeting's program (idempotent); its relay is created if it has none yet. A recorder that
+    stops by itself (queue_full, disk_error) is reported to confserver.recording.live.recording_failed."""
+    await _backend().start_recording(meeting_id, program)
+
+
+async def stop_recording(meeting_id: int) -> None:
+    """Stop recording the meeting; returns once its last segment is closed (idempotent)."""
+    await _backend().stop_recording(meeting_id)
+
+
 def browser_ice_servers(username: str) -> list[dict]:
     """ICE servers for a browser: TURN with time-limited credentials (the TURN REST scheme) when configured."""
     if not settings.MEDIA_TURN_URLS:

@@ -359,9 +359,9 @@ class PassthroughReceiver(RTCRtpReceiver):
 
 
 class ForwardingSender(RTCRtpSender):
-    """RTCRtpSender whose frames are pushed by the relay (see `routing.Slot`)."""
+    """RTCRtpSender whose frames are pushed by the relay (see `routing.PeerSlot`)."""
 
-    _slot: "Slot"  # routing.Slot
+    _slot: "PeerSlot"  # routing.PeerSlot
 
     @property
     def ssrc(self) -> int:

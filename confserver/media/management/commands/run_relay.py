@@ -5,6 +5,7 @@ import signal
 from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand
 
+from confserver.media import local
 from confserver.media.relayd import serve
 
 
@@ -30,5 +31,7 @@ class Command(BaseCommand):
         from confserver.runtime import tune_gc
 
         tune_gc()
+        # Segments a killed relay left `writing` (this relay's meetings only), before any recording starts here.
+        local.recover_segments(channel)
         self.stdout.write(f"relay on channel {channel}")
         asyncio.run(main())

@@ -1,0 +1,85 @@
+"""The relay feeds a real Recorder with its program (issue 10, items 1-4): real aiortc bots over loopback,
+real WebM files read back with PyAV."""
+import asyncio
+import time
+
+import pytest
+
+from confserver.media.bot import close_to
+from confserver.recording.segments import Recorder
+from tests.recording.media import DirSink
+
+from .conftest import join, until
+from .recorded import read, strictly_increasing, tone_hz
+
+RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (30, 40, 220)
+CHAIR_HZ, A_HZ, B_HZ = 300, 700, 1500
+SIZES = {"chair": (320, 240), "A": (480, 272), "B": (256, 144)}
+
+
+@pytest.fixture
+def short_keyframes(settings):
+    settings.RECORDING_KEYFRAME_S = 2.0
+    settings.RECORDING_SEGMENT_S = 300
+    return settings.RECORDING_KEYFRAME_S
+
+
+def bots(make_bot):
+    chair = make_bot("chair", BLUE, size=SIZES["chair"], tone_hz=CHAIR_HZ, extra_audio=1)
+    a = make_bot("A", RED, size=SIZES["A"], tone_hz=A_HZ, extra_audio=1)
+    b = make_bot("B", GREEN, size=SIZES["B"], tone_hz=B_HZ, extra_audio=1)
+    return chair, a, b
+
+
+async def test_the_relay_records_its_program_across_source_switches(relay, make_bot, short_keyframes, tmp_path):
+    chair, a, b = bots(make_bot)
+    await join(relay, chair, a, b)
+    relay.set_program("chair", ["chair", None])  # lecture: everyone sees and hears the chair
+    await until(lambda: a.video[0].frames >= 5, 6, "the chair's picture at A")
+    sink = DirSink(tmp_path)
+    recorder = Recorder(sink, segment_s=300)
+    started = time.monotonic()
+    assert relay.start_recording(recorder.put, short_keyframes)
+    assert not relay.start_recording(recorder.put, short_keyframes), "a second start changes nothing"
+    await asyncio.sleep(3)
+    relay.set_program("A", ["chair", "A"])  # A has the floor
+    await asyncio.sleep(3)
+    relay.set_program("B", ["chair", "B"])  # then B
+    await asyncio.sleep(3)
+    assert relay.stop_recording() and not relay.recording
+    stopped = time.monotonic()
+    assert await asyncio.to_thread(recorder.stop)
+    frames = b.video[0].frames
+    await until(lambda: b.video[0].frames > frames + 10, 3, "forwarding to go on after recording stopped")
+
+    (segment,) = sink.closed_segments
+    rec = read(segment.path)
+    assert rec.first_video_packet_key, "the segment starts on a keyframe"
+    times = [ms for ms, _, _ in rec.video]
+    assert strictly_increasing(times)
+    assert times[0] < 500, "the first picture comes at once (the cached keyframe, or one asked for)"
+    # the program, in order: the chair, then A, then B; each at its own size, one playable file
+    phases = []
+    for ms, size, colour in rec.video:
+        who = next((name for name, c in (("chair", BLUE), ("A", RED), ("B", GREEN)) if close_to(colour, c)), None)
+        assert who is not None, (ms, colour)
+        assert size == SIZES[who], (ms, who, size)
+        if not phases or phases[-1][0] != who:
+            phases.append((who, ms))
+    assert [who for who, _ in phases] == ["chair", "A", "B"], phases
+    assert 2500 <= phases[1][1] <= 4000 and 5500 <= phases[2][1] <= 7000, phases
+    assert times[-1] >= (stopped - started) * 1000 - 1000
+    # keyframes: at every switch, and at least every RECORDING_KEYFRAME_S (+1 s for the round trip) between
+    gaps = [q - p for p, q in zip(rec.keyframes_ms, rec.keyframes_ms[1:])]
+    assert max(gaps) <= (short_keyframes + 1) * 1000, rec.keyframes_ms
+    assert {ms for _, ms in phases[1:]} <= set(rec.keyframes_ms)
+    # audio: track 0 the chair all along, track 1 the floor room (silent in the lecture), on the video's clock
+    for track in (0, 1):
+        assert strictly_increasing(rec.audio_packet_ms[track])
+    assert abs(tone_hz(rec.audio[0], 500, 2500) - CHAIR_HZ) < 20
+    assert abs(tone_hz(rec.audio[0], 7000, 8500) - CHAIR_HZ) < 20
+    assert tone_hz(rec.audio[1], 0, phases[1][1] - 300) is None
+    assert abs(tone_hz(rec.audio[1], phases[1][1] + 300, phases[2][1] - 300) - A_HZ) < 30
+    assert abs(tone_hz(rec.audio[1], phases[2][1] + 300, times[-1]) - B_HZ) < 30
+    # A's audio starts on slot 1 when the program switches; its picture follows at its next keyframe
+    assert 0 <= phases[1][1] - rec.audio_packet_ms[1][0] < 1000

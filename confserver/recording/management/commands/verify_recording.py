@@ -1,7 +1,8 @@
-"""manage.py verify_recording MEETING_ID: each segment intact / tampered / missing / chain broken."""
+"""manage.py verify_recording MEETING_ID: each segment intact / tampered / missing / chain broken / pruned,
+and the one-file download (finalize_recording) against its recorded SHA-256."""
 from django.core.management.base import BaseCommand, CommandError
 
-from confserver.recording.verify import INTACT, LABELS, verify
+from confserver.recording.verify import ACCEPTABLE, INTACT, LABELS, MISSING, NONE, TAMPERED, verify, verify_export
 from confserver.rooms.models import Meeting
 
 
@@ -21,8 +22,27 @@ class Command(BaseCommand):
             s = c.segment
             line = (f"Đoạn {s.index} [{s.path}] {s.started_at:%Y-%m-%d %H:%M:%S}Z, {s.bytes} byte: "
                     f"{LABELS[c.status]} / {c.status}")
-            self.stdout.write(self.style.SUCCESS(line) if c.status == INTACT else self.style.ERROR(line))
-        bad = [c for c in checks if c.status != INTACT]
-        if bad:
-            raise CommandError(f"{len(bad)}/{len(checks)} đoạn không nguyên vẹn / segments not intact")
-        self.stdout.write(f"Tất cả {len(checks)} đoạn nguyên vẹn / all segments intact")
+            self.stdout.write(self.style.SUCCESS(line) if c.status in ACCEPTABLE else self.style.ERROR(line))
+        e = verify_export(meeting_id)
+        if e.status != NONE:
+            line = (f"Tệp tải về [{e.export.path}] {e.export.bytes} byte: {LABELS[e.status]} / {e.status}")
+            bad_export = e.status in (TAMPERED, MISSING)
+            self.stdout.write(self.style.ERROR(line) if bad_export else self.style.SUCCESS(line))
+        else:
+            bad_export = False
+            self.stdout.write(f"Tệp tải về: {LABELS[NONE]} / {NONE}")
+        bad = [c for c in checks if c.status not in ACCEPTABLE]
+        if bad or bad_export:
+            parts = [f"{len(bad)}/{len(checks)} đoạn không nguyên vẹn / segments not intact"] if bad else []
+            if bad_export:
+                parts.append(f"tệp tải về {LABELS[e.status]} / download {e.status}")
+            raise CommandError("; ".join(parts))
+        pruned = sum(1 for c in checks if c.status != INTACT)
+        if pruned == len(checks):
+            self.stdout.write(f"Tất cả {len(checks)} đoạn đã xoá theo thời hạn lưu trữ; mã băm và chuỗi còn nguyên "
+                              f"/ all segments pruned, hashes and chain intact")
+        elif pruned:
+            self.stdout.write(f"{len(checks) - pruned} đoạn nguyên vẹn, {pruned} đoạn đã xoá theo thời hạn lưu trữ "
+                              f"/ intact, pruned")
+        else:
+            self.stdout.write(f"Tất cả {len(checks)} đoạn nguyên vẹn / all segments intact")

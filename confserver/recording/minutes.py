@@ -203,11 +203,16 @@ def _check_unchanged(row: Minutes, expected) -> None:
     if expected is UNSET:
         return
     current = row.updated_at if row.pk else None
-    if current != expected:
+    if _ms(current) != _ms(expected):
         who = row.updated_by.username if row.pk and row.updated_by_id else "người khác"
         raise Conflict("minutes_changed",
                        f"Biên bản vừa được {who} lưu lúc {_hm(current)}; nội dung của bạn chưa được lưu. "
                        "Tải bản mới nhất hoặc lưu đè.")
+
+
+def _ms(at: datetime | None):
+    """To the millisecond: the API's JSON gives times to the millisecond (DjangoJSONEncoder)."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000) if at else None
 
 
 def _locked(meeting: Meeting) -> Minutes:

@@ -12,7 +12,7 @@ from confserver.accounts.models import Role
 from confserver.agenda.models import AgendaItem, Document
 from confserver.recording import minutes
 from confserver.recording.models import Minutes, MinutesState
-from confserver.rooms import meetings, timeline
+from confserver.rooms import meetings, timeline, tokens
 from confserver.rooms.models import AdminUnit, Room
 
 
@@ -86,6 +86,9 @@ def users(held, hue2025, make_user):
         "reviewer": make_user("rev", Role.REVIEWER, unit=hue2025),
         "hanoi_host": make_user("hnhost", Role.HOST, unit=hanoi),
         "terminal": make_user("term", Role.TERMINAL, unit=room_a.unit, room=room_a),
+        # A host below the meeting's host unit (a commune of Huế) is not its chair side, nor a reviewer of it.
+        "commune_host": make_user("xahost", Role.HOST, unit=room_a.unit),
+        "hanoi_reviewer": make_user("hnrev", Role.REVIEWER, unit=hanoi),
     }
 
 
@@ -98,7 +101,7 @@ def client_for(user) -> Client:
 
 @pytest.mark.parametrize("who, read, write", [
     ("host", 200, 200), ("admin", 200, 200), ("reviewer", 200, 403), ("hanoi_host", 403, 403),
-    ("terminal", 403, 403), (None, 401, 401),
+    ("terminal", 403, 403), ("commune_host", 403, 403), ("hanoi_reviewer", 403, 403), (None, 401, 401),
 ])
 def test_who_reads_and_who_edits(held, users, who, read, write):
     m = held[0]
@@ -119,6 +122,8 @@ def test_who_reads_and_who_edits(held, users, who, read, write):
     else:
         assert not Minutes.objects.filter(meeting=m).exists()
         assert r.json()["code"] in {"not_host", "outside_subtree", "unauthenticated"}
+    if read == 200:
+        assert c.get(url).json()["can_edit"] is (write == 200)
 
 
 def test_finalize_needs_a_number_then_closes_editing(held, users):
@@ -147,3 +152,79 @@ def test_pdf_opens_and_holds_the_form(held, users):
                      "Trần Thị Hương", "Nguyễn Văn Phương", "Mất điện lưới", "THƯ KÝ", "CHỦ TỌA"):
         assert expected in text, expected
     assert client_for(users["terminal"]).get(url + "/pdf").status_code == 403
+
+
+@pytest.mark.parametrize("who, finalize, pdf", [
+    ("host", 200, 200), ("admin", 200, 200), ("reviewer", 403, 200), ("hanoi_host", 403, 403),
+    ("commune_host", 403, 403), ("hanoi_reviewer", 403, 403), ("terminal", 403, 403), (None, 401, 401),
+])
+def test_who_finalises_and_who_downloads(held, users, settings, who, finalize, pdf):
+    settings.MINUTES_SIGNING_P12 = ""
+    m = held[0]
+    url = f"/api/minutes/meetings/{m.id}"
+    client_for(users["host"]).put(url, {"number": "12/BB-UBND"}, content_type="application/json")
+    c = client_for(users.get(who))
+    r = c.get(url + "/pdf")
+    assert r.status_code == pdf, r.content
+    r = c.post(url + "/finalize")
+    assert r.status_code == finalize, r.content
+    state = Minutes.objects.get(meeting=m).state
+    assert state == (MinutesState.FINAL if finalize == 200 else MinutesState.DRAFT)
+    if finalize != 200:
+        assert r.json()["code"] in {"not_host", "outside_subtree", "unauthenticated"}
+
+
+def test_a_room_token_reads_nothing(held, users):
+    """A room terminal's link for this very meeting (Authorization: Bearer) opens no minutes."""
+    m = held[0]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(users['terminal'], m)}"}
+    url = f"/api/minutes/meetings/{m.id}"
+    c = Client()
+    for r in (c.get(url, **auth), c.get(url + "/pdf", **auth), c.post(url + "/finalize", **auth),
+              c.put(url, {"number": "1/BB"}, content_type="application/json", **auth)):
+        assert r.status_code == 403 and r.json()["code"] in {"not_host", "not_reviewer"}, r.content
+    assert not Minutes.objects.filter(meeting=m).exists()
+
+
+def test_before_the_end_the_chair_side_edits_but_cannot_finalise(hue2025, make_user, users):
+    host, reviewer = users["host"], users["reviewer"]
+    now = timezone.now()
+    m = meetings.create_meeting(host, host_unit_code="46", title="Họp đang diễn ra", scheduled_start=now,
+                                scheduled_end=now + timedelta(hours=1), selection=meetings.Selection(mode="units",
+                                unit_codes=(AdminUnit.objects.filter(parent=hue2025).first().code,)))
+    meetings.change_state(host, m.id, "test_run")
+    meetings.change_state(host, m.id, "live")
+    url = f"/api/minutes/meetings/{m.id}"
+    c = client_for(host)
+    assert c.get(url).status_code == 200
+    assert c.put(url, {"number": "3/BB-UBND"}, content_type="application/json").status_code == 200
+    r = c.post(url + "/finalize")
+    assert r.status_code == 409 and r.json()["code"] == "meeting_not_ended"
+    r = client_for(reviewer).get(url)
+    assert r.status_code == 409 and r.json()["code"] == "meeting_not_ended"
+
+
+def test_a_stale_editor_cannot_overwrite_a_newer_save(held, users):
+    m = held[0]
+    url = f"/api/minutes/meetings/{m.id}"
+    host, admin = client_for(users["host"]), client_for(users["admin"])
+    # Both open the unsaved draft; the admin saves first.
+    assert host.get(url).json()["updated_at"] is None
+    first = admin.put(url, {"number": "7/BB-UBND", "conclusions": "Của quản trị.", "expected_updated_at": None},
+                      content_type="application/json")
+    assert first.status_code == 200, first.content
+    # The host, still on the draft, is refused and nothing changes.
+    r = host.put(url, {"conclusions": "Của chủ trì.", "expected_updated_at": None}, content_type="application/json")
+    assert r.status_code == 409 and r.json()["code"] == "minutes_changed" and "adm" in r.json()["message"]
+    assert Minutes.objects.get(meeting=m).conclusions == "Của quản trị."
+    # With the version it now reads, the save goes through; the admin's old version is then stale.
+    seen = host.get(url).json()["updated_at"]
+    r = host.put(url, {"conclusions": "Của chủ trì.", "expected_updated_at": seen}, content_type="application/json")
+    assert r.status_code == 200 and r.json()["conclusions"] == "Của chủ trì."
+    stale = first.json()["updated_at"]
+    r = admin.post(url + "/finalize", {"expected_updated_at": stale}, content_type="application/json")
+    assert r.status_code == 409 and r.json()["code"] == "minutes_changed"
+    assert Minutes.objects.get(meeting=m).state == MinutesState.DRAFT
+    # Leaving the field out overwrites (the editor's explicit "Lưu đè").
+    assert admin.put(url, {"conclusions": "Lưu đè."}, content_type="application/json").status_code == 200
+    assert Minutes.objects.get(meeting=m).conclusions == "Lưu đè."

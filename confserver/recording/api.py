@@ -1,31 +1,23 @@
-"""HTTP API of recordings: a meeting's segments, and a segment's WebM with byte ranges (issue 10, items 6, 10).
+"""HTTP API of recordings: the review list, one meeting, its segments, and a segment's WebM with byte ranges
+(issue 10, items 6-8, 10); the one-file download is in export_api.py, on the same router.
 
-Mounted at /api/recordings in confserver/api.py. With `RECORDINGS_ACCEL_PREFIX` set the file is handed to the
-reverse proxy (nginx `X-Accel-Redirect` to an `internal` location) after the permission check, and the proxy
-serves the bytes and the ranges.
+Mounted at /api/recordings in confserver/api.py. Files are sent by serve.py: byte ranges from the view, or
+`X-Accel-Redirect` to the reverse proxy when `RECORDINGS_ACCEL_PREFIX` is set.
 """
-import asyncio
 from datetime import date, datetime
-from pathlib import Path
-from urllib.parse import quote
 
-from django.conf import settings
-from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Router, Schema
 
 from confserver.errors import NotFound
 from confserver.rooms.api import attendance_row, meeting_out
 from confserver.rooms.schemas import AttendanceRow, ErrorOut, MeetingOut
 
-from . import ranges, review
+from . import review, serve
 from .access import log_access, reviewable_meeting, reviewable_segment
 from .models import AccessAction, Segment
-from .store import root
 
 router = Router(tags=["recordings"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
-CHUNK = 256 * 1024
 
 
 class SegmentOut(Schema):
@@ -135,85 +127,13 @@ def segment_file(request, segment_id: int, download: bool = False):
     from byte 0 (or without Range) counts as a view, so one playback is logged once.
     """
     segment = reviewable_segment(request.auth, segment_id)
-    path = _file_of(segment)
-    header = request.META.get("HTTP_RANGE")
-    action = AccessAction.DOWNLOAD if download else AccessAction.VIEW
-    prefix = getattr(settings, "RECORDINGS_ACCEL_PREFIX", "")
-    if prefix:
-        if download or _from_start(header):
-            log_access(request, segment.meeting, segment, action)
-        response = HttpResponse(content_type="video/webm")
-        response["X-Accel-Redirect"] = f"{prefix.rstrip('/')}/{quote(segment.path)}"
-        return _disposition(response, segment, download)
-
-    size = path.stat().st_size
-    try:
-        span = ranges.parse(header, size)
-    except ranges.Unsatisfiable:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        response["Accept-Ranges"] = "bytes"
-        return response
-    if download or span is None or span[0] == 0:
-        log_access(request, segment.meeting, segment, action)
-    first, last = span if span is not None else (0, size - 1)
-    length = last - first + 1 if size else 0
-    # Under ASGI (daphne) Django collects a synchronous iterator into one list before sending it
-    # (StreamingHttpResponse.__aiter__): hand it an asynchronous one there, so memory stays one chunk.
-    body = _aread(path, first, length) if isinstance(request, ASGIRequest) else _read(path, first, length)
-    response = StreamingHttpResponse(body, status=206 if span else 200,
-                                     content_type="video/webm")
-    response["Content-Length"] = str(length)
-    response["Accept-Ranges"] = "bytes"
-    if span:
-        response["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return _disposition(response, segment, download)
-
-
-def _file_of(segment: Segment) -> Path:
-    base = root().resolve()
-    path = (base / segment.path).resolve()
-    if not path.is_relative_to(base) or not path.is_file():
+    path = serve.inside_root(segment.path)
+    if path is None:
         raise NotFound("segment_file_missing", f"Tệp của đoạn ghi hình số {segment.id} không còn trên máy chủ.")
-    return path
+    action = AccessAction.DOWNLOAD if download else AccessAction.VIEW
+    return serve.send(request, path, segment.path, always_log=download,
+                      log=lambda: log_access(request, segment.meeting, segment, action),
+                      attachment=f"cuoc-hop-{segment.meeting_id}-{segment.index:05d}.webm" if download else None)
 
 
-def _from_start(header: str | None) -> bool:
-    try:
-        span = ranges.parse(header, 2**63)
-    except ranges.Unsatisfiable:
-        return False
-    return span is None or span[0] == 0
-
-
-def _read(path: Path, offset: int, length: int):
-    """The bytes offset..offset+length in chunks, never the whole file in memory."""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        while length > 0:
-            chunk = f.read(min(CHUNK, length))
-            if not chunk:
-                return  # the file shrank under us; the client sees a short body
-            length -= len(chunk)
-            yield chunk
-
-
-async def _aread(path: Path, offset: int, length: int):
-    """As `_read`, each chunk read in a thread so the event loop never waits on the disk."""
-    f = await asyncio.to_thread(open, path, "rb")
-    try:
-        await asyncio.to_thread(f.seek, offset)
-        while length > 0:
-            chunk = await asyncio.to_thread(f.read, min(CHUNK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
-    finally:
-        await asyncio.to_thread(f.close)
-
-
-def _disposition(response, segment: Segment, download: bool):
-    if download:
-        response["Content-Disposition"] = f'attachment; filename="cuoc-hop-{segment.meeting_id}-{segment.index:05d}.webm"'
-    return response
+from . import export_api  # noqa: E402,F401  (its routes join this router)

@@ -1,0 +1,105 @@
+"""Sending a recording's file: byte ranges from our own view, or X-Accel-Redirect to the reverse proxy.
+
+Django's FileResponse ignores Range, and Chromium seeks a <video> only through ranges (issue 10, item 10). With
+`RECORDINGS_ACCEL_PREFIX` set the file is handed to the proxy (nginx `internal` location) after the permission
+check, and the proxy serves the bytes and the ranges.
+"""
+import asyncio
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, StreamingHttpResponse
+
+from . import ranges
+
+CHUNK = 256 * 1024
+
+
+def send(request, path: Path, rel: str, *, log: Callable[[], object], always_log: bool,
+         attachment: str | None = None):
+    """200 whole, 206 for `Range: bytes=a-b | a- | -n`, 416 beyond the end, or an X-Accel-Redirect.
+
+    `log()` is called for a request from byte 0 (or without Range), or for every request with `always_log`: a
+    player asks for many ranges while it plays and seeks, and one playback is logged once. `attachment` names
+    the file for a download (Content-Disposition)."""
+    header = request.META.get("HTTP_RANGE")
+    prefix = getattr(settings, "RECORDINGS_ACCEL_PREFIX", "")
+    if prefix:
+        if always_log or _from_start(header):
+            log()
+        response = HttpResponse(content_type="video/webm")
+        response["X-Accel-Redirect"] = f"{prefix.rstrip('/')}/{quote(rel)}"
+        return _disposition(response, attachment)
+
+    size = path.stat().st_size
+    try:
+        span = ranges.parse(header, size)
+    except ranges.Unsatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        response["Accept-Ranges"] = "bytes"
+        return response
+    if always_log or span is None or span[0] == 0:
+        log()
+    first, last = span if span is not None else (0, size - 1)
+    length = last - first + 1 if size else 0
+    # Under ASGI (daphne) Django collects a synchronous iterator into one list before sending it
+    # (StreamingHttpResponse.__aiter__): hand it an asynchronous one there, so memory stays one chunk.
+    body = _aread(path, first, length) if isinstance(request, ASGIRequest) else _read(path, first, length)
+    response = StreamingHttpResponse(body, status=206 if span else 200, content_type="video/webm")
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    if span:
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    return _disposition(response, attachment)
+
+
+def inside_root(rel: str) -> Path | None:
+    """The file `rel` names under RECORDINGS_ROOT, if it is there and does not lead outside it."""
+    base = Path(settings.RECORDINGS_ROOT).resolve()
+    path = (base / rel).resolve()
+    return path if path.is_relative_to(base) and path.is_file() else None
+
+
+def _from_start(header: str | None) -> bool:
+    try:
+        span = ranges.parse(header, 2**63)
+    except ranges.Unsatisfiable:
+        return False
+    return span is None or span[0] == 0
+
+
+def _read(path: Path, offset: int, length: int):
+    """The bytes offset..offset+length in chunks, never the whole file in memory."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while length > 0:
+            chunk = f.read(min(CHUNK, length))
+            if not chunk:
+                return  # the file shrank under us; the client sees a short body
+            length -= len(chunk)
+            yield chunk
+
+
+async def _aread(path: Path, offset: int, length: int):
+    """As `_read`, each chunk read in a thread so the event loop never waits on the disk."""
+    f = await asyncio.to_thread(open, path, "rb")
+    try:
+        await asyncio.to_thread(f.seek, offset)
+        while length > 0:
+            chunk = await asyncio.to_thread(f.read, min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+    finally:
+        await asyncio.to_thread(f.close)
+
+
+def _disposition(response, attachment: str | None):
+    if attachment:
+        response["Content-Disposition"] = f'attachment; filename="{attachment}"'
+    return response

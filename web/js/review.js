@@ -1,15 +1,18 @@
-// The review page (issue 10, items 7 and 8): the ended meetings a reviewer may see, and one meeting
-// replayed: its segments one after another in a <video>, chapters, roll call, attendance, and the
-// document page that was on every screen at the current playback time. Times are seconds from the
-// meeting's origin (the first segment's start), as GET /api/recordings/meetings/{id} gives them.
+// The review page (issue 10, items 7-9): the ended meetings a reviewer may see, and one meeting
+// replayed: the one-file recording when it is built (so seeking covers the whole meeting), else its
+// segments one after another, in a <video>; chapters, roll call, attendance, the document page that was
+// on every screen at the current playback time, and the download. Times are seconds from the meeting's
+// origin (the first segment's start), as GET /api/recordings/meetings/{id} gives them.
 import { $, el, fmtClock, fmtTime, params, ROLL_LABEL } from "./ui.js";
-import { PageLoader, pickWidth } from "./docs.js";
+import { csrfToken, PageLoader, pickWidth } from "./docs.js";
 
-const S = { data: null, seg: -1, pending: null, docKey: null };
+// file: the one-file recording's {t0, url} once it is ready (null: play the segments)
+const S = { data: null, seg: -1, pending: null, docKey: null, file: null, exp: null, wantDownload: false, poll: null };
 const pages = new PageLoader();
 
-async function api(url) {
-  const resp = await fetch(url, { credentials: "same-origin" });
+async function api(url, method = "GET") {
+  const headers = method === "GET" ? {} : { "X-CSRFToken": csrfToken() };
+  const resp = await fetch(url, { method, headers, credentials: "same-origin" });
   let body = null;
   try { body = await resp.json(); } catch (e) { /* not JSON */ }
   if (!resp.ok) {
@@ -96,15 +99,105 @@ async function showMeeting(id) {
   renderAttendance(d.attendance);
   renderDocs(d.documents);
   const v = $("#rv-video");
-  v.addEventListener("ended", () => { if (S.seg + 1 < d.segments.length) load(S.seg + 1, 0, true); });
+  v.addEventListener("ended", () => { if (!S.file && S.seg + 1 < d.segments.length) load(S.seg + 1, 0, true); });
   v.addEventListener("timeupdate", onTime);
   v.addEventListener("seeked", onTime);
   v.addEventListener("loadedmetadata", () => {
     if (S.pending != null) { v.currentTime = S.pending; S.pending = null; }
   });
   window.addEventListener("hashchange", () => seekTo(hashTime()));
-  if (d.segments.length) seekTo(hashTime() ?? 0, false);
-  else $("#rv-segment").textContent = "Cuộc họp này không có bản ghi hình.";
+  if (!d.segments.length) {
+    $("#rv-segment").textContent = "Cuộc họp này không có bản ghi hình.";
+    return;
+  }
+  const dl = $("#rv-download");
+  dl.hidden = false;
+  dl.addEventListener("click", onDownload);
+  let exp = null;
+  try {
+    exp = await api(`/api/recordings/meetings/${id}/export`);
+  } catch (err) {
+    if (err.status === 401) return signIn();
+  }
+  if (exp?.ready) useFile(exp, false);
+  else seekTo(hashTime() ?? 0, false);
+  if (exp) showExport(exp);
+}
+
+// ---- the one-file recording: state, download, playback ----------------------------------------------
+
+function exportUrl() {
+  return `/api/recordings/meetings/${S.data.meeting.id}/export`;
+}
+
+/** Show the export's state; poll while it is being built; switch the player to it when it is ready. */
+function showExport(exp) {
+  S.exp = exp;
+  const dl = $("#rv-download");
+  const status = $("#rv-export");
+  status.textContent = exp.message;
+  status.className = exp.state === "failed" ? "rv-bad" : exp.ready ? "rv-ok" : "";
+  if (exp.ready) {
+    dl.href = exp.download_url;
+    dl.textContent = `Tải về (${(exp.bytes / 1e6).toFixed(1)} MB)`;
+    dl.classList.remove("busy");
+    const skipped = exp.skipped.map((s) => `đoạn ${s.index + 1}: ${s.label}`).join("; ");
+    if (skipped) status.textContent += ` Không gồm ${skipped}.`;
+    if (!S.file) useFile(exp, !$("#rv-video").paused);
+    if (S.wantDownload) {
+      S.wantDownload = false;
+      location.href = exp.download_url;
+    }
+    return;
+  }
+  dl.removeAttribute("href");
+  const busy = exp.state === "queued" || exp.state === "running";
+  dl.classList.toggle("busy", busy);
+  dl.textContent = busy ? `Đang chuẩn bị tệp tải về… ${exp.progress}%`
+    : exp.state === "failed" ? "Thử dựng lại tệp tải về" : "Tải về (một tệp)";
+  clearTimeout(S.poll);
+  if (busy) S.poll = setTimeout(refreshExport, 2000);
+}
+
+async function refreshExport() {
+  try {
+    showExport(await api(exportUrl()));
+  } catch (err) {
+    if (err.status === 401) return signIn();
+    $("#rv-export").textContent = `Không xem được trạng thái tệp tải về: ${err.message}`;
+    S.poll = setTimeout(refreshExport, 5000);
+  }
+}
+
+async function onDownload(ev) {
+  if (S.exp?.ready) return;  // the link downloads the file itself
+  ev.preventDefault();
+  if (S.exp && (S.exp.state === "queued" || S.exp.state === "running")) {
+    S.wantDownload = true;
+    return;
+  }
+  S.wantDownload = true;
+  $("#rv-export").textContent = "Đang yêu cầu dựng tệp tải về…";
+  try {
+    showExport(await api(exportUrl(), "POST"));
+  } catch (err) {
+    if (err.status === 401) return signIn();
+    $("#rv-export").textContent = `Không dựng được tệp tải về: ${err.message}`;
+    $("#rv-export").className = "rv-bad";
+  }
+}
+
+/** Play the one file from now on, at the same meeting time. */
+function useFile(exp, play) {
+  const t = S.data && S.seg >= 0 ? now() : (hashTime() ?? 0);
+  S.file = { t0: exp.t0, url: exp.video_url };
+  S.seg = -1;
+  const v = $("#rv-video");
+  S.pending = Math.max(0, t - exp.t0) || null;
+  v.src = exp.video_url;
+  $("#rv-segment").textContent = "Tệp gộp của cả cuộc họp";
+  if (play) v.play().catch(() => {});
+  showAt(t);
 }
 
 function hashTime() {
@@ -133,9 +226,17 @@ function load(i, offset, play) {
 /** Seek the recording to meeting time `t` (seconds from the origin). */
 function seekTo(t, play = true) {
   if (t == null || !S.data?.segments.length) return;
+  const v = $("#rv-video");
+  if (S.file) {
+    const offset = Math.max(0, t - S.file.t0);
+    if (v.readyState >= 1) v.currentTime = offset;
+    else S.pending = offset;
+    if (play) v.play().catch(() => {});
+    showAt(t);
+    return;
+  }
   const i = segmentAt(t);
   const offset = Math.max(0, t - S.data.segments[i].t);
-  const v = $("#rv-video");
   if (i === S.seg && v.readyState >= 1) {
     v.currentTime = offset;
     if (play) v.play().catch(() => {});
@@ -146,8 +247,9 @@ function seekTo(t, play = true) {
 }
 
 function now() {
-  if (S.seg < 0) return 0;
   const v = $("#rv-video");
+  if (S.file) return S.file.t0 + (S.pending ?? v.currentTime);
+  if (S.seg < 0) return 0;
   return S.data.segments[S.seg].t + (S.pending ?? v.currentTime);
 }
 

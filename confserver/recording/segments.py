@@ -85,6 +85,14 @@ class SegmentSink(Protocol):
     def finished(self) -> None: ...
 
 
+def to_ms(pts: int, time_base: Fraction) -> int:
+    """round(pts * time_base * 1000) (half to even) in integers: the Fraction arithmetic took ~6 µs a
+    packet, the most expensive step of the writer thread (bench/_recording_cpu.py)."""
+    q, r = divmod(pts * 1000 * time_base.numerator, time_base.denominator)
+    twice = 2 * r
+    return q + 1 if twice > time_base.denominator or (twice == time_base.denominator and q & 1) else q
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -149,7 +157,7 @@ class SegmentedWriter:
         self.dropped = 0
 
     def write(self, p: EncodedPacket) -> None:
-        ms = round(p.pts * p.time_base * 1000)
+        ms = to_ms(p.pts, p.time_base)
         f = self.file
         if p.kind == VIDEO:
             if p.keyframe:

@@ -83,3 +83,15 @@ async def test_the_relay_records_its_program_across_source_switches(relay, make_
     assert abs(tone_hz(rec.audio[1], phases[2][1] + 300, times[-1]) - B_HZ) < 30
     # A's audio starts on slot 1 when the program switches; its picture follows at its next keyframe
     assert 0 <= phases[1][1] - rec.audio_packet_ms[1][0] < 1000
+
+
+def test_the_writers_integer_milliseconds_round_as_fractions_do():
+    import random
+    from fractions import Fraction
+
+    from confserver.recording.segments import to_ms
+
+    rng = random.Random(10)
+    for tb in (Fraction(1, 90000), Fraction(1, 48000), Fraction(1, 1000), Fraction(1, 30), Fraction(3, 7)):
+        values = list(range(-2000, 2000)) + [rng.randint(-10**7, 10**12) for _ in range(20000)]
+        assert [to_ms(v, tb) for v in values] == [round(v * tb * 1000) for v in values]

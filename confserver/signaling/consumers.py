@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from confserver.errors import DomainError
+from confserver.recording import live as recording
 from confserver.rooms import tokens
 
 from . import control, protocol, sessions
@@ -459,6 +460,12 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     async def on_sync_state(self, msg):
         return await control.sync_state(self.actor)
+
+    async def on_recording_start(self, msg):
+        return await recording.start(self.actor)
+
+    async def on_recording_stop(self, msg):
+        return await recording.stop(self.actor)
 
     async def on_sdp_offer(self, msg):
         return await control.media_offer(self.actor, msg.sdp)

@@ -192,6 +192,8 @@ def _program_of(ctl: dict) -> dict:
 async def snapshot(actor: Actor, state: str, view: dict | None = None) -> dict:
     """Everything a client needs to draw the meeting from scratch, from the live `view`
     (read here in one store round trip when not given)."""
+    from confserver.recording import live as _recording
+
     if view is None:
         view = await get_store().view(actor.meeting_id, presence=actor.is_chair)
     muted, queue, ctl = view["muted"], view["queue"], view["ctl"]
@@ -202,6 +204,7 @@ async def snapshot(actor: Actor, state: str, view: dict | None = None) -> dict:
         "program": _program_of(ctl),
         "queue": queue, "muted": sorted(muted),
         "roll_call_active": bool(ctl.get("roll_call")),
+        "recording": _recording.public(ctl.get(_recording.FIELD)),
         "ice_servers": service.browser_ice_servers(f"room-{actor.room_id}"),
     }
     if actor.is_chair:
@@ -422,8 +425,11 @@ async def set_state(actor: Actor, state: str) -> Outcome:
 
 async def state_changed(meeting_id: int, state: str) -> Outcome:
     """What follows a state change, however it was made (socket or HTTP API)."""
+    from confserver.recording import live as recording
+
     out = Outcome(events=[{"event": "state", "state": state}])
     await get_store().ctl_set(meeting_id, state=state)
+    out.events += await recording.state_changed(meeting_id, state)  # on when live, off at the end
     if state == MeetingState.ENDED:
         await get_store().clear(meeting_id)
         await service.end_meeting(meeting_id)

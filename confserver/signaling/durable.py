@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 CTL_FIELDS = ("mode", "source_room", "floor_room", "floor_may_present", "chair_room", "roll_call")
 
 
-def _load_sync(mid: int):
+def _load_sync(mid: int, restarted: bool = False):
+    from confserver.recording import live as recording
     from confserver.rooms.models import Meeting
 
     from .models import LiveState
@@ -29,6 +30,9 @@ def _load_sync(mid: int):
     ctl = {"state": state, "rev": row.rev if row else 0}
     if row is not None:
         ctl |= {f: getattr(row, f) for f in CTL_FIELDS}
+    # Whether it records: kept in the timeline (recording/live.py); a store in this process's memory lost
+    # it with the process, and the in-process relay its recorder.
+    ctl[recording.FIELD] = recording.kept_sync(mid, restarted=restarted)
     return ctl, (row.muted if row else []), (row.queue if row else [])
 
 
@@ -51,7 +55,9 @@ def _save_sync(mid: int, rev: int, fields: dict):
 
 async def restore(mid: int, raw) -> bool:
     """Put the meeting's kept state into the store `raw` unless it has it; True if it was put."""
-    got = await db(_load_sync)(mid)
+    from .live import MemoryStore
+
+    got = await db(_load_sync)(mid, isinstance(raw, MemoryStore))
     if got is None:
         return False
     put = await raw.restore(mid, *got)

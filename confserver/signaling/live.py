@@ -19,6 +19,7 @@ LECTURE, FLOOR, BROADCAST = "lecture", "floor", "broadcast"
 class MemoryStore:
     def __init__(self):
         self._m: dict[int, dict] = {}
+        self._locks: dict[tuple[int, str], tuple[str, float]] = {}
 
     def _meeting(self, mid):
         return self._m.setdefault(mid, {"presence": {}, "queue": {}, "ctl": {}, "muted": set()})
@@ -157,6 +158,23 @@ class MemoryStore:
     async def forget_if_empty(self, mid):
         pass
 
+    async def try_lock(self, mid, name: str, ttl: float) -> str | None:
+        """Take the meeting's lock `name` for at most `ttl` seconds; a token to unlock with, or None if held."""
+        import secrets
+
+        locks = self._locks
+        held = locks.get((mid, name))
+        if held is not None and held[1] > time.monotonic():
+            return None
+        token = secrets.token_hex(8)
+        locks[(mid, name)] = (token, time.monotonic() + ttl)
+        return token
+
+    async def unlock(self, mid, name: str, token: str):
+        locks = self._locks
+        if locks.get((mid, name), (None,))[0] == token:
+            del locks[(mid, name)]
+
 
 class RedisStore:
     # Compare-and-delete: a stale grace timer must not remove a newer connection's presence.
@@ -249,6 +267,10 @@ class RedisStore:
     if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
     return 0
     """
+    _UNLOCK = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """
 
     def __init__(self, url: str, prefix: str):
         import redis.asyncio as aioredis
@@ -270,6 +292,7 @@ class RedisStore:
         self._forget_if_empty = self.r.register_script(self._FORGET_IF_EMPTY)
         self._reassert = self.r.register_script(self._REASSERT)
         self._queue_change = self.r.register_script(self._QUEUE_CHANGE)
+        self._unlock = self.r.register_script(self._UNLOCK)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
@@ -417,6 +440,18 @@ class RedisStore:
 
     async def forget_if_empty(self, mid):
         await self._forget_if_empty(keys=[self._k(mid, "presence"), self._g("meetings")], args=[str(mid)])
+
+    async def try_lock(self, mid, name: str, ttl: float) -> str | None:
+        """Take the meeting's lock `name` (shared by every process) for at most `ttl` seconds; a token
+        to unlock with, or None if another holder has it."""
+        import secrets
+
+        token = secrets.token_hex(8)
+        got = await self.r.set(self._k(mid, f"lock:{name}"), token, nx=True, px=max(1, int(ttl * 1000)))
+        return token if got else None
+
+    async def unlock(self, mid, name: str, token: str):
+        await self._unlock(keys=[self._k(mid, f"lock:{name}")], args=[token])
 
 
 def _pairs(flat: list) -> dict:

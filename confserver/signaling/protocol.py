@@ -173,9 +173,20 @@ class SyncState(Msg):
     type: Literal["sync_state"]
 
 
+class RecordingStart(Msg):
+    """The chair starts (or restarts) recording the program, in the test run or while live."""
+    type: Literal["recording_start"]
+
+
+class RecordingStop(Msg):
+    """The chair stops recording (Decision 45/2018/QĐ-TTg: the chair decides whether it is recorded)."""
+    type: Literal["recording_stop"]
+
+
 CLIENT_MODELS = (Join, Leave, Ping, GetSnapshot, RaiseHand, LowerHand, GrantFloor, RevokeFloor, BroadcastRoom,
                  LectureMode, MuteRoom, DropRoom, SetState, RollCallStart, RollCallEnd, RollCallAnswer, RollCallMark,
-                 SdpOffer, IceCandidate, Multiview, SetAgendaItem, Present, PresentStop, SyncState)
+                 SdpOffer, IceCandidate, Multiview, SetAgendaItem, Present, PresentStop, SyncState, RecordingStart,
+                 RecordingStop)
 ClientMessage = Annotated[Union[CLIENT_MODELS], Field(discriminator="type")]
 CLIENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in CLIENT_MODELS)
 _client_adapter = TypeAdapter(ClientMessage)

@@ -20,7 +20,7 @@ DOCUMENTED = FRAME_CODES | {
     "room_offline", "already_raised", "not_raised", "has_floor", "no_floor", "is_chair", "roll_call_active",
     "roll_call_inactive", "reason_required", "meeting_ended", "not_started", "bad_ack", "unavailable", "not_presenter",
     "version_not_found", "bad_page", "item_not_found", "document_not_found", "not_visible", "confidential",
-    "agenda_not_published", "internal"}
+    "agenda_not_published", "internal", "already_recording", "not_recording", "recording_busy", "recording_start_failed"}
 
 
 def documented(code: str) -> bool:

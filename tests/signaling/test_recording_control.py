@@ -1,0 +1,271 @@
+"""The chair decides whether the meeting is recorded (issue 10, item 1): on by itself when it goes live,
+stopped and restarted from the console, stopped at the end; the relay's failures; the timeline; the
+`recording` state in snapshots and events. Against the real relay of this process (confserver/media/local.py)."""
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from confserver.errors import DomainError
+from confserver.media import local
+from confserver.recording import live as recording
+from confserver.rooms.models import TimelineEvent
+from confserver.signaling import control
+from confserver.signaling.live import get_store, reset_store
+
+from .conftest import connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def relays(monkeypatch):
+    """The meetings' relays (and their recorders) of this test end with it; an ended meeting is not finalised."""
+    monkeypatch.setattr(local, "after_meeting", lambda meeting_id: None)
+    yield
+    await local.close_all()
+
+
+def rows(meeting_id):
+    return list(TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=recording.KINDS)
+                .order_by("at", "id").values("kind", "actor__username", "data"))
+
+
+async def actors(world):
+    """The chair (the host's console) and room A, as the consumer would make them."""
+    from confserver.accounts.models import User
+
+    def make():
+        chair, _ = control.authorize(User.objects.get(username="host"), world.meeting_id)
+        room, _ = control.authorize(User.objects.get(username="t0"), world.meeting_id)
+        return chair, room
+
+    return await sync_to_async(make)()
+
+
+def relay_records(meeting_id) -> bool:
+    relay = local._relays.get(meeting_id)
+    return bool(relay is not None and relay.recording)
+
+
+def recording_events(outcome):
+    return [e for e in outcome.events if e["event"] == "recording"]
+
+
+# ---- the domain functions ---------------------------------------------------------------
+
+async def test_going_live_records_by_itself_and_the_end_stops_it(world):
+    chair, _ = await actors(world)
+    out = await control.set_state(chair, "live")
+    [ev] = recording_events(out)
+    assert ev["on"] is True and ev["by"] == "auto" and ev["since"] and "failure" not in ev
+    assert (await recording.state(world.meeting_id))["on"] is True
+    assert relay_records(world.meeting_id)  # the relay was created for it and feeds a recorder
+
+    out = await control.set_state(chair, "ended")
+    [ev] = recording_events(out)
+    assert ev == {"event": "recording", "on": False, "since": None, "by": "meeting_ended"}
+    assert not relay_records(world.meeting_id)
+    got = await sync_to_async(rows)(world.meeting_id)
+    assert [(r["kind"], r["actor__username"], r["data"]["by"]) for r in got] == [
+        ("recording_started", None, "auto"), ("recording_stopped", None, "meeting_ended")]
+    assert got[0]["data"]["test_run"] is False
+
+
+async def test_with_the_default_off_going_live_does_not_record(world, settings):
+    settings.RECORDING_DEFAULT_ON = False
+    chair, _ = await actors(world)
+    out = await control.set_state(chair, "live")
+    assert recording_events(out) == []
+    assert (await recording.state(world.meeting_id))["on"] is False
+    assert not relay_records(world.meeting_id)
+    assert await sync_to_async(rows)(world.meeting_id) == []
+
+
+async def test_the_chair_stops_and_restarts_it(world):
+    chair, _ = await actors(world)
+    # In the test run, if the chair chooses.
+    out = await recording.start(chair)
+    assert out.reply["recording"]["on"] is True and relay_records(world.meeting_id)
+    with pytest.raises(DomainError) as exc:
+        await recording.start(chair)
+    assert exc.value.code == "already_recording"
+
+    # Going live keeps the recording the chair started: no second start.
+    out = await control.set_state(chair, "live")
+    assert recording_events(out) == []
+
+    out = await recording.stop(chair)
+    assert out.reply["recording"] == {"on": False, "since": None}
+    assert recording_events(out)[0]["by"] == "chair"
+    assert not relay_records(world.meeting_id)
+    with pytest.raises(DomainError) as exc:
+        await recording.stop(chair)
+    assert exc.value.code == "not_recording"
+
+    out = await recording.start(chair)
+    assert out.reply["recording"]["on"] is True and relay_records(world.meeting_id)
+    got = await sync_to_async(rows)(world.meeting_id)
+    assert [(r["kind"], r["actor__username"], r["data"]["by"]) for r in got] == [
+        ("recording_started", "host", "chair"), ("recording_stopped", "host", "chair"),
+        ("recording_started", "host", "chair")]
+    assert [r["data"].get("test_run") for r in got] == [True, None, False]
+
+
+async def test_only_the_chair_and_only_during_the_meeting(world):
+    chair, room = await actors(world)
+    for fn in (recording.start, recording.stop):
+        with pytest.raises(DomainError) as exc:
+            await fn(room)
+        assert exc.value.code == "chair_only"
+
+    from confserver.rooms.models import Meeting
+
+    await sync_to_async(Meeting.objects.filter(pk=world.meeting_id).update)(state="scheduled")
+    with pytest.raises(DomainError) as exc:
+        await recording.start(chair)
+    assert exc.value.code == "bad_state"
+    assert (await recording.state(world.meeting_id))["on"] is False
+    assert not relay_records(world.meeting_id)
+    assert await sync_to_async(rows)(world.meeting_id) == []
+
+
+async def test_a_failure_the_relay_reports_turns_it_off(world):
+    chair, _ = await actors(world)
+    await control.set_state(chair, "live")
+    await recording.recording_failed(world.meeting_id, "disk_error", "No space left on device: " + "x" * 2000)
+    rec = await recording.state(world.meeting_id)
+    assert rec["on"] is False and rec["failure"]["code"] == "disk_error"
+    assert "ổ đĩa" in rec["failure"]["message"]  # Vietnamese, for the console
+    got = await sync_to_async(rows)(world.meeting_id)
+    assert got[-1]["kind"] == "recording_failed" and got[-1]["data"]["code"] == "disk_error"
+    assert got[-1]["data"]["was_on"] is True and got[-1]["data"]["detail"].startswith("No space left on device")
+    assert len(got[-1]["data"]["detail"]) == recording.DETAIL_MAX
+
+    # Another report once it is off: the timeline has it, the state keeps the failure that stopped it.
+    await recording.recording_failed(world.meeting_id, "something new", "?")
+    got = await sync_to_async(rows)(world.meeting_id)
+    assert got[-1]["data"]["code"] == "error" and got[-1]["data"]["was_on"] is False
+    assert (await recording.state(world.meeting_id))["failure"]["code"] == "disk_error"
+
+    # The chair starts it again: the failure is gone.
+    out = await recording.start(chair)
+    assert out.reply["recording"] == {"on": True, "since": out.reply["recording"]["since"]}
+    # A report for a meeting that does not exist is logged, never raised to the relay.
+    await recording.recording_failed(987654321, "queue_full", "gone")
+
+
+async def test_a_relay_that_cannot_start_is_an_error_and_a_failure(world, settings, monkeypatch):
+    from confserver.media import remote
+
+    settings.MEDIA_RELAY_CHANNELS = ["relay-nobody"]  # a relay process that is down
+    monkeypatch.setattr(remote, "CALL_TIMEOUT_S", 0.3)
+    chair, _ = await actors(world)
+    with pytest.raises(DomainError) as exc:
+        await recording.start(chair)
+    assert exc.value.code == "recording_start_failed"
+    rec = await recording.state(world.meeting_id)
+    assert rec["on"] is False and rec["failure"]["code"] == "start_failed"
+    [row] = await sync_to_async(rows)(world.meeting_id)
+    assert row["kind"] == "recording_failed" and row["data"]["during"] == "start"
+    assert row["data"]["detail"].startswith("relay_unavailable")
+
+
+async def test_a_store_that_lost_it_gets_it_back_from_the_timeline(world, settings):
+    chair, _ = await actors(world)
+    await control.set_state(chair, "live")
+    since = (await recording.state(world.meeting_id))["since"]
+    if settings.REDIS_URL:
+        # Redis lost its keys; the relays (here, or relay processes) go on recording.
+        await get_store().raw.clear(world.meeting_id)
+        rec = await recording.state(world.meeting_id)
+        assert rec["on"] is True and rec["since"] == since
+    else:
+        # The embedded default: the store lived in this process, which "restarted" (and its relay with it).
+        await local.close_all()
+        reset_store()
+        rec = await recording.state(world.meeting_id)
+        assert rec["on"] is False and rec["failure"]["code"] == "restarted"
+        got = await sync_to_async(rows)(world.meeting_id)
+        assert [r["kind"] for r in got] == ["recording_started", "recording_failed"]
+        assert got[-1]["data"]["code"] == "restarted"
+        reset_store()  # restored again: no second failure row
+        assert (await recording.state(world.meeting_id))["failure"]["code"] == "restarted"
+        assert len(await sync_to_async(rows)(world.meeting_id)) == 2
+
+
+# ---- through the socket -------------------------------------------------------------------
+
+async def test_rooms_and_the_console_see_every_change(world):
+    chair = await connect(world.meeting_id, cookie=world.host_cookie)
+    snap = (await chair.join())["snapshot"]
+    assert snap["recording"] == {"on": False, "since": None}
+    a = await connect(world.meeting_id, token=world.token_a)
+    await a.join()
+
+    assert (await chair.request("set_state", state="live"))["type"] == "ok"
+    for c in (chair, a):
+        ev = await c.wait_event("recording")
+        assert ev["on"] is True and ev["by"] == "auto"
+
+    # A room that joins now sees the mark at once.
+    b = await connect(world.meeting_id, token=world.token_b)
+    assert (await b.join())["snapshot"]["recording"]["on"] is True
+
+    assert (await a.request("recording_stop"))["code"] == "chair_only"
+    assert (await a.request("recording_start"))["code"] == "chair_only"
+    reply = await chair.request("recording_stop")
+    assert reply["type"] == "ok" and reply["data"]["recording"] == {"on": False, "since": None}
+    for c in (chair, a, b):
+        ev = await c.wait_event("recording", on=False)
+        assert ev["by"] == "chair" and "failure" not in ev
+    assert (await chair.request("recording_stop"))["code"] == "not_recording"
+
+    assert (await chair.request("recording_start"))["type"] == "ok"
+    for c in (chair, a, b):
+        await c.wait_event("recording", on=True)
+    assert (await chair.request("recording_start"))["code"] == "already_recording"
+    assert (await chair.request("recording_start", extra=1))["code"] == "extra_field"
+
+    # The relay reports that the recorder stopped by itself.
+    await recording.recording_failed(world.meeting_id, "queue_full", "3000 packets waiting")
+    for c in (chair, a, b):
+        ev = await c.wait_event("recording", on=False)
+        assert ev["failure"]["code"] == "queue_full" and ev["by"] == "relay"
+    snap = (await chair.request("snapshot"))["data"]["snapshot"]
+    assert snap["recording"]["on"] is False and snap["recording"]["failure"]["code"] == "queue_full"
+
+    got = await sync_to_async(rows)(world.meeting_id)
+    assert [r["kind"] for r in got] == ["recording_started", "recording_stopped", "recording_started",
+                                         "recording_failed"]
+    for c in (chair, a, b):
+        await c.close()
+
+
+async def test_two_stops_at_once_stop_it_once(world):
+    """Two stops racing (two workers' consoles, a double click): one stops it, the other finds it stopped."""
+    chair, _ = await actors(world)
+    await recording.start(chair)
+    got = await asyncio.gather(recording.stop(chair), recording.stop(chair), return_exceptions=True)
+    assert sorted(type(r).__name__ if isinstance(r, Exception) else "ok" for r in got) == ["Conflict", "ok"]
+    assert [r.code for r in got if isinstance(r, Exception)] == ["not_recording"]
+    assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == ["recording_started", "recording_stopped"]
+    assert not relay_records(world.meeting_id)
+
+
+async def test_a_failed_start_is_an_error_to_the_chair_and_an_event_to_all(world, settings, monkeypatch):
+    from confserver.media import remote
+
+    settings.MEDIA_RELAY_CHANNELS = ["relay-nobody"]
+    monkeypatch.setattr(remote, "CALL_TIMEOUT_S", 0.3)
+    chair = await connect(world.meeting_id, cookie=world.host_cookie)
+    await chair.join()
+    a = await connect(world.meeting_id, token=world.token_a)
+    await a.join()
+    reply = await chair.request("recording_start", timeout=10)
+    assert reply["type"] == "error" and reply["code"] == "recording_start_failed"
+    assert reply["message"] == recording.FAILURES["start_failed"]
+    for c in (chair, a):
+        ev = await c.wait_event("recording")
+        assert ev["on"] is False and ev["failure"]["code"] == "start_failed" and ev["by"] == "chair"
+    await chair.close(); await a.close()

@@ -218,6 +218,7 @@ function showEditor(d) {
   $("#mn-facts").replaceChildren(...facts(d));
   $("#mn-seal-edit").replaceChildren(...sealText(d.recording, false));
   fill(d);
+  setBusy(false);
 }
 
 function showReadOnly(d) {
@@ -295,14 +296,8 @@ function failed(err, what) {
 async function save({ overwrite = false } = {}) {
   if (S.busy) return false;
   const fields = collect();
-  if (!fields.number) {
-    status("Cần nhập số biên bản (ví dụ 12/BB-UBND).", "bad");
-    $("#mn-number").focus();
-    return false;
-  }
   const at = S.edits;
-  S.busy = true;
-  $("#mn-save").disabled = $("#mn-finalize").disabled = true;
+  setBusy(true);
   status("Đang lưu…");
   backupNow();
   try {
@@ -323,7 +318,7 @@ async function save({ overwrite = false } = {}) {
   } catch (err) {
     if (err.code === "minutes_changed") {
       status(`Chưa lưu: ${err.message}`, "bad");
-      S.busy = false;
+      setBusy(false);
       const ok = await ask({ title: "Biên bản vừa được người khác lưu", body: `${err.message} Lưu đè bằng nội dung trên trang này?`,
         confirm: "Lưu đè", cancel: "Không lưu", danger: true });
       if (ok) return save({ overwrite: true });
@@ -332,9 +327,17 @@ async function save({ overwrite = false } = {}) {
     failed(err, "Lưu");
     return false;
   } finally {
-    S.busy = false;
-    $("#mn-save").disabled = $("#mn-finalize").disabled = false;
+    setBusy(false);
   }
+}
+
+/** While a request is on its way nothing else is sent; finalising waits for the end of the meeting. */
+function setBusy(busy) {
+  S.busy = busy;
+  $("#mn-save").disabled = busy;
+  const ended = S.data?.end != null;
+  $("#mn-finalize").disabled = busy || !ended;
+  $("#mn-finalize").title = ended ? "" : "Chỉ hoàn thành biên bản khi cuộc họp đã kết thúc.";
 }
 
 async function finalize() {
@@ -353,8 +356,7 @@ async function finalize() {
     confirm: "Hoàn thành", cancel: "Hủy",
   });
   if (!ok) return;
-  S.busy = true;
-  $("#mn-save").disabled = $("#mn-finalize").disabled = true;
+  setBusy(true);
   status("Đang hoàn thành biên bản…");
   try {
     const done = await api(`${API}/finalize`, { method: "POST", body: { expected_updated_at: S.base } });
@@ -365,8 +367,7 @@ async function finalize() {
     if (err.code === "minutes_number_required") $("#mn-number").focus();
     failed(err, "Hoàn thành biên bản");
   } finally {
-    S.busy = false;
-    $("#mn-save").disabled = $("#mn-finalize").disabled = false;
+    setBusy(false);
   }
 }
 

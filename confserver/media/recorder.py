@@ -6,7 +6,9 @@ switches at its keyframe, timestamps continue across switches, a new recording s
 source's cached keyframe or one asked for. Its "send" hands each frame, already reassembled by the
 feed (VP8 payload descriptors stripped; Opus as it came), to `put` as an `EncodedPacket`, with pts
 on one clock for audio and video (zero when recording started). `put` is `Recorder.put`: it only
-queues, the writing happens on the recorder's thread, off the forwarding path.
+queues, the writing happens on the recorder's thread, off the forwarding path. Packets are handed
+over every FLUSH_S rather than one by one: each hand-over wakes the writer thread, and a wake-up per
+packet cost more CPU than the writing (bench/_recording_cpu.py).
 
 Browsers send keyframes only when asked: while recording, the program's video source is asked for
 one whenever the file has had none for `keyframe_s` (seeking needs them, issue 10 item 4).
@@ -24,6 +26,7 @@ from .routing import CLOCK, Slot
 # Ask this long before a keyframe is due: the request's round trip and the next frame of the
 # source, so the file's keyframes come about every keyframe_s, not keyframe_s plus that.
 KEYFRAME_LEAD_S = 0.3
+FLUSH_S = 0.2  # at most this much more is lost when the process is killed (the muxer's own bound is ~1 s)
 
 
 class RecordSlot(Slot):
@@ -43,9 +46,9 @@ class RecordSlot(Slot):
 
     def _output(self):
         recorder = self.recorder
-        return None if recorder.refused else recorder.put
+        return None if recorder.refused else recorder.batch.append
 
-    def _send(self, put, frame: Frame, ts: int, ntp: int, ast: bytes) -> None:
+    def _send(self, add, frame: Frame, ts: int, ntp: int, ast: bytes) -> None:
         delta = (ts - self.pts) & 0xFFFFFFFF
         self.pts += delta - 0x100000000 if delta >= 0x80000000 else delta
         if self.kind == VIDEO:
@@ -55,9 +58,7 @@ class RecordSlot(Slot):
         else:
             packet = EncodedPacket(AUDIO, frame.data, self.pts, self.time_base, True, self.index)
         self.frames += 1
-        if not put(packet):
-            # The recorder stopped or failed: its owner detaches us (not here, inside the fan-out).
-            self.recorder.refused = True
+        add(packet)
 
 
 class ProgramRecorder:
@@ -70,16 +71,17 @@ class ProgramRecorder:
     def __init__(self, put: Callable[[EncodedPacket], bool], keyframe_s: float):
         self.put = put
         self.keyframe_s = keyframe_s
-        self.refused = False
+        self.refused = False  # the writer stopped or failed: its owner detaches us (not inside a fan-out)
+        self.batch: list[EncodedPacket] = []
         started = self.last_key = time.monotonic()
         self.video = RecordSlot(self, VIDEO, 0, started)
         self.slots: dict[str, list[Slot]] = {
             "video": [self.video],
             "audio": [RecordSlot(self, AUDIO, track, started) for track in range(AUDIO_TRACKS)],
         }
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            max(keyframe_s - KEYFRAME_LEAD_S, 0.1), self._tick
-        )
+        loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = loop.call_later(max(keyframe_s - KEYFRAME_LEAD_S, 0.1), self._tick)
+        self._flusher: asyncio.TimerHandle | None = loop.call_later(FLUSH_S, self._flush_soon)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -89,12 +91,29 @@ class ProgramRecorder:
             due = now + self.keyframe_s
         self._timer = asyncio.get_running_loop().call_later(max(due - now, 0.05), self._tick)
 
+    def _flush_soon(self) -> None:
+        self.flush()
+        self._flusher = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_soon)
+
+    def flush(self) -> None:
+        """Hand what was recorded since the last flush to the writer."""
+        batch, self.batch = self.batch, []
+        put = self.put
+        for packet in batch:
+            if not put(packet):
+                self.refused = True
+                return
+
     def close(self) -> None:
-        """Leave every source; nothing more is put."""
+        """Hand over what is left and leave every source; nothing more is put."""
+        if not self.refused:
+            self.flush()
         self.refused = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.batch = []
+        for timer in (self._timer, self._flusher):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._flusher = None
         for slots in self.slots.values():
             for slot in slots:
                 slot._drop_pending()

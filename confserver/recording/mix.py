@@ -32,7 +32,9 @@ SILENT_MAX_BYTES = 8
 HOLD_MS = 300  # a voice's region reaches this far around its packets (breaths, word ends)
 JOIN_MS = 1000  # regions closer than this become one (fewer switches between copied and encoded packets)
 WARMUP_MS = 100  # packets decoded before a region only to settle the decoders
-BIT_RATE = 64000  # the encoded parts: stereo speech, as good as what browsers send
+BIT_RATE = 32000  # per channel, for the encoded parts: speech as good as what browsers send
+COMPLEXITY = 5  # libopus 0-10: half the time of 10 for stereo, no audible loss on speech
+TIME_BASE = Fraction(1, RATE)
 LOOKAHEAD = 312  # libopus's encoder delay at 48 kHz (its first packet's pts is -312)
 
 
@@ -90,13 +92,16 @@ def read_tracks(path: Path) -> tuple[list[AudioPacket], list[AudioPacket], int]:
     with av.open(str(path)) as c:
         audio = list(c.streams.audio)
         channels = audio[0].codec_context.channels if audio else 2
+        for s in c.streams.video:
+            s.discard = 48  # AVDISCARD_ALL: the demuxer skips the video
         order = {s.index: i for i, s in enumerate(audio)}
+        scale = {s.index: (s.time_base.numerator * 1000, s.time_base.denominator) for s in audio}
         try:
             for p in c.demux(*audio):
                 if p.dts is None:
                     continue
-                tracks.setdefault(order[p.stream.index], []).append(
-                    AudioPacket(int(p.pts * p.time_base / MS), bytes(p)))
+                num, den = scale[p.stream.index]  # integers: a Fraction per packet costs microseconds
+                tracks.setdefault(order[p.stream.index], []).append(AudioPacket(p.pts * num // den, bytes(p)))
         except av.error.FFmpegError as e:  # a damaged tail: what came before is kept
             log.warning("mixing %s: stopped at a damaged packet: %s", path, e)
     return tracks.get(AUDIO_CHAIR, []), tracks.get(AUDIO_SOURCE, []), channels
@@ -149,10 +154,10 @@ def _decoder(channels: int) -> av.CodecContext:
     return dec
 
 
-def _pcm(packets: list[AudioPacket], start: int, n: int, channels: int) -> list[bytearray]:
-    """Decode `packets` into float planes covering samples [start, start + n) (48 kHz from the origin)."""
-    planes = [bytearray(n * 4) for _ in range(2)]
-    dec = _decoder(channels)
+def _pcm(packets: list[AudioPacket], start: int, n: int, nch: int) -> list[bytearray]:
+    """Decode `packets` into `nch` float planes covering samples [start, start + n) (48 kHz from the origin)."""
+    planes = [bytearray(n * 4) for _ in range(nch)]
+    dec = _decoder(nch)
     for p in packets:
         pos = p.ms * SPM
         try:
@@ -163,30 +168,34 @@ def _pcm(packets: list[AudioPacket], start: int, n: int, channels: int) -> list[
             k = frame.samples
             lo, hi = max(pos, start), min(pos + k, start + n)
             if hi > lo:
-                srcs = [bytes(frame.planes[min(c, len(frame.planes) - 1)]) for c in range(2)]
-                for c in range(2):
-                    planes[c][(lo - start) * 4:(hi - start) * 4] = srcs[c][(lo - pos) * 4:(hi - pos) * 4]
+                for c in range(nch):
+                    src = frame.planes[min(c, len(frame.planes) - 1)]
+                    planes[c][(lo - start) * 4:(hi - start) * 4] = bytes(src)[(lo - pos) * 4:(hi - pos) * 4]
             pos += k
     return planes
 
 
 def _frames(planes: list[bytearray], start: int, n: int):
-    for off in range(0, n, FRAME):
-        f = av.AudioFrame(format="fltp", layout="stereo", samples=FRAME)
+    """The planes as frames of up to a second (fewer calls into the filter graph than 20 ms frames)."""
+    layout = "stereo" if len(planes) == 2 else "mono"
+    for off in range(0, n, RATE):
+        k = min(RATE, n - off)
+        f = av.AudioFrame(format="fltp", layout=layout, samples=k)
         f.sample_rate = RATE
-        for c in range(2):
-            f.planes[c].update(bytes(planes[c][off * 4:(off + FRAME) * 4]))
-        f.pts, f.time_base = start + off, Fraction(1, RATE)
+        for c, plane in enumerate(planes):
+            f.planes[c].update(bytes(plane[off * 4:(off + k) * 4]))
+        f.pts, f.time_base = start + off, TIME_BASE
         yield f
 
 
-def _mix_graph():
+def _mix_graph(nch: int):
+    layout = "stereo" if nch == 2 else "mono"
     g = av.filter.Graph()
-    args = dict(format="fltp", sample_rate=RATE, layout="stereo", time_base=Fraction(1, RATE))
+    args = dict(format="fltp", sample_rate=RATE, layout=layout, time_base=TIME_BASE)
     a, b = g.add_abuffer(**args), g.add_abuffer(**args)
     mix = g.add("amix", "inputs=2:normalize=0:duration=longest:dropout_transition=0")
     clip = g.add("asoftclip", "type=tanh")  # clip-safe: two loud voices never wrap or square off
-    fmt = g.add("aformat", "sample_fmts=flt:channel_layouts=stereo:sample_rates=48000")
+    fmt = g.add("aformat", f"sample_fmts=flt:channel_layouts={layout}:sample_rates={RATE}")
     sink = g.add("abuffersink")
     a.link_to(mix, 0, 0)
     b.link_to(mix, 0, 1)
@@ -197,44 +206,51 @@ def _mix_graph():
     return g, a, b, sink  # the contexts live only as long as the graph
 
 
-def _pull(sink, out: bytearray) -> None:
+def _pull(sink, out: bytearray, nch: int) -> None:
     while True:
         try:
             frame = sink.pull()
         except (BlockingIOError, EOFError, av.error.EOFError):
             return
-        out += bytes(frame.planes[0])[:frame.samples * 8]
+        out += bytes(frame.planes[0])[:frame.samples * 4 * nch]
 
 
 def mix_region(chair: list[AudioPacket], source: list[AudioPacket], a: int, b: int, channels: int) -> list[bytes]:
-    """Encoded packets for [a, b) ms (one per 20 ms): both tracks decoded, summed, soft-clipped, encoded."""
+    """Encoded packets for [a, b) ms (one per 20 ms): both tracks decoded, summed, soft-clipped, encoded.
+
+    In mono when every packet involved is mono-coded (what browsers send unless asked for stereo): half the
+    work, and a mono packet is valid in the two-channel track."""
     frames_out = (b - a) // FRAME_MS
     # The encoder's packet k stands for input samples from e0 - LOOKAHEAD + k*FRAME: starting the input one
     # frame and the lookahead early makes packet 1 start exactly at `a`; packet 0 only primes it.
     e0 = a * SPM - FRAME + LOOKAHEAD
     n = FRAME * (frames_out + 2)
     near = lambda ps: [p for p in ps if a - WARMUP_MS <= p.end and p.ms < b + FRAME_MS]  # noqa: E731
-    pc, ps = _pcm(near(chair), e0, n, channels), _pcm(near(source), e0, n, channels)
-    graph, src_a, src_b, sink = _mix_graph()
+    chair_near, source_near = near(chair), near(source)
+    stereo = channels == 2 and any(p.data and p.data[0] & 0x04 for p in chair_near + source_near)  # TOC 's' bit
+    nch = 2 if stereo else 1
+    graph, src_a, src_b, sink = _mix_graph(nch)
     pcm = bytearray()
-    for fa, fb in zip(_frames(pc, e0, n), _frames(ps, e0, n)):
+    for fa, fb in zip(_frames(_pcm(chair_near, e0, n, nch), e0, n), _frames(_pcm(source_near, e0, n, nch), e0, n)):
         src_a.push(fa)
         src_b.push(fb)
-        _pull(sink, pcm)
+        _pull(sink, pcm, nch)
     src_a.push(None)
     src_b.push(None)
-    _pull(sink, pcm)
+    _pull(sink, pcm, nch)
 
+    layout, size = ("stereo" if nch == 2 else "mono"), FRAME * 4 * nch
     enc = av.CodecContext.create("libopus", "w")
-    enc.sample_rate, enc.layout, enc.format, enc.time_base = RATE, "stereo", "flt", Fraction(1, RATE)
-    enc.bit_rate = BIT_RATE
+    enc.sample_rate, enc.layout, enc.format, enc.time_base = RATE, layout, "flt", TIME_BASE
+    enc.bit_rate = BIT_RATE * nch
+    enc.options = {"compression_level": str(COMPLEXITY)}
     out: list[bytes] = []
     for k in range(frames_out + 1):
-        f = av.AudioFrame(format="flt", layout="stereo", samples=FRAME)
+        f = av.AudioFrame(format="flt", layout=layout, samples=FRAME)
         f.sample_rate = RATE
-        chunk = bytes(pcm[k * FRAME * 8:(k + 1) * FRAME * 8])
-        f.planes[0].update(chunk + bytes(FRAME * 8 - len(chunk)))
-        f.pts, f.time_base = e0 + k * FRAME, enc.time_base
+        chunk = bytes(pcm[k * size:(k + 1) * size])
+        f.planes[0].update(chunk + bytes(size - len(chunk)))
+        f.pts, f.time_base = e0 + k * FRAME, TIME_BASE
         out += [bytes(p) for p in enc.encode(f)]
     out += [bytes(p) for p in enc.encode(None)]
     return out[1:frames_out + 1]

@@ -22,6 +22,9 @@ export const S = {
   mvSent: false,
   micOn: true,
   startedAt: null,
+  recording: { on: false, since: null }, // {on, since, failure?}: whether the program is being recorded
+  recordedOnce: false, // recording ran since this page opened: the button reads "Ghi hình lại"
+  recAlertClosed: false,
 };
 
 // Paperless: the agenda, the document previewed here, and what every room is shown.

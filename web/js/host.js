@@ -7,6 +7,7 @@ import { freshSync, followPresent, refreshAgenda, refreshSync, renderDocs, wireD
 import { showLinks } from "./host-links.js";
 import { startMedia, wireMedia } from "./host-media.js";
 import { buildTiles, renderTiles, scheduleMultiview, stopScan, wireMultiview } from "./host-multiview.js";
+import { onRecordingEvent, renderRecording, setRecording, wireRecording } from "./host-recording.js";
 import { renderAll, renderProgram, renderQueue, renderRollCall, renderState, showSummary, tickClock, wirePanels } from "./host-panels.js";
 import { applyFilter, buildRows, updateConn, updateQuality, updateRow, wireRooms } from "./host-rooms.js";
 import { $, STATE_LABEL, el, fmtTime } from "./ui.js";
@@ -90,6 +91,7 @@ function onSnapshot(snap, { resync = false } = {}) {
   S.order = snap.rooms.map((r) => r.room_id);
   buildRows();
   renderAll();
+  setRecording(snap.recording);
   if (!resync || app.media?.state !== "connected") startMedia(snap.ice_servers || []);
   if (!H.loaded) refreshAgenda();
   refreshSync();
@@ -140,6 +142,10 @@ function onEvent(ev) {
       if (ev.state === "live") S.startedAt = new Date();
       log(`Cuộc họp: ${STATE_LABEL[ev.state]}`);
       renderState();
+      renderRecording();
+      break;
+    case "recording":
+      onRecordingEvent(ev);
       break;
     case "roll_call":
       S.rollCall = ev.active;
@@ -245,6 +251,7 @@ async function refreshPresence() {
 function wireControls() {
   wirePanels();
   $("#btn-links").onclick = showLinks;
+  wireRecording();
   wireMedia();
   wireRooms();
   wireMultiview();

@@ -32,6 +32,7 @@ export const S = {
   answered: false,
   micOn: true,
   joined: false,
+  recording: { on: false, since: null }, // {on, since, failure?}: the red mark shows while on
 };
 
 // Paperless: the agenda, the page on screen, and the synced view.

@@ -45,6 +45,12 @@ export function showState(state) {
   $("#st-state").textContent = STATE_LABEL[state] || "—";
 }
 
+/** The red "● Đang ghi hình" mark while the meeting is recorded (and only then). */
+function showRecording() {
+  const active = S.state === "test_run" || S.state === "live";
+  $("#rec-mark").hidden = !(active && S.recording?.on);
+}
+
 export function showProgram() {
   const p = S.program || { mode: "lecture" };
   const banner = $("#program-banner");
@@ -69,6 +75,7 @@ export function render() {
   if (!S.me) return;
   showState(S.state);
   showProgram();
+  showRecording();
   const active = S.state === "test_run" || S.state === "live";
   const inQueue = S.queue.includes(S.me.room_id);
   const floor = hasFloor();

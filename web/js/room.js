@@ -52,6 +52,7 @@ function onSnapshot(snap, { resync = false } = {}) {
   S.queue = snap.queue || [];
   S.muted = new Set(snap.muted || []);
   S.rollCall = !!snap.roll_call_active;
+  S.recording = snap.recording || { on: false, since: null };
   S.names.set(snap.me.room_id, snap.me.room_name);
   $("#room-name").textContent = snap.me.room_name;
   $("#self-caption").textContent = snap.me.room_name;
@@ -69,6 +70,7 @@ function onEvent(ev) {
     case "queue": S.queue = ev.queue; break;
     case "muted": ev.muted ? S.muted.add(ev.room_id) : S.muted.delete(ev.room_id); break;
     case "state": S.state = ev.state; break;
+    case "recording": S.recording = { on: ev.on, since: ev.since, failure: ev.failure }; break;
     case "roll_call":
       S.rollCall = ev.active;
       if (ev.active) S.answered = false;

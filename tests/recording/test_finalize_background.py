@@ -17,8 +17,9 @@ from confserver.testing import live
 def nice_of(pid: int) -> int | None:
     """The niceness of a running process once it is the finalize_recording Python (after `nice` exec'd it)."""
     try:
-        if b"finalize_recording" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return None
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if argv[0].endswith(b"nice") or b"finalize_recording" not in argv:
+            return None  # still `nice` itself, before it lowered its priority and exec'd Python
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None

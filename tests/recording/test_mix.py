@@ -104,3 +104,17 @@ def test_a_segment_without_audio_gives_an_empty_track(tmp_path):
 ])
 def test_opus_packet_durations_from_the_toc(data, samples):
     assert mix.opus_samples(data) == samples
+
+
+def test_the_floor_alone_and_two_separate_turns_are_each_kept(tmp_path):
+    # The chair's console sends nothing from 2 s on; the floor speaks 0.5-1.5 s and again 3.5-4.5 s.
+    packets = tone(CHAIR_HZ, 2) + source(FLOOR_HZ, 1, start_ms=500) + source(FLOOR_HZ, 1, start_ms=3500)
+    seg = write_segment(tmp_path, packets, with_video=False)
+    out = tmp_path / "mixed.webm"
+    stats = mix.mix_file(seg, out)
+    assert len(stats.regions) == 2
+    samples, _ = decoded(out)
+    assert power(samples, 0.8, FLOOR_HZ) > HEARD and power(samples, 0.8, CHAIR_HZ) > HEARD
+    assert power(samples, 3.9, FLOOR_HZ) > HEARD and power(samples, 3.9, CHAIR_HZ) < HEARD / 50
+    times = [ts for ts, _ in audio_packets(out)]
+    assert all(a < b for a, b in zip(times, times[1:]))

@@ -35,6 +35,7 @@ WARMUP_MS = 100  # packets decoded before a region only to settle the decoders
 BIT_RATE = 32000  # per channel, for the encoded parts: speech as good as what browsers send
 COMPLEXITY = 5  # libopus 0-10: half the time of 10 for stereo, no audible loss on speech
 TIME_BASE = Fraction(1, RATE)
+CHUNK = RATE  # samples decoded, mixed and encoded at a time: a long region never sits whole in memory
 LOOKAHEAD = 312  # libopus's encoder delay at 48 kHz (its first packet's pts is -312)
 
 
@@ -154,10 +155,24 @@ def _decoder(channels: int) -> av.CodecContext:
     return dec
 
 
-def _pcm(packets: list[AudioPacket], start: int, n: int, nch: int) -> list[bytearray]:
-    """Decode `packets` into `nch` float planes covering samples [start, start + n) (48 kHz from the origin)."""
-    planes = [bytearray(n * 4) for _ in range(nch)]
+def _chunks(packets: list[AudioPacket], start: int, n: int, nch: int):
+    """Decode `packets` in order and yield fltp frames of CHUNK samples covering [start, start + n) (48 kHz
+    from the origin), silence where no packet is: memory stays one chunk however long the region."""
+    layout = "stereo" if nch == 2 else "mono"
     dec = _decoder(nch)
+    w0 = start  # the current chunk's first sample
+    planes = [bytearray(CHUNK * 4) for _ in range(nch)]
+
+    def emit():
+        k = min(CHUNK, start + n - w0)
+        f = av.AudioFrame(format="fltp", layout=layout, samples=k)
+        f.sample_rate = RATE
+        for c in range(nch):
+            f.planes[c].update(bytes(planes[c][:k * 4]))
+            planes[c][:] = bytes(CHUNK * 4)
+        f.pts, f.time_base = w0, TIME_BASE
+        return f
+
     for p in packets:
         pos = p.ms * SPM
         try:
@@ -165,27 +180,22 @@ def _pcm(packets: list[AudioPacket], start: int, n: int, nch: int) -> list[bytea
         except av.error.FFmpegError:
             continue  # one bad packet is silence
         for frame in frames:
-            k = frame.samples
-            lo, hi = max(pos, start), min(pos + k, start + n)
-            if hi > lo:
+            data = [bytes(frame.planes[min(c, len(frame.planes) - 1)]) for c in range(nch)]
+            # An overlapping packet (a clock that stepped back) cannot write into a chunk already given out.
+            lo, hi = max(pos, start, w0), min(pos + frame.samples, start + n)
+            while lo < hi:
+                if lo >= w0 + CHUNK:  # past this chunk: it is complete
+                    yield emit()
+                    w0 += CHUNK
+                    continue
+                upto = min(hi, w0 + CHUNK)
                 for c in range(nch):
-                    src = frame.planes[min(c, len(frame.planes) - 1)]
-                    planes[c][(lo - start) * 4:(hi - start) * 4] = bytes(src)[(lo - pos) * 4:(hi - pos) * 4]
-            pos += k
-    return planes
-
-
-def _frames(planes: list[bytearray], start: int, n: int):
-    """The planes as frames of up to a second (fewer calls into the filter graph than 20 ms frames)."""
-    layout = "stereo" if len(planes) == 2 else "mono"
-    for off in range(0, n, RATE):
-        k = min(RATE, n - off)
-        f = av.AudioFrame(format="fltp", layout=layout, samples=k)
-        f.sample_rate = RATE
-        for c, plane in enumerate(planes):
-            f.planes[c].update(bytes(plane[off * 4:(off + k) * 4]))
-        f.pts, f.time_base = start + off, TIME_BASE
-        yield f
+                    planes[c][(lo - w0) * 4:(upto - w0) * 4] = data[c][(lo - pos) * 4:(upto - pos) * 4]
+                lo = upto
+            pos += frame.samples
+    while w0 < start + n:
+        yield emit()
+        w0 += CHUNK
 
 
 def _mix_graph(nch: int):
@@ -230,29 +240,37 @@ def mix_region(chair: list[AudioPacket], source: list[AudioPacket], a: int, b: i
     stereo = channels == 2 and any(p.data and p.data[0] & 0x04 for p in chair_near + source_near)  # TOC 's' bit
     nch = 2 if stereo else 1
     graph, src_a, src_b, sink = _mix_graph(nch)
-    pcm = bytearray()
-    for fa, fb in zip(_frames(_pcm(chair_near, e0, n, nch), e0, n), _frames(_pcm(source_near, e0, n, nch), e0, n)):
-        src_a.push(fa)
-        src_b.push(fb)
-        _pull(sink, pcm, nch)
-    src_a.push(None)
-    src_b.push(None)
-    _pull(sink, pcm, nch)
-
     layout, size = ("stereo" if nch == 2 else "mono"), FRAME * 4 * nch
     enc = av.CodecContext.create("libopus", "w")
     enc.sample_rate, enc.layout, enc.format, enc.time_base = RATE, layout, "flt", TIME_BASE
     enc.bit_rate = BIT_RATE * nch
     enc.options = {"compression_level": str(COMPLEXITY)}
+    pcm = bytearray()  # mixed samples not yet encoded (less than a chunk)
     out: list[bytes] = []
-    for k in range(frames_out + 1):
-        f = av.AudioFrame(format="flt", layout=layout, samples=FRAME)
-        f.sample_rate = RATE
-        chunk = bytes(pcm[k * size:(k + 1) * size])
-        f.planes[0].update(chunk + bytes(size - len(chunk)))
-        f.pts, f.time_base = e0 + k * FRAME, TIME_BASE
-        out += [bytes(p) for p in enc.encode(f)]
-    out += [bytes(p) for p in enc.encode(None)]
+    fed = 0
+
+    def encode(final: bool = False) -> None:
+        nonlocal fed
+        while fed <= frames_out and (len(pcm) >= size or final):
+            f = av.AudioFrame(format="flt", layout=layout, samples=FRAME)
+            f.sample_rate = RATE
+            chunk = bytes(pcm[:size])
+            del pcm[:size]
+            f.planes[0].update(chunk + bytes(size - len(chunk)))
+            f.pts, f.time_base = e0 + fed * FRAME, TIME_BASE
+            out.extend(bytes(p) for p in enc.encode(f))
+            fed += 1
+
+    for fa, fb in zip(_chunks(chair_near, e0, n, nch), _chunks(source_near, e0, n, nch)):
+        src_a.push(fa)
+        src_b.push(fb)
+        _pull(sink, pcm, nch)
+        encode()
+    src_a.push(None)
+    src_b.push(None)
+    _pull(sink, pcm, nch)
+    encode(final=True)
+    out.extend(bytes(p) for p in enc.encode(None))
     return out[1:frames_out + 1]
 
 

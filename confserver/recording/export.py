@@ -17,7 +17,7 @@ import av
 
 from . import mix
 from .models import Segment, SegmentState
-from .segments import MS, opus_template, sha256_file
+from .segments import opus_template, sha256_file
 from .store import root
 
 log = logging.getLogger("confserver.recording")

@@ -5,7 +5,6 @@ both voices (the energy at each pitch) and for timing (the phase of a tone, whic
 360° × f / 1000)."""
 import array
 import math
-from fractions import Fraction
 
 import av
 

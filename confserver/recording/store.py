@@ -18,13 +18,22 @@ def root() -> Path:
 
 
 class DatabaseSink:
-    """A row in state `writing` when a segment opens; size, hash and chain when it closes."""
+    """A row in state `writing` when a segment opens; size, hash and chain when it closes.
+
+    Called on the recorder's writer thread, which lives as long as the recording: its database connection is
+    handed back after each call (with PostgreSQL's pool of DB_POOL_MAX, 20 recordings held all of it)."""
 
     def __init__(self, meeting_id: int):
         self.meeting_id = meeting_id
         self._rows: dict[Path, int] = {}
 
     def opened(self, started_at: datetime) -> Path:
+        try:
+            return self._opened(started_at)
+        finally:
+            connections.close_all()  # this thread's
+
+    def _opened(self, started_at: datetime) -> Path:
         with transaction.atomic():
             last = Segment.objects.filter(meeting_id=self.meeting_id).order_by("-index").first()
             index = last.index + 1 if last else 0
@@ -35,6 +44,12 @@ class DatabaseSink:
         return path
 
     def closed(self, segment: ClosedSegment) -> None:
+        try:
+            self._closed(segment)
+        finally:
+            connections.close_all()  # this thread's
+
+    def _closed(self, segment: ClosedSegment) -> None:
         row = Segment.objects.get(id=self._rows.pop(segment.path))
         row.ended_at = segment.ended_at
         row.bytes = segment.size

@@ -1,4 +1,5 @@
 """Reading a recorded WebM back with PyAV: pictures (time, size, colour, keyframe) and each audio track's tone."""
+import math
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,16 +58,25 @@ def _channel0(frame: av.AudioFrame) -> array:
     return samples[: frame.samples * len(frame.layout.channels) : len(frame.layout.channels)]
 
 
-def tone_hz(chunks: list[tuple[int, array]], start_ms: int, end_ms: int) -> float | None:
-    """The frequency of a sine in [start_ms, end_ms) of a track, from its zero crossings; None if silent."""
-    samples = array("f")
+def tone_hz(chunks: list[tuple[int, array]], start_ms: int, end_ms: int, candidates=(300, 700, 1500)) -> int | None:
+    """Which of the `candidates` tones (Hz) sounds in [start_ms, end_ms) of a track: the one with the most
+    power (Goertzel, 20 ms frames, summed); None if the track is silent there."""
+    power = dict.fromkeys(candidates, 0.0)
+    energy = count = 0
     for ms, chunk in chunks:
-        if start_ms <= ms < end_ms:
-            samples.extend(chunk)
-    if len(samples) < 4800 or max(abs(x) for x in samples) < 0.05:
+        if not start_ms <= ms < end_ms:
+            continue
+        energy += sum(x * x for x in chunk)
+        count += len(chunk)
+        for hz in candidates:
+            coeff = 2 * math.cos(2 * math.pi * hz / 48000)
+            s1 = s2 = 0.0
+            for x in chunk:
+                s1, s2 = x + coeff * s1 - s2, s1
+            power[hz] += s1 * s1 + s2 * s2 - coeff * s1 * s2
+    if count < 4800 or energy / count < 0.05**2:
         return None
-    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
-    return crossings / 2 / (len(samples) / 48000)
+    return max(power, key=power.get)
 
 
 def strictly_increasing(xs) -> bool:

@@ -24,6 +24,9 @@ def for_reader(user, meeting: Meeting) -> list[TimelineEvent]:
         return rows
     if role == access.ROOM:
         rows = [e for e in rows if e.room_id in (None, user.room_id)]
+        for e in rows:
+            if "detail" in e.data:  # a recorder's error text (server paths) is not for room terminals
+                e.data = {k: v for k, v in e.data.items() if k != "detail"}
     readable = access.title_readable_ids(role, meeting)
     released = access.is_released(meeting)
     for e in rows:

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 
 from confserver.errors import DomainError
 from confserver.media import local
@@ -269,3 +270,17 @@ async def test_a_failed_start_is_an_error_to_the_chair_and_an_event_to_all(world
         ev = await c.wait_event("recording")
         assert ev["on"] is False and ev["failure"]["code"] == "start_failed" and ev["by"] == "chair"
     await chair.close(); await a.close()
+
+
+async def test_a_room_reads_the_recording_rows_without_the_servers_error_text(world):
+    from django.test import AsyncClient
+
+    chair, _ = await actors(world)
+    await control.set_state(chair, "live")
+    await recording.recording_failed(world.meeting_id, "disk_error", "write failed: /srv/recordings/42/00001.webm")
+    as_room = await AsyncClient().get(f"/api/meetings/{world.meeting_id}/timeline",
+                                      headers={"Authorization": f"Bearer {world.token_a}"})
+    rows = [r for r in as_room.json() if r["kind"].startswith("recording_")]
+    assert [r["kind"] for r in rows] == ["recording_started", "recording_failed"]
+    assert rows[1]["data"]["code"] == "disk_error" and "detail" not in rows[1]["data"]
+    await sync_to_async(connections.close_all)()  # the request thread's connection, or PostgreSQL waits

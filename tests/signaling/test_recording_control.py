@@ -284,3 +284,46 @@ async def test_a_room_reads_the_recording_rows_without_the_servers_error_text(wo
     assert [r["kind"] for r in rows] == ["recording_started", "recording_failed"]
     assert rows[1]["data"]["code"] == "disk_error" and "detail" not in rows[1]["data"]
     await sync_to_async(connections.close_all)()  # the request thread's connection, or PostgreSQL waits
+
+
+RELAY_PROCESS = """
+import asyncio, sys
+import django
+django.setup()
+from confserver.recording.live import recording_failed
+asyncio.run(recording_failed(int(sys.argv[1]), "queue_full", "3000 packets waiting in the relay process"))
+"""
+
+
+@pytest.mark.redis
+async def test_a_relay_process_reports_a_failure_to_the_meeting(world, settings):
+    """recording_failed in another process (a relay process: Django and the channel layer, no consumer)
+    reaches the meeting's sockets through Redis."""
+    import os
+    import subprocess
+    import sys
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL: a relay process shares state through Redis")
+    chair = await connect(world.meeting_id, cookie=world.host_cookie)
+    await chair.join()
+    a = await connect(world.meeting_id, token=world.token_a)
+    await a.join()
+    assert (await chair.request("recording_start"))["type"] == "ok"
+    for c in (chair, a):
+        await c.wait_event("recording", on=True)
+
+    db = connections["default"].settings_dict
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="confserver.settings", SECRET_KEY=settings.SECRET_KEY,
+               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+               REDIS_URL=settings.REDIS_URL, LIVE_PREFIX=settings.LIVE_PREFIX,
+               CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"])
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", RELAY_PROCESS, str(world.meeting_id)],
+                                   env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for c in (chair, a):
+        ev = await c.wait_event("recording", on=False, timeout=10)
+        assert ev["failure"]["code"] == "queue_full" and ev["by"] == "relay"
+    assert (await recording.state(world.meeting_id))["failure"]["code"] == "queue_full"
+    assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == ["recording_started", "recording_failed"]
+    await chair.close(); await a.close()

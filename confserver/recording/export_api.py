@@ -10,7 +10,7 @@ Same permission as every recording view (access.py): reviewers, hosts, administr
 from django.utils import timezone
 from ninja import Schema
 
-from confserver.errors import Conflict, NotFound
+from confserver.errors import Conflict, DomainError, NotFound
 
 from . import finalize, serve
 from .access import log_access, reviewable_meeting
@@ -90,6 +90,11 @@ def _recorded(meeting) -> None:
         raise NotFound("recording_not_found", "Cuộc họp này không có bản ghi hình.")
 
 
+def _not_pruned(row: RecordingExport | None) -> None:
+    if row is not None and row.state == ExportState.PRUNED:
+        raise DomainError("recording_pruned", "Bản ghi của cuộc họp này đã bị xoá theo thời hạn lưu trữ.", status=410)
+
+
 @router.get("/meetings/{meeting_id}/export", response={200: ExportOut, **ERRORS})
 def export_state(request, meeting_id: int):
     """The state of the meeting's one-file recording; polling this starts nothing."""
@@ -103,7 +108,9 @@ def export_build(request, meeting_id: int):
     """Build the one-file recording unless it is up to date or being built: 200 ready, else 202 and the state."""
     meeting = reviewable_meeting(request.auth, meeting_id)
     _recorded(meeting)
-    out = export_status(meeting.id, finalize.ensure(meeting.id))
+    row = finalize.ensure(meeting.id)
+    _not_pruned(row)
+    out = export_status(meeting.id, row)
     return (200 if out["ready"] else 202), out
 
 
@@ -114,6 +121,7 @@ def download(request, meeting_id: int):
     meeting = reviewable_meeting(request.auth, meeting_id)
     _recorded(meeting)
     row = finalize.ensure(meeting.id)
+    _not_pruned(row)
     path = serve.inside_root(row.path) if row is not None and finalize.up_to_date(row) else None
     if path is None:
         return 202, export_status(meeting.id, row)
@@ -128,6 +136,7 @@ def video(request, meeting_id: int):
     meeting = reviewable_meeting(request.auth, meeting_id)
     _recorded(meeting)
     row = RecordingExport.objects.filter(meeting=meeting).first()
+    _not_pruned(row)
     path = serve.inside_root(row.path) if finalize.up_to_date(row) else None
     if path is None:
         raise Conflict("export_not_ready", "Tệp gộp của cuộc họp chưa sẵn sàng; hãy xem theo từng đoạn hoặc chờ dựng xong.")

@@ -158,12 +158,25 @@ class _Reporter:
             progress=max(0, min(99, percent)), phase=text[:200], heartbeat_at=timezone.now())
 
 
-def run(meeting_id: int) -> RecordingExport | None:
-    """Build the meeting's export here and now (the child process's work); the row as left, or None if
-    another builder holds it. Failures are logged and written to the row, never raised."""
-    current = RecordingExport.objects.filter(meeting_id=meeting_id).first()
-    if up_to_date(current):
-        return current
+def run(meeting_id: int, rounds: int = 3) -> RecordingExport | None:
+    """Build the meeting's export here and now (the child process's work); the row as left, or None if the
+    meeting has no recording or another builder holds it. Failures are logged and written to the row, never
+    raised. Built again (up to `rounds` times) when the segments changed meanwhile, e.g. the last one closed
+    while a download's build was running, so the relay's call at the end always leaves the whole meeting."""
+    if not Segment.objects.filter(meeting_id=meeting_id).exists():
+        return None
+    row = None
+    for _ in range(rounds):
+        current = RecordingExport.objects.filter(meeting_id=meeting_id).first()
+        if current is not None and current.state == ExportState.PRUNED or up_to_date(current):
+            return current
+        row = _build(meeting_id)
+        if row is None or row.state != ExportState.READY:
+            return row
+    return row
+
+
+def _build(meeting_id: int) -> RecordingExport | None:
     row = claim(meeting_id)
     if row is None:
         log.info("finalize_recording %s: another builder is at work", meeting_id)

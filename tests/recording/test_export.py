@@ -148,6 +148,35 @@ def test_nothing_usable_and_unreadable_files_fail_visibly(recorded):
     assert row.finished_at is not None and row.worker_pid is not None
 
 
+def test_a_segment_closed_during_the_build_is_included_by_building_again(recorded, monkeypatch):
+    meeting, t0, root = recorded
+    real_build, calls = export.build, []
+
+    def build_while_the_last_segment_closes(meeting_id, report=None):
+        calls.append(1)
+        built = real_build(meeting_id, report)
+        if len(calls) == 1:  # the relay closes one more segment while this build runs
+            record(meeting, t0 + timedelta(seconds=30), 30_000, 2)
+        return built
+
+    monkeypatch.setattr(export, "build", build_while_the_last_segment_closes)
+    row = finalize.run(meeting.id)
+    assert len(calls) == 2 and row.state == ExportState.READY and row.segments == 3
+    assert finalize.up_to_date(row)
+
+
+def test_a_meeting_without_recording_gets_no_export_row(db, settings, tmp_path):
+    settings.RECORDINGS_ROOT = tmp_path
+    unit = AdminUnit.objects.create(code="T5", name="Tỉnh không ghi", division_type="tinh", level=1, path="T5.")
+    now = timezone.now()
+    m = Meeting.objects.create(host_unit=unit, title="Không ghi hình", state=MeetingState.ENDED,
+                               scheduled_start=now, scheduled_end=now + timedelta(hours=1))
+    assert finalize.run(m.id) is None and not RecordingExport.objects.exists()
+    out = StringIO()
+    call_command("finalize_recording", str(m.id), stdout=out)
+    assert "không có bản ghi hình" in out.getvalue()
+
+
 def test_one_builder_at_a_time_and_a_silent_one_is_replaced(recorded):
     meeting, t0, root = recorded
     row = finalize.row_for(meeting.id)

@@ -98,6 +98,16 @@ def test_prune_removes_expired_keeps_held_and_recent_and_says_what(meetings):
     # a second run has nothing more to remove; the download is not rebuilt from pruned segments
     assert "đã xoá bản ghi của 0 cuộc họp" in prune()
     assert finalize.ensure(ms["old"].id).state == ExportState.PRUNED
+    assert finalize.run(ms["old"].id).state == ExportState.PRUNED
+    reviewer = User.objects.create_user("xemlai-t7", password="pw-123456", role=Role.REVIEWER,
+                                        unit=ms["old"].host_unit)
+    c = Client()
+    c.force_login(reviewer)
+    for method, what in (("get", "download"), ("get", "video"), ("post", "export")):
+        r = getattr(c, method)(f"/api/recordings/meetings/{ms['old'].id}/{what}")
+        assert (r.status_code, r.json()["code"]) == (410, "recording_pruned"), what
+    out = c.get(f"/api/recordings/meetings/{ms['old'].id}/export").json()
+    assert out["state"] == "pruned" and out["message"] == "Bản ghi đã bị xoá theo thời hạn lưu trữ."
 
 
 def test_zero_keeps_forever(meetings, settings):

@@ -151,6 +151,7 @@ function showExport(exp) {
     return;
   }
   dl.removeAttribute("href");
+  dl.hidden = exp.state === "pruned";  // nothing left to download
   const busy = exp.state === "queued" || exp.state === "running";
   dl.classList.toggle("busy", busy);
   dl.textContent = busy ? `Đang chuẩn bị tệp tải về… ${exp.progress}%`

@@ -5,7 +5,7 @@ not built yet, or by hand. Idempotent: an up-to-date file is kept; another build
 from django.core.management.base import BaseCommand, CommandError
 
 from confserver.recording import finalize
-from confserver.recording.models import ExportState
+from confserver.recording.models import ExportState, Segment
 from confserver.rooms.models import Meeting
 
 
@@ -18,9 +18,15 @@ class Command(BaseCommand):
     def handle(self, meeting_id, **options):
         if not Meeting.objects.filter(id=meeting_id).exists():
             raise CommandError(f"Không có cuộc họp {meeting_id} / no such meeting")
+        if not Segment.objects.filter(meeting_id=meeting_id).exists():
+            self.stdout.write(f"Cuộc họp {meeting_id} không có bản ghi hình / nothing recorded")
+            return
         row = finalize.run(meeting_id)
         if row is None:
             self.stdout.write(f"Cuộc họp {meeting_id}: một tiến trình khác đang dựng tệp / another builder is at work")
+            return
+        if row.state == ExportState.PRUNED:
+            self.stdout.write(f"Cuộc họp {meeting_id}: bản ghi đã xoá theo thời hạn lưu trữ / pruned")
             return
         if row.state != ExportState.READY:
             raise CommandError(f"Cuộc họp {meeting_id}: {row.error or row.get_state_display()}")

@@ -327,3 +327,29 @@ async def test_a_relay_process_reports_a_failure_to_the_meeting(world, settings)
     assert (await recording.state(world.meeting_id))["failure"]["code"] == "queue_full"
     assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == ["recording_started", "recording_failed"]
     await chair.close(); await a.close()
+
+
+async def test_a_failure_reported_while_the_start_is_under_way_wins(world, monkeypatch):
+    """A backend that reports a failure from within start_recording (before it returns) must not leave the
+    state 'on' nor wait for the lock its own start holds. (The in-process relay reports from its writer
+    thread instead; this pins the ordering for any backend.)"""
+    from confserver.media import service
+
+    real = service.start_recording
+
+    async def start_then_fail(meeting_id, program):
+        await real(meeting_id, program)
+        await recording.recording_failed(meeting_id, "disk_error", "the disk failed as the first segment opened")
+
+    monkeypatch.setattr(service, "start_recording", start_then_fail)
+    chair, _ = await actors(world)
+    t0 = asyncio.get_running_loop().time()
+    with pytest.raises(DomainError) as exc:
+        await recording.start(chair)
+    assert asyncio.get_running_loop().time() - t0 < recording.LOCK_WAIT_S  # it did not wait for its own lock
+    assert exc.value.code == "recording_start_failed"
+    rec = await recording.state(world.meeting_id)
+    assert rec["on"] is False and rec["failure"]["code"] == "disk_error"
+    assert not relay_records(world.meeting_id)  # the recorder that started is stopped again
+    [row] = await sync_to_async(rows)(world.meeting_id)
+    assert row["kind"] == "recording_failed" and row["data"]["during"] == "start"

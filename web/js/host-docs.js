@@ -100,14 +100,22 @@ function openHostDoc(d) {
 async function presentPage(page) {
   const v = H.view;
   H.inflight += 1;
+  let ok = false;
   try {
     await app.client.request("present", { version_id: v.version_id, page });
+    ok = true;
   } catch (err) {
     toast(err.message, "error");
   } finally {
     H.inflight -= 1;
-    if (!H.inflight) { followPresent(); renderDocs(); }
   }
+  if (H.inflight) return;
+  // The server answers "ok" before its "present" event reaches us: following H.present now would put the
+  // preview back on the previous page for a moment, and a quick second "Trang sau" would present that page
+  // again. Ask for the synced view's state instead (answered after our page was stored); after a refusal,
+  // go back to what is presented.
+  if (ok) refreshSync();
+  else { followPresent(); renderDocs(); }
 }
 
 function presentView() {

@@ -31,7 +31,7 @@ class DatabaseSink:
         try:
             return self._opened(started_at)
         finally:
-            connections.close_all()  # this thread's
+            _hand_back()
 
     def _opened(self, started_at: datetime) -> Path:
         with transaction.atomic():
@@ -47,7 +47,7 @@ class DatabaseSink:
         try:
             self._closed(segment)
         finally:
-            connections.close_all()  # this thread's
+            _hand_back()
 
     def _closed(self, segment: ClosedSegment) -> None:
         row = Segment.objects.get(id=self._rows.pop(segment.path))
@@ -60,6 +60,14 @@ class DatabaseSink:
 
     def finished(self) -> None:
         connections.close_all()  # the writer thread's own connections
+
+
+def _hand_back() -> None:
+    """Close this thread's connections (back to the pool), but not one inside a caller's transaction: a
+    writer thread never is; a test or an atomic caller writing through the sink would lose its transaction."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
 
 
 def previous_sha256(row: Segment) -> str:

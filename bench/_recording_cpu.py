@@ -3,14 +3,18 @@
 `measure(meetings, seconds)`: one relay process (on CPU 0, as `manage.py run_relay` would run) carries
 `meetings` meetings, each with a program source publishing 640x360 30 fps VP8 at ~500 kbps and Opus
 (pre-encoded clips replayed by a publisher process on CPU 1; bench/_relay_clips.py). Its CPU is measured
-over windows of `seconds` with recording off and on, alternated (off, on, off, on) in one run; every
-meeting's program (video + the chair's and the source's audio) is recorded at once through the media
-service, as in production, into WebM segments under a temporary directory (no database: a directory sink).
+over windows of `seconds` with recording off and on, alternated `pairs` times in one run; every meeting's
+program (video + the chair's and the source's audio: 30 + 2 x 50 packets a second) is recorded at once
+through the media service, as in production, into WebM segments under a temporary directory (no database:
+a directory sink).
 
-    cpu_pct_per_stream = (relay CPU with recording - without) / meetings, in % of one core
+    cpu_pct_per_stream = median over the pairs of (relay CPU with recording - without) / meetings,
+                         in % of one core
 
-Also returned: the part of it spent in the recorders' writer threads, packets and bytes written per second,
-failures. `.venv/bin/python bench/_recording_cpu.py [--meetings 20] [--seconds 10]` prints progress and,
+On a shared machine the relay's CPU without recording moves by several % from one window to the next, so
+the direct figures are returned too: the event loop thread's CPU with - without (the feed: routing, packets,
+hand-over) and the recorders' writer threads' CPU (the muxing), each per stream and per packet.
+`.venv/bin/python bench/_recording_cpu.py [--meetings 20] [--seconds 6] [--pairs 4]` prints progress and,
 last, one JSON object.
 """
 import argparse
@@ -21,7 +25,9 @@ import os
 import secrets
 import shutil
 import sys
+import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -124,7 +130,8 @@ async def _relay(conn, out_dir: Path) -> None:
             times = os.times()
             frames, size = recorded()
             return {"cpu_s": times.user + times.system, "writers_s": _thread_cpu_s(writer_ids),
-                    "at": time.monotonic(), "frames": frames, "bytes": size}
+                    "loop_s": _thread_cpu_s([threading.get_native_id()]), "at": time.monotonic(),
+                    "frames": frames, "bytes": size}
         if command == "status":
             stats = [s for relay in local._relays.values() for s in relay.stats().values()]
             return {"connected": sum(s.connected for s in stats), "failures": failures,
@@ -161,7 +168,7 @@ class _Child:
             self.process.join()
 
 
-def measure(meetings: int = 20, seconds: float = 10.0) -> dict:
+def measure(meetings: int = 20, seconds: float = 6.0, pairs: int = 4) -> dict:
     """Relay CPU with and without recording `meetings` programs at once; see the module's docstring."""
     import _relay_clips
     import _relay_procs
@@ -192,7 +199,7 @@ def measure(meetings: int = 20, seconds: float = 10.0) -> dict:
         time.sleep(2.0)
 
         windows = {False: [], True: []}
-        for on in (False, True, False, True):
+        for on in (False, True) * pairs:
             relay.call("record", on, ids)
             time.sleep(1.0)  # the recorders start (or end) and settle
             before = relay.call("cpu")
@@ -201,13 +208,14 @@ def measure(meetings: int = 20, seconds: float = 10.0) -> dict:
             wall = after["at"] - before["at"]
             window = {
                 "cpu_pct": (after["cpu_s"] - before["cpu_s"]) / wall * 100,
+                "loop_pct": (after["loop_s"] - before["loop_s"]) / wall * 100,
                 "writers_pct": (after["writers_s"] - before["writers_s"]) / wall * 100,
                 "frames_per_s": (after["frames"] - before["frames"]) / wall,
                 "bytes_per_s": (after["bytes"] - before["bytes"]) / wall,
             }
             windows[on].append(window)
-            log(f"recording {'on ' if on else 'off'}: relay cpu {window['cpu_pct']:.2f}% "
-                f"(writer threads {window['writers_pct']:.2f}%), {window['frames_per_s']:.0f} frames/s and "
+            log(f"recording {'on ' if on else 'off'}: relay cpu {window['cpu_pct']:.2f}% (event loop "
+                f"{window['loop_pct']:.2f}%, writer threads {window['writers_pct']:.2f}%), {window['frames_per_s']:.0f} frames/s and "
                 f"{window['bytes_per_s'] / 1000:.0f} kB/s written")
         relay.call("record", False, ids)
         status = relay.call("status")
@@ -217,30 +225,42 @@ def measure(meetings: int = 20, seconds: float = 10.0) -> dict:
                 child.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
 
-    def mean(on, key):
-        return sum(w[key] for w in windows[on]) / len(windows[on])
+    def median(on, key):
+        return statistics.median(w[key] for w in windows[on])
 
-    added = mean(True, "cpu_pct") - mean(False, "cpu_pct")
+    def added(key):
+        return statistics.median(on[key] - off[key] for off, on in zip(windows[False], windows[True]))
+
+    packets = median(True, "frames_per_s")
+    loop_added, writers = added("loop_pct"), median(True, "writers_pct")
     return {
         "streams": meetings,
-        "cpu_pct_per_stream": round(added / meetings, 4),
-        "relay_cpu_pct_off": round(mean(False, "cpu_pct"), 2),
-        "relay_cpu_pct_on": round(mean(True, "cpu_pct"), 2),
-        "writer_threads_cpu_pct": round(mean(True, "writers_pct"), 2),
-        "frames_written_per_s": round(mean(True, "frames_per_s")),
-        "kbytes_written_per_s": round(mean(True, "bytes_per_s") / 1000),
+        "cpu_pct_per_stream": round(added("cpu_pct") / meetings, 4),
+        "direct_cpu_pct_per_stream": round((loop_added + writers) / meetings, 4),
+        "event_loop_cpu_pct_added": round(loop_added, 2),
+        "writer_threads_cpu_pct": round(writers, 2),
+        "us_per_packet_event_loop": round(loop_added / 100 / packets * 1e6, 1) if packets else None,
+        "us_per_packet_writer": round(writers / 100 / packets * 1e6, 1) if packets else None,
+        "relay_cpu_pct_off": round(median(False, "cpu_pct"), 2),
+        "relay_cpu_pct_on": round(median(True, "cpu_pct"), 2),
+        "relay_cpu_pct_off_range": [round(min(w["cpu_pct"] for w in windows[False]), 2),
+                                    round(max(w["cpu_pct"] for w in windows[False]), 2)],
+        "packets_written_per_s": round(packets),
+        "kbytes_written_per_s": round(median(True, "bytes_per_s") / 1000),
         "recording_failures": status["failures"],
         "loss_in_pct": status["loss_in_pct"],
         "window_s": seconds,
+        "pairs": pairs,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meetings", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each of the 4 windows")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each window")
+    parser.add_argument("--pairs", type=int, default=4, help="how many times recording goes off then on")
     args = parser.parse_args()
-    print(json.dumps(measure(args.meetings, args.seconds)), flush=True)
+    print(json.dumps(measure(args.meetings, args.seconds, args.pairs)), flush=True)
 
 
 if __name__ == "__main__":

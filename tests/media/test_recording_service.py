@@ -40,6 +40,7 @@ def meeting(db):
 def recording(settings, tmp_path, monkeypatch):
     """Recordings under tmp; the failure and end-of-meeting hooks observed; relays closed after."""
     settings.RECORDINGS_ROOT = tmp_path / "recordings"
+    settings.MEDIA_ICE_HOSTS = ["127.0.0.1"]  # the bots offer loopback only
     settings.RECORDING_KEYFRAME_S = 2.0
     settings.RECORDING_SEGMENT_S = 300
     seen = {"failures": [], "ended": [], "loop_threads": set()}

@@ -2,7 +2,7 @@
 
 A throwaway database gets the demo province and one ended meeting whose recording is one hour of real VP8 + Opus
 packets (a 10 s clip encoded once, its packets repeated with moving timestamps; a keyframe every
-RECORDING_KEYFRAME_S seconds, as the relay asks for while recording) written by the product's own segment writer.
+RECORDING_KEYFRAME_S seconds, as the relay asks for while recording) written by the product's own segment writer, then mixed and joined into the one file the review page plays.
 One daphne worker serves it; the reviewer signs in, opens the review page, and the page's own <video> is seeked to
 20 random times. A seek's time runs from setting `currentTime` to the first frame composited after it
 (`requestVideoFrameCallback`), the figure a reviewer feels.
@@ -85,6 +85,9 @@ for n in range(loops):
     for p in sorted(packets, key=lambda p: p.pts * p.time_base):
         writer.write(p)
 seg = writer.close()
+from confserver.recording import finalize
+export = finalize.run(meeting.id)  # the one file the review page plays (mixing and joining, as after a meeting)
+assert export is not None and export.sha256, export
 print(json.dumps({"meeting": meeting.id, "bytes": seg.size, "keyframe_s": keyframe_s}))
 """
 

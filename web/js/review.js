@@ -84,6 +84,9 @@ async function loadList(p) {
 async function showMeeting(id) {
   $("#rv-meeting").hidden = false;
   $("#rv-back").hidden = false;
+  const minutes = $("#rv-minutes");
+  minutes.href = `/web/minutes.html?meeting=${encodeURIComponent(id)}`;
+  minutes.hidden = false;
   let d;
   try {
     d = S.data = await api(`/api/recordings/meetings/${id}`);

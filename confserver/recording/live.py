@@ -137,19 +137,24 @@ async def stop(actor: Actor) -> Outcome:
 
 async def state_changed(meeting_id: int, new_state: str) -> list[dict]:
     """Recording follows the meeting: on by itself when it goes live (RECORDING_DEFAULT_ON), off when
-    it ends. Returns the events to tell; a relay that fails is recorded, never raised."""
-    if new_state == MeetingState.LIVE and settings.RECORDING_DEFAULT_ON:
-        async with _locked(meeting_id):
-            if (await state(meeting_id))["on"]:
-                return []  # the chair started it in the test run: it goes on
-            rec = await _start(meeting_id, None, "auto", new_state)
-        return [_event(rec, by="auto")]
-    if new_state == MeetingState.ENDED:
-        async with _locked(meeting_id):
-            if not (await state(meeting_id))["on"]:
-                return []
-            rec = await _stop(meeting_id, None, "meeting_ended")
-        return [_event(rec, by="meeting_ended")]
+    it ends. Returns the events to tell. Never raises: the meeting's state has changed already, and what
+    follows it (the `state` event, the end of the relay) must happen whatever recording does; a start or
+    stop still under way (a relay slow to answer) is waited for LOCK_WAIT_S, then this goes on without it."""
+    try:
+        if new_state == MeetingState.LIVE and settings.RECORDING_DEFAULT_ON:
+            async with _locked(meeting_id, strict=False):
+                if (await state(meeting_id))["on"]:
+                    return []  # the chair started it in the test run: it goes on
+                rec = await _start(meeting_id, None, "auto", new_state)
+            return [_event(rec, by="auto")]
+        if new_state == MeetingState.ENDED:
+            async with _locked(meeting_id, strict=False):
+                if not (await state(meeting_id))["on"]:
+                    return []
+                rec = await _stop(meeting_id, None, "meeting_ended")
+            return [_event(rec, by="meeting_ended")]
+    except Exception:
+        log.exception("meeting %s: recording did not follow the meeting's state (%s)", meeting_id, new_state)
     return []
 
 
@@ -168,7 +173,7 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
             # Reported from within a start (or stop) under way, which holds the lock: it applies this.
             inside["failure"] = (code, detail)
             return
-        async with _locked(meeting_id, wait=LOCK_WAIT_S, strict=False):
+        async with _locked(meeting_id, strict=False):
             ev = await _fail(meeting_id, code, detail)
         if ev is not None:
             await _tell(meeting_id, Outcome(events=[ev]))
@@ -276,8 +281,9 @@ class _locked:
     so a failure reported while a start is under way is applied after it. `strict=False`: go on
     without it after `wait` seconds (a failure must be recorded even if a holder is stuck)."""
 
-    def __init__(self, meeting_id: int, *, wait: float = LOCK_WAIT_S, strict: bool = True):
-        self.mid, self.wait, self.strict, self.token = meeting_id, wait, strict, None
+    def __init__(self, meeting_id: int, *, wait: float | None = None, strict: bool = True):
+        self.mid, self.strict, self.token = meeting_id, strict, None
+        self.wait = LOCK_WAIT_S if wait is None else wait
 
     async def __aenter__(self):
         store = get_store()

@@ -353,3 +353,27 @@ async def test_a_failure_reported_while_the_start_is_under_way_wins(world, monke
     assert not relay_records(world.meeting_id)  # the recorder that started is stopped again
     [row] = await sync_to_async(rows)(world.meeting_id)
     assert row["kind"] == "recording_failed" and row["data"]["during"] == "start"
+
+
+@pytest.mark.parametrize("to", ["live", "ended"])
+async def test_the_meeting_changes_state_even_while_a_recording_change_holds_the_lock(world, monkeypatch, to):
+    """A start or stop stuck on a slow relay holds the recording lock; going live or ending the meeting
+    meanwhile must still tell everyone and (at the end) close the relay, not fail with recording_busy after
+    the meeting's state has already changed in the database."""
+    chair, _ = await actors(world)
+    if to == "ended":
+        await control.set_state(chair, "live")
+        assert relay_records(world.meeting_id)
+    monkeypatch.setattr(recording, "LOCK_WAIT_S", 0.3)
+    held = await get_store().try_lock(world.meeting_id, recording.FIELD, 60)  # another worker's stuck change
+    assert held
+    out = await control.set_state(chair, to)
+    assert {"event": "state", "state": to} in out.events
+    [ev] = recording_events(out)
+    if to == "live":
+        assert ev["on"] is True and relay_records(world.meeting_id)
+    else:
+        assert ev["on"] is False and ev["by"] == "meeting_ended"
+        assert ("*", {"type": "meeting.ended"}) in out.direct
+        assert world.meeting_id not in local._relays  # the relay (and its recorder) closed
+    await get_store().unlock(world.meeting_id, recording.FIELD, held)

@@ -77,7 +77,8 @@ WSGI_APPLICATION = "confserver.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Before the apps' own: confserver/templates/admin/ overrides a Django admin template with English in it.
+        "DIRS": [BASE_DIR / "confserver" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -129,7 +130,10 @@ AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The product's own sign-in page (confserver/accounts/signin.py); signing out lands on it again. After
+# signing in, each role goes to its own page (accounts/landing.py), not to LOGIN_REDIRECT_URL.
+LOGIN_URL = "/login/"
+LOGOUT_REDIRECT_URL = "/login/"
 # Sign-in throttling (confserver/accounts/throttle.py): failed passwords allowed per account and per
 # client address within the window, then every attempt is refused with 429 until the window ends;
 # and how many password hashes one process runs at once (others wait up to LOGIN_HASH_WAIT_S).
@@ -147,6 +151,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LANGUAGE_CODE = "vi"
+# Vietnamese for what Django ships untranslated (the admin's newer strings, form messages): issue 12, item 13.
+LOCALE_PATHS = [BASE_DIR / "confserver" / "locale"]
 TIME_ZONE = "Asia/Ho_Chi_Minh"
 USE_I18N = True
 USE_TZ = True

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from confserver.accounts.signin import SignInForm, SignInView, refusals_as_429
+from confserver.accounts.signin import SignInView, choice, refusals_as_429
 from confserver.api import api
 from confserver.staticfiles import serve
 
@@ -12,11 +12,10 @@ urlpatterns = [
     path("admin/login/", refusals_as_429(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("login/", refusals_as_429(SignInView.as_view(
-        template_name="admin/login.html", authentication_form=SignInForm,
-        extra_context={"site_header": "confserver"})), name="login"),
+    path("login/", refusals_as_429(SignInView.as_view()), name="login"),
+    path("home/", choice, name="home"),
     # The browser pages are plain files; behind a production proxy, serve web/ from it.
     re_path(r"^web/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web"}),
-    path("logout/", auth_views.LogoutView.as_view(next_page="/web/index.html"), name="logout"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="/login/"), name="logout"),
     path("", RedirectView.as_view(url="/web/index.html", permanent=False)),
 ]

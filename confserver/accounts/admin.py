@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from .models import User
-from .signin import AdminSignInForm
+from .signin import TEMPLATE, AdminSignInForm
 
 
 @admin.register(User)
@@ -14,5 +14,11 @@ class ConfUserAdmin(UserAdmin):
     add_fieldsets = UserAdmin.add_fieldsets + (("Đơn vị và vai trò", {"fields": ("role", "unit", "room")}),)
 
 
-# /admin/login/ counts and throttles failed passwords like /login/ (issue 9, finding 10).
+# /admin/login/ counts and throttles failed passwords like /login/ (issue 9, finding 10), on the product's
+# own sign-in page; the admin's header and titles are the product's, in Vietnamese (issue 12, item 13).
 admin.site.login_form = AdminSignInForm
+admin.site.login_template = TEMPLATE
+admin.site.site_header = "Quản trị hệ thống hội nghị trực tuyến"
+admin.site.site_title = "Quản trị hội nghị trực tuyến"
+admin.site.index_title = "Quản trị hệ thống"
+admin.site.site_url = "/home/"  # "Xem trang web": the signed-in account's own page

@@ -4,15 +4,15 @@ is counted before its password is checked, so parallel guesses cannot pass the l
 from functools import wraps
 
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
 
-from . import throttle
-from .models import Role
+from . import landing, throttle
 
-REVIEW_PAGE = "/web/review.html"
-CONSOLE_PAGES = ("/web/host.html", "/web/index.html", "/")
+TEMPLATE = "accounts/signin.html"
 
 
 class ThrottledMixin:
@@ -66,11 +66,22 @@ def refusals_as_429(view):
 
 
 class SignInView(LoginView):
-    """/login/: a reviewer signing in from the landing page or the host console lands on the review
-    page (issue 10, item 7), which is what their account is for; other roles go where `next` says."""
+    """/login/, the product's own page: each role lands on its own page (landing.py; issue 10 item 7,
+    issue 12 item 13): a `next` the role may use is honoured, a console page it may not use is not."""
+
+    template_name = TEMPLATE
+    authentication_form = SignInForm
 
     def get_success_url(self):
-        url = super().get_success_url()
-        if getattr(self.request.user, "role", None) == Role.REVIEWER and url.split("?")[0] in CONSOLE_PAGES + (self.get_default_redirect_url(),):
-            return REVIEW_PAGE
-        return url
+        return landing.landing_for(self.request.user, self.get_redirect_url())
+
+
+@login_required
+def choice(request):
+    """/home/: an administrator chooses between the admin, the console and the review list; the other
+    roles have one page each and go straight to it."""
+    home = landing.home_for(request.user)
+    if home != landing.CHOICE:
+        return redirect(home)
+    return render(request, "accounts/home.html", {"choices": landing.choices_for(request.user),
+                                                  "who": landing.who(request.user)})

@@ -26,19 +26,33 @@ class DocumentAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """Rows the product writes as a record of what happened (publishing, its webhook calls, rooms opening
+    documents): read here, never made or edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Publication)
-class PublicationAdmin(admin.ModelAdmin):
+class PublicationAdmin(RecordAdmin):
     list_display = ("meeting", "number", "published_at", "published_by")
-    raw_id_fields = ("meeting", "published_by")
+    list_select_related = ("meeting", "published_by")
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(RecordAdmin):
     list_display = ("id", "url", "attempts", "last_status", "delivered_at", "next_attempt_at", "last_error")
     list_filter = ("delivered_at",)
 
 
 @admin.register(ReadReceipt)
-class ReadReceiptAdmin(admin.ModelAdmin):
+class ReadReceiptAdmin(RecordAdmin):
     list_display = ("version", "room", "first_opened_at", "last_opened_at", "count")
-    raw_id_fields = ("version", "room")
+    list_select_related = ("version__document", "room")

@@ -42,9 +42,21 @@ class MeetingAdmin(admin.ModelAdmin):
 
 @admin.register(TimelineEvent)
 class TimelineEventAdmin(admin.ModelAdmin):
-    list_display = ("meeting", "at", "kind", "room", "actor")
+    """What happened in each meeting, read-only: the record recordings and minutes are cut from."""
+
+    list_display = ("at", "kind", "meeting", "room", "actor")
     list_filter = ("kind",)
-    raw_id_fields = ("meeting", "room", "actor")
+    search_fields = ("meeting__title", "room__name")
+    list_select_related = ("meeting", "room", "actor")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RoomToken)

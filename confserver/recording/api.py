@@ -51,9 +51,10 @@ class ReviewListRow(Schema):
     duration_s: float | None
     rooms_invited: int
     rooms_present: int
-    recorded: bool
+    recorded: bool  # a recording whose files are still there
     segments: int
     verified: bool
+    pruned: bool  # removed by the retention (prune_recordings): rows and hashes kept, files gone
 
 
 class ChapterOut(Schema):
@@ -95,6 +96,8 @@ class ReviewOut(Schema):
     live_at: datetime | None
     ended_at: datetime | None
     duration_s: float | None
+    pruned: bool  # the retention removed the recording's files: nothing to play
+    pruned_at: datetime | None
     chapters: list[ChapterOut]
     roll_call: list[AttendanceRow]
     attendance: list[AttendanceEventOut]

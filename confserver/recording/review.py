@@ -35,7 +35,8 @@ class Filters:
 
 def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
     """The ended meetings `user` may review, newest first, each with duration, rooms present and
-    whether a recording exists and is intact (from the segments' states; hashing is verify_recording's)."""
+    whether a recording exists and is intact (from the segments' states; hashing is verify_recording's), or
+    was removed by the retention (prune_recordings: its rows and hashes stay, its files are gone)."""
     f = filters or Filters()
     if getattr(user, "role", None) not in REVIEW_ROLES:
         raise not_reviewer()
@@ -60,19 +61,21 @@ def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
         n_segments=Count("segments", distinct=True),
         n_unsealed=Count("segments", filter=Q(segments__state=SegmentState.WRITING) | Q(segments__sha256=""),
                          distinct=True),
+        n_pruned=Count("segments", filter=Q(segments__state=SegmentState.PRUNED), distinct=True),
         n_present=Count("participations", distinct=True,
                         filter=Q(participations__roll_call__in=PRESENT_ROLLS) | Q(participations__status=InviteStatus.JOINED)),
         n_invited=Count("participations", distinct=True),
     ).order_by("-started_at", "-scheduled_start", "-id")
     out = []
     for m in qs:
+        kept = m.n_segments - m.n_pruned  # segments whose files are still there
         out.append({
             "id": m.id, "title": m.title, "host_unit": m.host_unit.code, "host_unit_name": m.host_unit.name,
             "scheduled_start": m.scheduled_start, "started_at": m.started_at, "ended_at": m.ended_at,
             "duration_s": _seconds(m.started_at, m.ended_at),
             "rooms_invited": m.n_invited, "rooms_present": m.n_present,
-            "recorded": m.n_segments > 0, "segments": m.n_segments,
-            "verified": m.n_segments > 0 and m.n_unsealed == 0,
+            "recorded": kept > 0, "segments": m.n_segments,
+            "verified": kept > 0 and m.n_unsealed == 0, "pruned": m.n_pruned > 0,
         })
     return out
 
@@ -92,8 +95,12 @@ def meeting_review(user, meeting_id: int) -> dict:
     rel = lambda at: round((at - origin).total_seconds(), 3) if origin else 0.0  # noqa: E731
     parts = attendance_rules.for_reader(user, meeting)
     names = {p.room_id: p.room.name for p, _ in parts}
+    pruned = [s.pruned_at for s in segments if s.state == SegmentState.PRUNED]
     return {
         "meeting": meeting, "origin": origin, "live_at": live, "ended_at": ended,
+        # when the retention removed the recording's files (None: not removed); the page then plays nothing
+        "pruned_at": max((at for at in pruned if at), default=None),
+        "pruned": bool(pruned),
         "duration_s": _seconds(live, ended),
         "chapters": chapters(meeting, rows, origin, end, names),
         "roll_call": [p for p, full in parts if full],

@@ -202,3 +202,23 @@ def test_a_reviewer_signing_in_lands_on_the_review_page(world, settings, who, ne
     r = Client().post("/login/" + (f"?next={next_url}" if next_url else ""),
                       {"username": user.username, "password": "pw-123456"})
     assert r.status_code == 302 and r["Location"] == lands
+
+
+def test_a_meeting_whose_recording_the_retention_removed_says_so_in_the_list_and_the_page(world):
+    """prune_recordings keeps the rows (hashes, chain) and marks them pruned: the list must not call that a
+    recording, nor an intact one, and the page must not send the player to files that are gone."""
+    m1, rev = world["m1"], world["users"]["reviewer"]
+    at = timezone.now()
+    Segment.objects.filter(meeting=m1).update(state=SegmentState.PRUNED, pruned_at=at)
+    row = next(r for r in review.reviewable_meetings(rev) if r["id"] == m1.id)
+    assert (row["recorded"], row["verified"], row["pruned"], row["segments"]) == (False, False, True, 2)
+    other = next(r for r in review.reviewable_meetings(rev) if r["id"] == world["m2"].id)
+    assert other["pruned"] is False and other["recorded"] is True
+
+    c = Client()
+    c.force_login(rev)
+    body = c.get(f"/api/recordings/meetings/{m1.id}").json()
+    assert body["pruned"] is True and body["pruned_at"] and {s["state"] for s in body["segments"]} == {"pruned"}
+    listed = next(r for r in c.get("/api/recordings/meetings").json() if r["id"] == m1.id)
+    assert (listed["recorded"], listed["pruned"]) == (False, True)
+    assert c.get(f"/api/recordings/meetings/{world['m2'].id}").json()["pruned"] is False

@@ -73,7 +73,8 @@ async function loadList(p) {
     el("td", {}, fmtTime(m.started_at || m.scheduled_start)),
     el("td", {}, duration(m.duration_s)),
     el("td", {}, `${m.rooms_present}/${m.rooms_invited}`),
-    el("td", {}, !m.recorded ? "Không có bản ghi"
+    el("td", {}, m.pruned ? "Bản ghi đã bị xoá theo thời hạn lưu trữ"
+      : !m.recorded ? "Không có bản ghi"
       : el("span", { class: m.verified ? "rv-ok" : "rv-bad" },
         `${m.segments} đoạn · ${m.verified ? "toàn vẹn" : "chưa đóng đủ / cần kiểm tra"}`)),
   )));
@@ -93,10 +94,13 @@ async function showMeeting(id) {
   } catch (err) {
     return fail(err, "Không mở được cuộc họp");
   }
+  // The player plays only segments whose files are still there (the retention removes them all at once).
+  d.segments = d.segments.filter((s) => s.state !== "pruned");
   document.title = `${d.meeting.title} — Xem lại`;
   $("#rv-title").textContent = d.meeting.title;
   $("#rv-sub").textContent = `Chủ trì: ${d.meeting.host_unit_name} · ${fmtTime(d.live_at || d.meeting.scheduled_start)}`
-    + ` · thời lượng ${duration(d.duration_s)} · ${d.segments.length ? `${d.segments.length} đoạn ghi hình` : "không có bản ghi"}`;
+    + ` · thời lượng ${duration(d.duration_s)} · ${d.pruned ? "bản ghi đã bị xoá theo thời hạn lưu trữ"
+      : d.segments.length ? `${d.segments.length} đoạn ghi hình` : "không có bản ghi"}`;
   renderChapters(d.chapters);
   renderRoll(d.roll_call);
   renderAttendance(d.attendance);
@@ -110,7 +114,10 @@ async function showMeeting(id) {
   });
   window.addEventListener("hashchange", () => seekTo(hashTime()));
   if (!d.segments.length) {
-    $("#rv-segment").textContent = "Cuộc họp này không có bản ghi hình.";
+    $("#rv-segment").textContent = d.pruned
+      ? `Bản ghi hình của cuộc họp này đã bị xoá theo thời hạn lưu trữ${d.pruned_at ? ` (ngày ${new Date(d.pruned_at).toLocaleDateString("vi-VN")})` : ""}; mục lục, điểm danh và tài liệu vẫn xem được.`
+      : "Cuộc họp này không có bản ghi hình.";
+    v.hidden = true;  // nothing to play
     return;
   }
   const dl = $("#rv-download");

@@ -8,6 +8,40 @@ from django.utils import timezone
 DATA = Path(__file__).resolve().parent.parent / "confserver" / "rooms" / "data"
 
 
+@pytest.fixture(autouse=True)
+def recordings_stay_in_the_test(settings, monkeypatch, tmp_path_factory):
+    """Every meeting that goes live records (RECORDING_DEFAULT_ON), here in the in-process relay: a test's
+    recordings go to a folder of its own, not var/recordings; a meeting that ends is not finalised (a real
+    `finalize_recording` process would run against DATABASE_URL's database, not the test's); and the
+    recorders a test left running (their writer threads) are stopped when it ends. Tests of finalising
+    replace `local.after_meeting` themselves or call `finalize` directly."""
+    from confserver.media import local
+
+    settings.RECORDINGS_ROOT = tmp_path_factory.mktemp("recordings")
+    monkeypatch.setattr(local, "after_meeting", lambda meeting_id: None)
+    yield
+    stop_leftover_recorders(local)
+
+
+def stop_leftover_recorders(local) -> list[int]:
+    """Stop the recorders (and forget the relays) a test left in `local`; the meetings they were for. Their
+    event loop is gone by now: a recorder's writer thread is stopped directly (it closes its segment)."""
+    left = sorted(set(local._recorders) | set(local._relays))
+    recorders = list(local._recorders.values())
+    local._recorders.clear()
+    for relay in local._relays.values():
+        try:
+            relay.stop_recording()
+        except Exception:  # a relay of a closed loop: it is dropped anyway
+            pass
+    local._relays.clear()
+    local._recorded.clear()
+    local._meeting_locks.clear()
+    for recorder in recorders:
+        recorder.stop()
+    return left
+
+
 @pytest.fixture
 def hue2025(db):
     """Huế in the 2025 structure (province → 40 communes), one room per unit."""

@@ -43,6 +43,7 @@ FAILURES = {
     "restarted": "Máy chủ đã khởi động lại nên ghi hình đã dừng. Bấm “Ghi hình lại” để ghi tiếp.",
 }
 DETAIL_MAX = 500
+RESTART = "restart"  # `by` of a recording started again by a relay process that restarted
 LOCK_TTL_S = 30.0  # longer than a start or stop on a relay takes; a holder that died frees it then
 LOCK_WAIT_S = 10.0
 
@@ -179,6 +180,56 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
             await _tell(meeting_id, Outcome(events=[ev]))
     except Exception:
         log.exception("meeting %s: handling a recording failure (%s) failed", meeting_id, code)
+
+
+# ---- a relay process that restarted ----------------------------------------------------------
+
+async def relay_started(channel: str | None) -> list[int]:
+    """A relay process (`manage.py run_relay --channel …`) started, perhaps after one died: a recording the
+    live state says is on for one of its meetings ran in a process that is gone, and nothing would report
+    it (the mark would stay on). Each one is recorded as stopped by the restart (the gap is in the
+    timeline) and started again, since the chair decided it is recorded; every room and console is told.
+    Returns the meetings resumed; never raises."""
+    if not settings.REDIS_URL:
+        return []  # no live state shared with the workers: nothing here to trust or resume
+    try:
+        meetings = await db(_active_meetings)(channel)
+    except Exception:
+        log.exception("relay %s: listing its meetings to resume their recording failed", channel)
+        return []
+    resumed = []
+    for mid in meetings:
+        try:
+            if await _resume(mid, channel):
+                resumed.append(mid)
+        except Exception:
+            log.exception("meeting %s: resuming its recording after the relay restarted failed", mid)
+    return resumed
+
+
+def _active_meetings(channel: str | None) -> list[int]:
+    from confserver.media.remote import relay_channel
+
+    ids = list(Meeting.objects.filter(state__in=ACTIVE).order_by("id").values_list("id", flat=True))
+    if channel and settings.MEDIA_RELAY_CHANNELS:
+        ids = [mid for mid in ids if relay_channel(mid) == channel]
+    return ids
+
+
+async def _resume(meeting_id: int, channel: str | None) -> bool:
+    async with _locked(meeting_id, strict=False):
+        if not (await state(meeting_id))["on"]:
+            return False
+        meeting_state = await current_state(meeting_id)
+        if meeting_state not in ACTIVE:
+            return False
+        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=timezone.now(), code="restarted",
+                                  during="recording", was_on=True,
+                                  detail=f"relay process {channel or ''} restarted; its recorder with it")
+        rec = await _start(meeting_id, None, RESTART, meeting_state)
+    await _tell(meeting_id, Outcome(events=[_event(rec, by=RESTART)]))
+    log.warning("meeting %s: recording %s after the relay restarted", meeting_id, "resumed" if rec["on"] else "failed")
+    return True
 
 
 # ---- changing it ----------------------------------------------------------------------

@@ -4,7 +4,10 @@
 import { S, log, send } from "./host-common.js";
 import { $, ask } from "./ui.js";
 
-const BY = { chair: "chủ trì", auto: "tự động khi khai mạc", meeting_ended: "khi kết thúc cuộc họp", relay: "máy ghi" };
+const BY = {
+  chair: "chủ trì", auto: "tự động khi khai mạc", meeting_ended: "khi kết thúc cuộc họp", relay: "máy ghi",
+  restart: "tự động ghi tiếp sau khi máy chủ truyền hình khởi động lại; đoạn gián đoạn có trong diễn biến",
+};
 
 /** Take the recording state of a snapshot. */
 export function setRecording(rec) {

@@ -26,7 +26,14 @@ class Command(BaseCommand):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await serve(get_channel_layer(), channel, stop)
+            # Recordings the live state says run on this relay died with the process before it: resumed (and
+            # told) once serving, since their start is a call to this very channel.
+            resume = asyncio.ensure_future(_resume_recordings(channel))
+            try:
+                await serve(get_channel_layer(), channel, stop)
+            finally:
+                resume.cancel()
+                await asyncio.gather(resume, return_exceptions=True)
 
         from confserver.runtime import tune_gc
 
@@ -35,3 +42,9 @@ class Command(BaseCommand):
         local.recover_segments(channel)
         self.stdout.write(f"relay on channel {channel}")
         asyncio.run(main())
+
+
+async def _resume_recordings(channel: str):
+    from confserver.recording import live
+
+    await live.relay_started(channel)

@@ -130,11 +130,12 @@ def segment_file(request, segment_id: int, download: bool = False):
     from byte 0 (or without Range) counts as a view, so one playback is logged once.
     """
     segment = reviewable_segment(request.auth, segment_id)
+    missing = NotFound("segment_file_missing", f"Tệp của đoạn ghi hình số {segment.id} không còn trên máy chủ.")
     path = serve.inside_root(segment.path)
     if path is None:
-        raise NotFound("segment_file_missing", f"Tệp của đoạn ghi hình số {segment.id} không còn trên máy chủ.")
+        raise missing
     action = AccessAction.DOWNLOAD if download else AccessAction.VIEW
-    return serve.send(request, path, segment.path, always_log=download,
+    return serve.send(request, path, segment.path, always_log=download, missing=missing,
                       log=lambda: log_access(request, segment.meeting, segment, action),
                       attachment=f"cuoc-hop-{segment.meeting_id}-{segment.index:05d}.webm" if download else None)
 

@@ -90,6 +90,10 @@ def _recorded(meeting) -> None:
         raise NotFound("recording_not_found", "Cuộc họp này không có bản ghi hình.")
 
 
+def _not_ready() -> Conflict:
+    return Conflict("export_not_ready", "Tệp gộp của cuộc họp chưa sẵn sàng; hãy xem theo từng đoạn hoặc chờ dựng xong.")
+
+
 def _not_pruned(row: RecordingExport | None) -> None:
     if row is not None and row.state == ExportState.PRUNED:
         raise DomainError("recording_pruned", "Bản ghi của cuộc họp này đã bị xoá theo thời hạn lưu trữ.", status=410)
@@ -125,7 +129,7 @@ def download(request, meeting_id: int):
     path = serve.inside_root(row.path) if row is not None and finalize.up_to_date(row) else None
     if path is None:
         return 202, export_status(meeting.id, row)
-    return serve.send(request, path, row.path, always_log=True,
+    return serve.send(request, path, row.path, always_log=True, missing=_not_ready(),
                       log=lambda: log_access(request, meeting, None, AccessAction.DOWNLOAD),
                       attachment=f"cuoc-hop-{meeting.id}.webm")
 
@@ -139,6 +143,6 @@ def video(request, meeting_id: int):
     _not_pruned(row)
     path = serve.inside_root(row.path) if finalize.up_to_date(row) else None
     if path is None:
-        raise Conflict("export_not_ready", "Tệp gộp của cuộc họp chưa sẵn sàng; hãy xem theo từng đoạn hoặc chờ dựng xong.")
-    return serve.send(request, path, row.path, always_log=False,
+        raise _not_ready()
+    return serve.send(request, path, row.path, always_log=False, missing=_not_ready(),
                       log=lambda: log_access(request, meeting, None, AccessAction.VIEW))

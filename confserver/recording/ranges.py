@@ -4,6 +4,16 @@ import re
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
+BEYOND = 10**18  # larger than any file: what a number of more digits stands for
+
+
+def _number(digits: str) -> int:
+    """A position of any length: Python refuses int() of over 4,300 digits (a 500), and none of these is
+    needed: anything past 18 digits lies beyond every file."""
+    digits = digits.lstrip("0") or "0"
+    return BEYOND if len(digits) > 18 else int(digits)
+
+
 class Unsatisfiable(Exception):
     """No byte of the file is in the range: 416 with `Content-Range: bytes */size`."""
 
@@ -23,12 +33,12 @@ def parse(header: str | None, size: int) -> tuple[int, int] | None:
     if first == "" and last == "":
         return None
     if first == "":  # bytes=-n: the last n bytes
-        n = int(last)
+        n = _number(last)
         if n == 0 or size == 0:
             raise Unsatisfiable
         return max(0, size - n), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _number(first)
+    end = _number(last) if last else size - 1
     if last and end < start:
         return None  # syntactically invalid: ignored
     if start >= size:

@@ -23,6 +23,7 @@ from .models import Segment, SegmentState
 PRESENT_ROLLS = (RollCall.PRESENT_ONLINE, RollCall.PRESENT_IN_PERSON)
 # Kinds written by confserver/signaling/control.py and presence.py that end whatever holds the floor.
 FLOOR_ENDS = ("floor_revoked", "floor_released", "lecture_mode")
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)  # the date filters' useful range
 
 
 @dataclass
@@ -50,9 +51,10 @@ def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
         raise DomainError("bad_date_range", "Ngày bắt đầu lọc phải trước hoặc bằng ngày kết thúc lọc.")
     tz = timezone.get_current_timezone()
     day = lambda d: timezone.make_aware(datetime.combine(d, time.min), tz)  # noqa: E731
-    if f.date_from:
+    # Days outside EARLIEST..LATEST bound nothing (and 0001-01-01 or 9999-12-31 overflowed into a 500).
+    if f.date_from and f.date_from > EARLIEST:
         qs = qs.filter(Q(started_at__gte=day(f.date_from)) | Q(started_at=None, scheduled_start__gte=day(f.date_from)))
-    if f.date_to:
+    if f.date_to and f.date_to < LATEST:
         end = day(f.date_to + timedelta(days=1))
         qs = qs.filter(Q(started_at__lt=end) | Q(started_at=None, scheduled_start__lt=end))
     if f.q:

@@ -5,6 +5,7 @@ Django's FileResponse ignores Range, and Chromium seeks a <video> only through r
 check, and the proxy serves the bytes and the ranges.
 """
 import asyncio
+import os
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
@@ -13,18 +14,22 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 
+from confserver.errors import DomainError
+
 from . import ranges
 
 CHUNK = 256 * 1024
 
 
-def send(request, path: Path, rel: str, *, log: Callable[[], object], always_log: bool,
+def send(request, path: Path, rel: str, *, log: Callable[[], object], always_log: bool, missing: DomainError,
          attachment: str | None = None):
     """200 whole, 206 for `Range: bytes=a-b | a- | -n`, 416 beyond the end, or an X-Accel-Redirect.
 
     `log()` is called for a request from byte 0 (or without Range), or for every request with `always_log`: a
     player asks for many ranges while it plays and seeks, and one playback is logged once. `attachment` names
-    the file for a download (Content-Disposition)."""
+    the file for a download (Content-Disposition). The file is opened before anything is answered or logged:
+    one removed meanwhile (the retention, a rebuilt download) raises `missing`; one removed while it is being
+    sent is still sent whole (the open file outlives its name)."""
     header = request.META.get("HTTP_RANGE")
     prefix = getattr(settings, "RECORDINGS_ACCEL_PREFIX", "")
     if prefix:
@@ -34,22 +39,31 @@ def send(request, path: Path, rel: str, *, log: Callable[[], object], always_log
         response["X-Accel-Redirect"] = f"{prefix.rstrip('/')}/{quote(rel)}"
         return _disposition(response, attachment)
 
-    size = path.stat().st_size
     try:
+        f = open(path, "rb")
+    except OSError:
+        raise missing from None
+    try:
+        size = os.fstat(f.fileno()).st_size
         span = ranges.parse(header, size)
     except ranges.Unsatisfiable:
+        f.close()
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         response["Accept-Ranges"] = "bytes"
         return response
+    except BaseException:
+        f.close()
+        raise
     if always_log or span is None or span[0] == 0:
         log()
     first, last = span if span is not None else (0, size - 1)
     length = last - first + 1 if size else 0
     # Under ASGI (daphne) Django collects a synchronous iterator into one list before sending it
     # (StreamingHttpResponse.__aiter__): hand it an asynchronous one there, so memory stays one chunk.
-    body = _aread(path, first, length) if isinstance(request, ASGIRequest) else _read(path, first, length)
+    body = _aread(f, first, length) if isinstance(request, ASGIRequest) else _read(f, first, length)
     response = StreamingHttpResponse(body, status=206 if span else 200, content_type="video/webm")
+    response._resource_closers.append(f.close)  # also when the body is never read (as FileResponse does)
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     if span:
@@ -72,9 +86,9 @@ def _from_start(header: str | None) -> bool:
     return span is None or span[0] == 0
 
 
-def _read(path: Path, offset: int, length: int):
-    """The bytes offset..offset+length in chunks, never the whole file in memory."""
-    with open(path, "rb") as f:
+def _read(f, offset: int, length: int):
+    """The bytes offset..offset+length of the open file `f` in chunks, never the whole file in memory."""
+    with f:
         f.seek(offset)
         while length > 0:
             chunk = f.read(min(CHUNK, length))
@@ -84,9 +98,8 @@ def _read(path: Path, offset: int, length: int):
             yield chunk
 
 
-async def _aread(path: Path, offset: int, length: int):
+async def _aread(f, offset: int, length: int):
     """As `_read`, each chunk read in a thread so the event loop never waits on the disk."""
-    f = await asyncio.to_thread(open, path, "rb")
     try:
         await asyncio.to_thread(f.seek, offset)
         while length > 0:

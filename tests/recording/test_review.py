@@ -222,3 +222,12 @@ def test_a_meeting_whose_recording_the_retention_removed_says_so_in_the_list_and
     listed = next(r for r in c.get("/api/recordings/meetings").json() if r["id"] == m1.id)
     assert (listed["recorded"], listed["pruned"]) == (False, True)
     assert c.get(f"/api/recordings/meetings/{world['m2'].id}").json()["pruned"] is False
+
+
+@pytest.mark.parametrize("query", [{"date_to": "9999-12-31"}, {"date_from": "0001-01-01"},
+                                   {"date_from": "0001-01-01", "date_to": "9999-12-31"}])
+def test_extreme_dates_filter_without_crashing(world, query):
+    c = Client()
+    c.force_login(world["users"]["reviewer"])
+    r = c.get("/api/recordings/meetings", query)
+    assert r.status_code == 200 and {world["m1"].id, world["m2"].id} <= {x["id"] for x in r.json()}

@@ -11,9 +11,13 @@ AUDIO_SOURCE = 1
 AUDIO_TRACKS = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EncodedPacket:
-    """`pts` counts `time_base` units on a clock shared by the meeting's audio and video."""
+    """`pts` counts `time_base` units on a clock shared by the meeting's audio and video.
+
+    Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, which cost ~2 µs of
+    the relay's event loop per recorded packet (bench/_recording_cpu.py). Treat it as read-only all the same.
+    """
 
     kind: str  # VIDEO (VP8) or AUDIO (Opus)
     data: bytes

@@ -241,7 +241,10 @@ class Recorder:
         from django.conf import settings
 
         self._writer = SegmentedWriter(sink, segment_s if segment_s is not None else settings.RECORDING_SEGMENT_S)
-        self._queue: queue.Queue = queue.Queue(max_queue or settings.RECORDING_QUEUE_PACKETS)
+        # Batches (lists of packets) go through a SimpleQueue; the bound is on packets, counted in _pending.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.max_queue = max_queue or settings.RECORDING_QUEUE_PACKETS
+        self._pending = 0  # packets queued and not yet written (under _lock)
         self._on_failure = on_failure
         self._lock = threading.Lock()
         self.failure: tuple[str, str] | None = None
@@ -255,24 +258,33 @@ class Recorder:
 
     def put(self, packet: EncodedPacket) -> bool:
         """Queue one packet; False once the recorder has stopped or failed."""
+        return self.put_many((packet,))
+
+    def put_many(self, packets: "list[EncodedPacket] | tuple[EncodedPacket, ...]") -> bool:
+        """Queue packets, in order, as one hand-over (one queue operation and at most one wake-up of the writer
+        for the whole batch); all or none. False once the recorder has stopped or failed, or when the batch
+        would take the queue past `max_queue` packets (then the recorder fails with queue_full). The writer thread
+        reads the list itself: the caller must not change it afterwards."""
         if self.stopped:
             return False
-        try:
-            self._queue.put_nowait(packet)
-            return True
-        except queue.Full:
+        n = len(packets)
+        with self._lock:
+            full = self._pending + n > self.max_queue
+            if not full:
+                self._pending += n
+        if full:
             # The writer may be stuck on the disk: tell the owner from a fresh thread, now.
-            if self._fail("queue_full", f"hàng đợi đầy ({self._queue.maxsize} gói) / queue full"):
+            if self._fail("queue_full", f"hàng đợi đầy ({self.max_queue} gói) / queue full"):
                 threading.Thread(target=self._report, name="recorder-failure", daemon=True).start()
             return False
+        if n:
+            self._queue.put(packets)
+        return True
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Finish the queued packets, close the segment; True if the writer thread ended in time."""
         self.stopped = True
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            pass  # the writer ends once it has emptied the queue
+        self._queue.put(_STOP)  # unbounded in items: the bound is on packets, and nothing more is put now
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -296,12 +308,14 @@ class Recorder:
         writer = self._writer
         try:
             while True:
-                item = self._queue.get()
-                if item is _STOP or self.failure is not None:
+                batch = self._queue.get()
+                if batch is _STOP or self.failure is not None:
                     break
-                writer.write(item)
-                if self.stopped and self._queue.empty():
-                    break  # stop() could not queue its marker into a full queue
+                write = writer.write
+                for packet in batch:
+                    write(packet)
+                with self._lock:
+                    self._pending -= len(batch)
             # Stopped, or the queue overflowed: the segment written so far is still closed properly.
             writer.close()
         except WRITE_ERRORS as e:

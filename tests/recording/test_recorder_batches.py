@@ -1,0 +1,78 @@
+"""Recorder.put_many: the relay hands over a batch of packets at a time (one queue operation per batch).
+
+The batches keep the packets' order, in the file, across batches and mixed with single puts, and the queue's
+bound still counts packets, not batches: a batch that would pass it is refused whole and stops the recording
+with queue_full, reported once.
+"""
+import random
+import threading
+
+import av
+import pytest
+
+from confserver.recording.packets import AUDIO, VIDEO
+from confserver.recording.segments import Recorder
+
+from .media import DirSink, program
+
+
+@pytest.fixture(scope="module")
+def packets():
+    return program(2)
+
+
+def stream_payloads(path):
+    """Bytes of every packet of the file, per stream index, in file order."""
+    out = {}
+    with av.open(str(path)) as c:
+        for p in c.demux():
+            if p.dts is not None:
+                out.setdefault(p.stream.index, []).append(bytes(p))
+    return out
+
+
+def test_batches_keep_the_packets_order_in_the_file(packets, tmp_path):
+    sink = DirSink(tmp_path)
+    failures = []
+    rec = Recorder(sink, lambda *f: failures.append(f), segment_s=300, max_queue=5000)
+    rng = random.Random(7)
+    i = 0
+    while i < len(packets):
+        n = rng.choice([0, 1, 3, 26, 40])
+        if n == 1:
+            assert rec.put(packets[i])
+        else:
+            assert rec.put_many(packets[i:i + n])
+        i += n
+    assert rec.stop(timeout=30) and failures == []
+    [segment] = sink.closed_segments
+    got = stream_payloads(segment.path)
+    assert got[0] == [p.data for p in packets if p.kind == VIDEO]
+    assert got[1] == [p.data for p in packets if p.kind == AUDIO]
+
+
+def test_the_bound_counts_packets_and_a_batch_past_it_stops_the_recording_once(packets, tmp_path):
+    hang = threading.Event()  # a disk that does not answer: nothing leaves the queue
+    failed = threading.Event()
+    calls = []
+    rec = Recorder(DirSink(tmp_path, block=hang), lambda *f: (calls.append(f), failed.set()),
+                   segment_s=300, max_queue=50)
+    assert rec.put_many(packets[:30])
+    assert rec.put_many(packets[30:50])  # exactly the bound
+    assert not failed.is_set() and not rec.stopped
+    assert not rec.put_many(packets[50:51])  # one more packet: refused
+    assert failed.wait(30)
+    assert calls[0][0] == "queue_full" and rec.stopped
+    assert not rec.put_many(packets[51:60]) and not rec.put(packets[60])
+    hang.set()
+    assert rec.stop(timeout=30)
+    assert len(calls) == 1
+
+
+def test_a_batch_larger_than_the_whole_queue_is_refused(packets, tmp_path):
+    calls = []
+    done = threading.Event()
+    rec = Recorder(DirSink(tmp_path), lambda *f: (calls.append(f), done.set()), segment_s=300, max_queue=10)
+    assert not rec.put_many(packets[:11])
+    assert done.wait(30) and [c[0] for c in calls] == ["queue_full"]
+    assert rec.stop(timeout=30)

@@ -8,6 +8,7 @@ recording) stay gaps, and timestamps only go forward. `join` works on files alon
 import hashlib
 import logging
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +159,9 @@ def mix_path(seg: Segment) -> Path:
 
 
 def export_rel_path(meeting_id: int, key: str) -> str:
-    return f"{meeting_id}/export/cuoc-hop-{meeting_id}-{key[:12]}.webm"
+    """A new name for each build: a builder taken for dead (silent too long) but still at work must never
+    replace, with different bytes (Matroska's random UIDs), the file another builder recorded the hash of."""
+    return f"{meeting_id}/export/cuoc-hop-{meeting_id}-{key[:12]}-{secrets.token_hex(4)}.webm"
 
 
 def ensure_mixed(seg: Segment, verified: bool = False) -> tuple[Path, mix.MixStats | None]:
@@ -187,10 +190,13 @@ class Built:
     t0_ms: int = 0  # where the file starts, from the first segment's start (the review page's origin)
 
 
-def usable(segments: list[Segment]) -> tuple[list[Segment], list[dict]]:
-    """The segments an export is made of, and the others with the reason (checked against their hashes)."""
+def usable(segments: list[Segment], tick: Callable[[], None] | None = None) -> tuple[list[Segment], list[dict]]:
+    """The segments an export is made of, and the others with the reason (checked against their hashes).
+    `tick()` after each: hashing hours of video on a slow disk must not look like a dead builder."""
     ok, skipped = [], []
     for s in segments:
+        if tick:
+            tick()
         path = root() / s.path
         if s.state == SegmentState.PRUNED:
             reason = "pruned"
@@ -218,9 +224,9 @@ def build(meeting_id: int, report: Callable[[int, str], None] | None = None) -> 
     report = report or (lambda pct, text: None)
     segments = list(Segment.objects.filter(meeting_id=meeting_id).order_by("index"))
     key = source_key(segments)
-    report(0, "Đang kiểm tra mã băm các đoạn ghi hình")
+    remove_leftovers(meeting_id)
     t_check = time.perf_counter()
-    parts_rows, skipped = usable(segments)
+    parts_rows, skipped = usable(segments, lambda: report(0, "Đang kiểm tra mã băm các đoạn ghi hình"))
     check_s = time.perf_counter() - t_check
     if not parts_rows:
         raise NothingToExport(f"Cuộc họp {meeting_id} không có đoạn ghi hình nào dùng được.")
@@ -249,6 +255,27 @@ def build(meeting_id: int, report: Callable[[int, str], None] | None = None) -> 
     return Built(path=rel, bytes=(root() / rel).stat().st_size, sha256=digest, key=key,
                  duration_ms=stats.duration_ms, segments=len(parts_rows), skipped=skipped, mix_s=round(mix_s, 3),
                  remux_s=round(stats.seconds + check_s + hash_s, 3), t0_ms=_ms(first - origin))
+
+
+def remove_leftovers(meeting_id: int) -> None:
+    """Temporary files (`.NAME.PID.tmp`) a killed builder left in the meeting's export and mix folders."""
+    for folder in (root() / str(meeting_id) / "export", root() / str(meeting_id) / "mix"):
+        if not folder.is_dir():
+            continue
+        for p in folder.glob(".*.tmp"):
+            pid = p.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+                p.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ms(delta) -> int:

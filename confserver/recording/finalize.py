@@ -6,6 +6,7 @@ at once, touching neither the database nor the disk, so an event loop never wait
 meeting's RecordingExport row (one builder at a time; a builder that stopped beating is replaced), builds
 (export.build), and leaves the row `ready` or `failed` with the reason, which the review page shows.
 """
+import errno
 import logging
 import os
 import subprocess
@@ -189,7 +190,7 @@ def _build(meeting_id: int) -> RecordingExport | None:
         return _fail(row, pid, str(e))
     except Exception as e:
         log.exception("finalize_recording %s failed", meeting_id)
-        return _fail(row, pid, f"Không dựng được tệp gộp: {type(e).__name__}: {e}")
+        return _fail(row, pid, failure_text(e))
     mine = RecordingExport.objects.filter(pk=row.pk, worker_pid=pid).update(
         state=ExportState.READY, progress=100, phase="Đã dựng xong", path=built.path, bytes=built.bytes,
         sha256=built.sha256, source_key=built.key, duration_ms=built.duration_ms, segments=built.segments,
@@ -204,6 +205,18 @@ def _build(meeting_id: int) -> RecordingExport | None:
     log.info("finalize_recording %s: %s, %s bytes, mix %.2f s, remux %.2f s", meeting_id, built.path, built.bytes,
              built.mix_s, built.remux_s)
     return RecordingExport.objects.get(pk=row.pk)
+
+
+def failure_text(e: Exception) -> str:
+    """What the review page says of a failed build: Vietnamese, without the exception's text (it names files
+    under RECORDINGS_ROOT); the server log has the traceback."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        why = "ổ đĩa lưu bản ghi đã đầy"
+    elif isinstance(e, OSError):
+        why = "lỗi đọc hoặc ghi tệp trên máy chủ"
+    else:
+        why = "lỗi khi xử lý các đoạn ghi hình"
+    return f"Không dựng được tệp gộp: {why} (chi tiết trong nhật ký máy chủ, báo quản trị hệ thống)."
 
 
 def _fail(row: RecordingExport, pid: int, message: str) -> RecordingExport:

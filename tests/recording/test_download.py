@@ -170,3 +170,16 @@ def test_stale_after_the_segments_change_and_no_recording_at_all(built, hue2025)
                                    scheduled_start=meeting.scheduled_start, scheduled_end=meeting.scheduled_end)
     r = c.get(url(empty, "download"))
     assert (r.status_code, r.json()["code"]) == (404, "recording_not_found")
+
+
+def test_a_failed_build_tells_the_reviewer_in_vietnamese_without_server_paths(world):
+    """The builder's exception text names files under RECORDINGS_ROOT; the reviewer gets a message, the log
+    gets the details."""
+    meeting, users, root = world
+    (root / str(meeting.id) / "export").write_bytes(b"")  # a file where the export folder goes: mkdir fails
+    row = finalize.run(meeting.id)
+    assert row.state == ExportState.FAILED
+    out = client_for(users["reviewer"]).get(url(meeting, "export")).json()
+    assert out["state"] == "failed" and out["message"].startswith("Dựng tệp gộp bị lỗi")
+    assert str(root) not in out["message"] and "Errno" not in out["message"] and "/" not in out["message"]
+    assert str(root) not in row.error

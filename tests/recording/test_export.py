@@ -3,6 +3,7 @@ product's writer (VP8 + two Opus tracks of tones), decoded end to end with PyAV 
 video and one audio track, a real gap kept, duration within 1 s of the wall-clock span; rebuilt when the
 segments change; a changed segment left out and named; verify_recording checks the file's hash."""
 import functools
+import os
 import shutil
 import subprocess
 from datetime import timedelta
@@ -212,3 +213,46 @@ def test_verify_recording_checks_the_exports_hash(recorded):
     (root / row.path).unlink()
     text, ok = verify_output(meeting)
     assert not ok and "mất tệp / missing" in text
+
+
+def test_a_builder_taken_over_while_still_running_never_overwrites_the_new_file(recorded, monkeypatch):
+    """Builder A goes silent (a slow disk while hashing) and is taken over; B finishes; then A finishes too.
+    A's file must not replace B's: the row keeps B's hash, and verify_recording finds the file intact."""
+    from confserver.recording.verify import INTACT, verify_export
+
+    meeting, t0, root = recorded
+    real_build = export.build
+
+    def a_build(meeting_id, report):
+        RecordingExport.objects.filter(meeting_id=meeting_id).update(
+            heartbeat_at=timezone.now() - timedelta(minutes=10))  # A looks dead
+        monkeypatch.setattr(finalize.os, "getpid", lambda: 222)
+        monkeypatch.setattr(export, "build", real_build)
+        b = finalize._build(meeting_id)  # B takes over and finishes
+        assert b is not None and b.state == ExportState.READY
+        monkeypatch.setattr(finalize.os, "getpid", lambda: 111)
+        return real_build(meeting_id, report)  # A was still at work: it finishes after B
+
+    monkeypatch.setattr(finalize.os, "getpid", lambda: 111)
+    monkeypatch.setattr(export, "build", a_build)
+    assert finalize._build(meeting.id) is None  # A's result is dropped
+    monkeypatch.undo()
+    row = RecordingExport.objects.get(meeting=meeting)
+    assert row.state == ExportState.READY and verify_export(meeting.id).status == INTACT
+    assert sorted(p.name for p in (root / str(meeting.id) / "export").iterdir()) == [row.path.rsplit("/", 1)[1]]
+
+
+def test_temporary_files_of_a_killed_builder_are_removed_by_the_next_build(recorded):
+    meeting, t0, root = recorded
+    folders = [root / str(meeting.id) / "export", root / str(meeting.id) / "mix"]
+    dead = 4_000_000  # above any pid this machine hands out (pid_max 4,194,304 at most is never this busy)
+    assert not os.path.exists(f"/proc/{dead}")
+    left = []
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        left.append(folder / f".cuoc-hop-{meeting.id}-abc.webm.{dead}.tmp")
+        left[-1].write_bytes(b"half a file")
+    alive = folders[0] / f".other.webm.{os.getpid()}.tmp"  # this very process: not a leftover
+    alive.write_bytes(b"x")
+    assert finalize.run(meeting.id).state == ExportState.READY
+    assert not any(p.exists() for p in left) and alive.exists()

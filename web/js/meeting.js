@@ -346,11 +346,17 @@ export async function api(path, { token = null, method = "GET", body = null } = 
     const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     if (m) headers["X-CSRFToken"] = decodeURIComponent(m[1]);
   }
-  const resp = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : null, credentials: "same-origin" });
+  let resp;
+  try {
+    resp = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : null, credentials: "same-origin" });
+  } catch (e) { // the browser's own text ("Failed to fetch") is English and says nothing to a delegate
+    throw new RequestError("network", "Mất kết nối mạng tới máy chủ; hãy kiểm tra mạng rồi thử lại.");
+  }
   let data = null;
   try { data = await resp.json(); } catch (e) { /* empty body */ }
   if (!resp.ok) {
-    const err = new RequestError(data?.code || `http_${resp.status}`, data?.message || `Lỗi ${resp.status}`);
+    const err = new RequestError(data?.code || `http_${resp.status}`,
+      data?.message || `Máy chủ trả lời lỗi ${resp.status}; hãy thử lại sau ít phút.`);
     err.status = resp.status;
     throw err;
   }

@@ -3,7 +3,7 @@
 import { api } from "./meeting.js";
 import { PageLoader, agendaTree, docLabel, loadAgenda, pickWidth } from "./docs.js";
 import { D, app, mayPresent, meetingId, presentingMine, token } from "./room-common.js";
-import { $, el, fmtTime, toast } from "./ui.js";
+import { $, el, errorText, fmtTime, toast } from "./ui.js";
 
 const pages = new PageLoader({ token });
 let pageLoad = 0;
@@ -64,7 +64,7 @@ export async function refreshAgenda() {
     D.loadedAt = Date.now();
   } catch (err) {
     $("#agenda-empty").textContent = err.code === "agenda_not_published"
-      ? "Chương trình họp chưa được phát hành." : `Chưa tải được chương trình họp (${err.message}).`;
+      ? "Chương trình họp chưa được phát hành." : `Chưa tải được chương trình họp. ${errorText(err, "tải chương trình họp")}`;
     $("#agenda-empty").hidden = false;
     return;
   }
@@ -195,7 +195,7 @@ async function presentPage(page) {
     }
   } catch (err) {
     D.wantPage = null;
-    toast(err.message, "error");
+    toast(errorText(err, "trình chiếu trang này"), "error");
   } finally {
     D.presenting = false;
   }
@@ -207,7 +207,7 @@ async function stopPresenting() {
   try {
     await app.client.request("present_stop");
   } catch (err) {
-    toast(err.message, "error");
+    toast(errorText(err, "dừng trình chiếu"), "error");
   }
 }
 
@@ -246,7 +246,7 @@ async function showPage() {
     img.hidden = true;
     D.shown = null;
     ph.classList.remove("loading");
-    ph.textContent = `Không tải được trang ${v.page}: ${err.message}`;
+    ph.textContent = `Không tải được trang ${v.page}: ${errorText(err, "tải trang")}`;
     ph.hidden = false;
   }
 }

@@ -4,7 +4,7 @@ import { api } from "./meeting.js";
 import { attach, fillDeviceSelect } from "./media.js";
 import { S, app, meetingId, notice, query, token } from "./room-common.js";
 import { showProgram, showState } from "./room-view.js";
-import { $, fmtTime } from "./ui.js";
+import { $, errorText, fmtTime } from "./ui.js";
 
 let meterStop = null;
 
@@ -20,7 +20,7 @@ export async function lobby(join) {
       return notice("Liên kết không còn hiệu lực", "Liên kết đã hết hạn hoặc không đúng. Hãy xin đơn vị chủ trì gửi lại liên kết của phòng.");
     }
     $("#lobby-error").hidden = false;
-    $("#lobby-error").textContent = `Chưa kết nối được máy chủ (${err.message}). Hãy kiểm tra mạng; trang vẫn có thể vào họp.`;
+    $("#lobby-error").textContent = `Chưa kết nối được máy chủ (${errorText(err, "đọc thông tin cuộc họp")}). Hãy kiểm tra mạng; trang vẫn có thể vào họp.`;
   }
   if (S.meeting) {
     const m = S.meeting;

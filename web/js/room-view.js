@@ -2,18 +2,43 @@
 // the roll call answer, the microphone; and drawing them from the room's state.
 import { S, app, hasFloor, mayPresent, nameOf } from "./room-common.js";
 import { renderViewer } from "./room-docs.js";
-import { $, MODE_LABEL, STATE_LABEL, toast } from "./ui.js";
+import { $, MODE_LABEL, STATE_LABEL, errorText, toast } from "./ui.js";
+
+const OPEN = new Set(["test_run", "live"]);
+
+/** The meeting's state as the room last heard it: from the socket once joined, else from the lobby's read. */
+const meetingState = () => S.state || S.meeting?.state || null;
+
+/** Why the room cannot ask for the floor now, in words a delegate understands; null when it can. Before the
+ *  meeting opens the socket is not joined (the server answers not_started) and there is no room identity yet. */
+export function floorBlocked() {
+  const state = meetingState();
+  if (state === "ended") return "Cuộc họp đã kết thúc.";
+  if (!S.me || !app.client?.joined) {
+    if (app.client?.status === "waiting" || (state && !OPEN.has(state))) {
+      return "Cuộc họp chưa mở. Khi đơn vị chủ trì bắt đầu chạy thử hoặc khai mạc, phòng tự vào họp và xin phát biểu được.";
+    }
+    return "Chưa kết nối được với máy chủ cuộc họp; hãy đợi giây lát rồi thử lại.";
+  }
+  if (!OPEN.has(state)) return "Cuộc họp chưa mở: chỉ xin phát biểu được khi đang chạy thử hoặc đang họp.";
+  return null;
+}
 
 // ---- actions ----------------------------------------------------------------------
 
 async function toggleHand() {
+  const why = floorBlocked();
+  if (why) {
+    toast(why, "error", 7000);
+    return;
+  }
   const btn = $("#hand-btn");
   btn.disabled = true;
   try {
     if (hasFloor() || S.queue.includes(S.me.room_id)) await app.client.request("lower_hand");
     else await app.client.request("raise_hand");
   } catch (err) {
-    toast(err.message, "error");
+    toast(errorText(err, "xin phát biểu"), "error");
   } finally {
     btn.disabled = false;
     render();
@@ -26,7 +51,7 @@ async function answerRollCall() {
     S.answered = true;
     render();
   } catch (err) {
-    toast(err.message, "error");
+    toast(errorText(err, "báo có mặt"), "error");
   }
 }
 
@@ -71,22 +96,38 @@ export function showProgram() {
   banner.title = MODE_LABEL[p.mode] || "";
 }
 
-export function render() {
-  if (!S.me) return;
-  showState(S.state);
-  showProgram();
-  showRecording();
-  const active = S.state === "test_run" || S.state === "live";
-  const inQueue = S.queue.includes(S.me.room_id);
-  const floor = hasFloor();
+/** The microphone button says what a press will do, whether or not the meeting has opened (issue 12, item 12). */
+function showMic() {
+  const mic = $("#mic-btn");
+  mic.textContent = S.micOn ? "Tắt micro" : "Bật micro";
+  mic.className = S.micOn ? "btn btn-lg" : "btn btn-danger btn-lg";
+  mic.setAttribute("aria-pressed", String(!S.micOn));
+}
+
+/** "Xin phát biểu" stays pressable while the meeting is not open, so a press can say why it cannot. */
+function showHand() {
   const hand = $("#hand-btn");
-  hand.disabled = !active;
-  if (floor) { hand.textContent = "Kết thúc phát biểu"; hand.className = "btn btn-danger btn-lg"; }
+  const why = floorBlocked();
+  hand.title = why || "";
+  hand.setAttribute("aria-disabled", String(!!why));
+  if (!S.me) { hand.textContent = "Xin phát biểu"; hand.className = "btn btn-warn btn-lg"; return; }
+  const inQueue = S.queue.includes(S.me.room_id);
+  if (hasFloor()) { hand.textContent = "Kết thúc phát biểu"; hand.className = "btn btn-danger btn-lg"; }
   else if (inQueue) {
     const pos = S.queue.indexOf(S.me.room_id) + 1;
     hand.textContent = `Thôi phát biểu (đang chờ thứ ${pos})`;
     hand.className = "btn btn-lg active";
   } else { hand.textContent = "Xin phát biểu"; hand.className = "btn btn-warn btn-lg"; }
+}
+
+export function render() {
+  showMic();
+  showHand();
+  if (!S.me) return;
+  showState(S.state);
+  showProgram();
+  showRecording();
+  const floor = hasFloor();
   $("#floor-box").hidden = !floor;
   $("#floor-box").textContent = mayPresent()
     ? "Phòng của bạn đang phát biểu và được trình chiếu tài liệu (thẻ Tài liệu)"
@@ -96,9 +137,6 @@ export function render() {
   $("#muted-box").hidden = !muted;
   $("#rollcall-box").hidden = !(S.rollCall && !S.answered);
   $("#rollcall-done").hidden = !(S.rollCall && S.answered);
-  const mic = $("#mic-btn");
-  mic.textContent = S.micOn ? "Tắt micro" : "Bật micro";
-  mic.className = S.micOn ? "btn btn-lg" : "btn btn-danger btn-lg";
 }
 
 export function wireActions() {

@@ -7,13 +7,14 @@ import { D, S, app, meetingId, notice, token } from "./room-common.js";
 import { onAgendaItem, onPresent, onPresentStop, refreshAgenda, refreshSync, wireDocs } from "./room-docs.js";
 import { lobby, stopMeter } from "./room-lobby.js";
 import { render, wireActions } from "./room-view.js";
-import { $, ask, fmtTime, toast } from "./ui.js";
+import { $, ask, errorText, fmtTime, toast } from "./ui.js";
 
 window.confserver = {
   get state() { return S; },
   get docs() { return D; },
   get client() { return app.client; },
   get media() { return app.media; },
+  get local() { return app.local; },
   get pc() { return app.media?.pc || null; },
   stats: () => (app.media ? app.media.stats() : Promise.resolve(null)),
   meanColour: (id = "program") => meanColour(document.getElementById(id)),
@@ -109,6 +110,7 @@ function onStatus(status, detail) {
     $("#program-wait").hidden = false;
   }
   if (status === "joined" && detail.resumed && app.media && app.media.state === "retrying") app.media.start();
+  render(); // "Xin phát biểu" says why it cannot be used while waiting or reconnecting
 }
 
 function onFatal(code, message) {
@@ -157,5 +159,15 @@ async function leave() {
   await app.client.leave();
   onFatal("left", "Phòng đã rời cuộc họp.");
 }
+
+// A fault of the page that nothing caught still gets a Vietnamese explanation, not silence (issue 12, item 12).
+let lastFault = 0;
+function pageFault(err) {
+  if (Date.now() - lastFault < 10000) return;
+  lastFault = Date.now();
+  toast(errorText(err), "error", 8000);
+}
+window.addEventListener("error", (e) => pageFault(e.error || e.message));
+window.addEventListener("unhandledrejection", (e) => pageFault(e.reason));
 
 lobby(join);

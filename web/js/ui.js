@@ -41,6 +41,15 @@ export const MODE_LABEL = {
   broadcast: "Đang phát hình phòng",
 };
 
+/** What to tell a person when something failed (issue 12, item 12): a refusal or failure the page knows of
+ *  (a RequestError, with a code) says it in Vietnamese already; a fault of the page itself ("Cannot read
+ *  properties of null…") is explained in Vietnamese here, and its technical text goes to the console. */
+export function errorText(err, doing = "") {
+  if (err && err.code) return err.message;
+  console.error(err);
+  return `Chưa ${doing || "thực hiện thao tác"} được: trang gặp lỗi. Hãy thử lại; nếu vẫn lỗi, hãy tải lại trang (F5).`;
+}
+
 /** A short message at the bottom of the screen. */
 export function toast(text, kind = "info", ms = 4500) {
   let box = $("#toasts");

@@ -46,6 +46,9 @@ DETAIL_MAX = 500
 RESTART = "restart"  # `by` of a recording started again by a relay process that restarted
 LOCK_TTL_S = 30.0  # longer than a start or stop on a relay takes; a holder that died frees it then
 LOCK_WAIT_S = 10.0
+# A failure the relay reports while Redis is unreachable is retried this long (a Redis restart takes seconds).
+FAILURE_RETRY_S = 60.0
+FAILURE_RETRY_PAUSE_S = 1.0
 
 # Inside a start or stop, the change under way: a failure the relay reports from within it (the same
 # task, or a task it spawned) is noted here instead of waiting for the lock that change holds.
@@ -174,10 +177,31 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
             # Reported from within a start (or stop) under way, which holds the lock: it applies this.
             inside["failure"] = (code, detail)
             return
-        async with _locked(meeting_id, strict=False):
-            ev = await _fail(meeting_id, code, detail)
-        if ev is not None:
-            await _tell(meeting_id, Outcome(events=[ev]))
+        # The live store or the channel layer (Redis) may be unreachable right now: the failure is kept in the
+        # timeline at once (a store rebuilt from the database reads it back: off), and the live state and the
+        # event are retried until Redis answers (it may come back with its data, still saying "on").
+        recorded = False
+        give_up = time.monotonic() + FAILURE_RETRY_S
+        while True:
+            try:
+                async with _locked(meeting_id, strict=False):
+                    ev = await _fail(meeting_id, code, detail, recorded=recorded)
+                recorded = True
+                if ev is not None:
+                    await _tell(meeting_id, Outcome(events=[ev]))
+                return
+            except Exception:
+                if time.monotonic() >= give_up:
+                    raise
+                log.warning("meeting %s: recording failure not applied yet (retrying)", meeting_id, exc_info=True)
+            if not recorded:
+                try:
+                    await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=timezone.now(), code=code,
+                                              detail=detail, during="recording", was_on=None)
+                    recorded = True
+                except Exception:
+                    log.warning("meeting %s: recording failure not in the timeline yet", meeting_id, exc_info=True)
+            await asyncio.sleep(FAILURE_RETRY_PAUSE_S)
     except Exception:
         log.exception("meeting %s: handling a recording failure (%s) failed", meeting_id, code)
 
@@ -288,14 +312,16 @@ async def _stop(meeting_id: int, user, by: str) -> dict:
     return rec
 
 
-async def _fail(meeting_id: int, code: str, detail: str) -> dict | None:
-    """Record the relay's failure; the event to tell when it turned a running recording off."""
+async def _fail(meeting_id: int, code: str, detail: str, *, recorded: bool = False) -> dict | None:
+    """Record the relay's failure (unless `recorded` already); the event to tell when it turned a running
+    recording off."""
     now = timezone.now()
     rec = await state(meeting_id)
     was_on = rec["on"]
     ended = await current_state(meeting_id) == MeetingState.ENDED
-    await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=now, code=code, detail=detail,
-                              during="recording", was_on=was_on)
+    if not recorded:
+        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=now, code=code, detail=detail,
+                                  during="recording", was_on=was_on)
     if not was_on or ended:
         return None  # stopped (or ended) meanwhile: the failure is in the timeline, nothing else changes
     rec = dict(OFF, failure=_failure(code, now))

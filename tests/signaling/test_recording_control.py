@@ -377,3 +377,43 @@ async def test_the_meeting_changes_state_even_while_a_recording_change_holds_the
         assert ("*", {"type": "meeting.ended"}) in out.direct
         assert world.meeting_id not in local._relays  # the relay (and its recorder) closed
     await get_store().unlock(world.meeting_id, recording.FIELD, held)
+
+
+@pytest.mark.parametrize("comes_back", ["empty", "with_its_data"])
+async def test_a_failure_reported_while_redis_is_down_is_not_lost(world, settings, tmp_path, monkeypatch, comes_back):
+    """The recorder stops by itself while the live store (Redis) is unreachable: the failure must still end
+    up in the timeline and, once Redis answers again (restarted empty, or with its data as after a blip),
+    in the live state, so that no room keeps showing "Đang ghi hình" over a recorder that stopped."""
+    import shutil
+
+    from confserver.testing import live as live_servers
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server to start one of its own")
+    monkeypatch.setattr(recording, "FAILURE_RETRY_PAUSE_S", 0.2, raising=False)
+    redis = live_servers.OwnRedis(workdir=tmp_path)
+    redis.start()
+    try:
+        settings.REDIS_URL = redis.url  # the live store only; the channel layer stays as configured
+        reset_store()
+        chair, _ = await actors(world)
+        await recording.start(chair)
+        assert (await recording.state(world.meeting_id))["on"] is True
+
+        await asyncio.to_thread(redis.save_and_kill if comes_back == "with_its_data" else redis.kill)
+        report = asyncio.ensure_future(recording.recording_failed(world.meeting_id, "disk_error", "EIO"))
+        # It cannot reach the store (each try waits out the client's own retries): the timeline has it meanwhile.
+        end = asyncio.get_running_loop().time() + 20
+        while (got := await sync_to_async(rows)(world.meeting_id))[-1]["kind"] != "recording_failed":
+            assert asyncio.get_running_loop().time() < end, "the failure is not in the timeline"
+            await asyncio.sleep(0.1)
+        assert got[-1]["data"]["code"] == "disk_error" and not report.done()
+        await asyncio.to_thread(redis.start)
+        await asyncio.wait_for(report, 30)
+        rec = await recording.state(world.meeting_id)
+        assert rec["on"] is False and rec["failure"]["code"] == "disk_error", rec
+        assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == [
+            "recording_started", "recording_failed"]  # one row for one failure
+    finally:
+        reset_store()
+        await asyncio.to_thread(redis.kill)

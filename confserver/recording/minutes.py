@@ -96,13 +96,26 @@ def _attendance_section(meeting: Meeting) -> dict:
     return {"heading": "Thành phần tham dự", "lines": lines + present + absent + unmarked}
 
 
-def _course_sections(meeting: Meeting, end: datetime | None) -> list[dict]:
-    """Agenda items in the order they were taken up, each with its floor grants and documents presented."""
-    from confserver.agenda.models import Document  # the agenda builds on rooms; recording reads both
+def _document_titles(meeting: Meeting, chair_side: bool) -> dict[int, str]:
+    """Each document's quoted title as the draft's reader may see it: the chair side reads every title, with
+    confidential ones marked (it decides what the minutes say); a reviewer reading the generated draft
+    gets the agenda's redaction instead of a confidential title (as on the review page)."""
+    from confserver.agenda import access as agenda_access  # the agenda builds on rooms; recording reads both
+    from confserver.agenda.models import Document
 
+    docs = Document.objects.filter(meeting=meeting).values_list("id", "title", "confidential")
+    if chair_side:
+        return {i: f"“{t}” (tài liệu mật)" if secret else f"“{t}”" for i, t, secret in docs}
+    readable = agenda_access.title_readable_ids(agenda_access.REVIEWER, meeting)
+    hidden = agenda_access.redacted_title(meeting)
+    return {i: f"“{t if i in readable else hidden}”" for i, t, _ in docs}
+
+
+def _course_sections(meeting: Meeting, end: datetime | None, chair_side: bool = True) -> list[dict]:
+    """Agenda items in the order they were taken up, each with its floor grants and documents presented."""
     events = list(meeting.timeline.filter(kind__in=["agenda_item", "floor_granted", "present", *FLOOR_ENDS])
                   .select_related("room__unit").order_by("at", "id"))
-    titles = dict(Document.objects.filter(meeting=meeting).values_list("id", "title"))
+    titles = _document_titles(meeting, chair_side)
     sections = [{"heading": "Khai mạc", "lines": []}]
     speaking = None  # (line index in its section, section, room id, start)
 
@@ -130,8 +143,7 @@ def _course_sections(meeting: Meeting, end: datetime | None) -> list[dict]:
             if speaking is not None and speaking[2] == e.room_id:
                 close(e.at)
         elif e.kind == "present":
-            title = titles.get(e.data.get("document_id"), "tài liệu đã xoá")
-            line = f"Trình chiếu tài liệu “{title}”"
+            line = f"Trình chiếu tài liệu {titles.get(e.data.get('document_id'), '“tài liệu đã xoá”')}"
             if not any(line in x for x in current["lines"]):
                 current["lines"].append(f"{line} từ {_hm(e.at)}.")
     close(end)
@@ -142,8 +154,9 @@ def chair_room(meeting: Meeting) -> Room | None:
     return Room.objects.filter(unit=meeting.host_unit, is_active=True).order_by("id").first()
 
 
-def draft(meeting: Meeting) -> Minutes:
-    """An unsaved Minutes built from the record, in Vietnamese; the host edits it and types the conclusions."""
+def draft(meeting: Meeting, chair_side: bool = True) -> Minutes:
+    """An unsaved Minutes built from the record, in Vietnamese; the host edits it and types the conclusions.
+    `chair_side` False: as a reviewer may read it (no confidential document's title)."""
     t = times(meeting)
     room = chair_room(meeting)
     place = f"{room.name}, {meeting.host_unit.name}" if room else meeting.host_unit.name
@@ -155,7 +168,7 @@ def draft(meeting: Meeting) -> Minutes:
         {"heading": "Hình thức", "lines": [f"Họp trực tuyến: “{meeting.title}”, kết nối từ {place} "
                                           "đến các điểm cầu."]},
         _attendance_section(meeting),
-        *_course_sections(meeting, t.end),
+        *_course_sections(meeting, t.end, chair_side),
     ]
     return Minutes(meeting=meeting, number="…/BB-UBND", place=place, chair_name=chair, secretary_name="",
                    content=content, conclusions="", state=MinutesState.DRAFT)
@@ -182,7 +195,7 @@ def current(user, meeting_id: int) -> Minutes:
     """The saved minutes, else a fresh draft (unsaved: `pk` is None)."""
     meeting = meetings.get_meeting(meeting_id)
     check_can_read(user, meeting)
-    return Minutes.objects.filter(meeting=meeting).defer("pdf").first() or draft(meeting)
+    return Minutes.objects.filter(meeting=meeting).defer("pdf").first() or draft(meeting, can_edit(user, meeting))
 
 
 def can_edit(user, meeting: Meeting) -> bool:

@@ -228,3 +228,18 @@ def test_a_stale_editor_cannot_overwrite_a_newer_save(held, users):
     # Leaving the field out overwrites (the editor's explicit "Lưu đè").
     assert admin.put(url, {"conclusions": "Lưu đè."}, content_type="application/json").status_code == 200
     assert Minutes.objects.get(meeting=m).conclusions == "Lưu đè."
+
+
+def test_a_reviewer_reading_the_generated_draft_gets_no_confidential_title(held, users):
+    """The review page redacts a confidential document's title for reviewers; the draft minutes generated from
+    the same record did not (its JSON and its PDF). The chair side sees the title, marked confidential."""
+    m = held[0]
+    Document.objects.filter(meeting=m).update(confidential=True)
+    url = f"/api/minutes/meetings/{m.id}"
+    as_reviewer = "\n".join(x for s in client_for(users["reviewer"]).get(url).json()["content"] for x in s["lines"])
+    assert "Báo cáo số 12/BC-UBND" not in as_reviewer and "Trình chiếu tài liệu" in as_reviewer
+    pdf = pypdfium2.PdfDocument(io.BytesIO(client_for(users["reviewer"]).get(url + "/pdf").content))
+    text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "12/BC-UBND" not in text and "Trình chiếu tài liệu" in text
+    as_chair = "\n".join(x for s in client_for(users["host"]).get(url).json()["content"] for x in s["lines"])
+    assert "Trình chiếu tài liệu “Báo cáo số 12/BC-UBND” (tài liệu mật)" in as_chair

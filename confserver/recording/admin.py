@@ -7,8 +7,25 @@ from django.utils import timezone
 from .models import LegalHold, RecordingAccess, RecordingExport, Segment, SegmentState
 
 
+def _is_administrator(request) -> bool:
+    from confserver.accounts.models import Role
+
+    return request.user.is_active and (request.user.is_superuser or getattr(request.user, "role", None) == Role.ADMIN)
+
+
+class AdministratorsOnly:
+    """Only administrators (role admin, or superusers) open it, whatever model permissions a staff account was
+    given: who watched which meeting is itself sensitive (issue 10, item 6: shown to administrators)."""
+
+    def has_module_permission(self, request):
+        return _is_administrator(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _is_administrator(request) and super().has_view_permission(request, obj)
+
+
 @admin.register(RecordingAccess)
-class RecordingAccessAdmin(admin.ModelAdmin):
+class RecordingAccessAdmin(AdministratorsOnly, admin.ModelAdmin):
     list_display = ("at", "user", "action", "meeting", "segment", "client_address")
     list_filter = ("action", "at")
     search_fields = ("user__username", "meeting__title", "client_address")
@@ -23,12 +40,6 @@ class RecordingAccessAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-def _is_administrator(request) -> bool:
-    from confserver.accounts.models import Role
-
-    return request.user.is_active and (request.user.is_superuser or getattr(request.user, "role", None) == Role.ADMIN)
 
 
 class LegalHoldForm(forms.ModelForm):
@@ -47,7 +58,7 @@ class LegalHoldForm(forms.ModelForm):
 
 
 @admin.register(LegalHold)
-class LegalHoldAdmin(admin.ModelAdmin):
+class LegalHoldAdmin(AdministratorsOnly, admin.ModelAdmin):
     """Legal holds (issue 10, item 5): set and cleared by administrators, with who, when and why; never deleted.
     While a meeting has an active hold, prune_recordings keeps its recording whatever its age."""
 
@@ -93,12 +104,6 @@ class LegalHoldAdmin(admin.ModelAdmin):
             self.message_user(request, "Lưu ý: một phần bản ghi của cuộc họp này đã bị xoá theo thời hạn lưu trữ "
                                        "trước khi đặt lệnh giữ.", level=messages.WARNING)
 
-    def has_module_permission(self, request):
-        return _is_administrator(request) and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_administrator(request) and super().has_view_permission(request, obj)
-
     def has_add_permission(self, request):
         return _is_administrator(request) and super().has_add_permission(request)
 
@@ -110,7 +115,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
 
 @admin.register(RecordingExport)
-class RecordingExportAdmin(admin.ModelAdmin):
+class RecordingExportAdmin(AdministratorsOnly, admin.ModelAdmin):
     """The one-file recordings, read-only: their state, failures and build times (finalize_recording)."""
 
     list_display = ("meeting", "state", "progress", "bytes", "duration_ms", "segments", "finished_at", "mix_s",

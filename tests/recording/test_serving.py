@@ -241,3 +241,26 @@ def test_an_open_file_is_served_whole_even_if_removed_while_streaming(rec, setti
     r = client_for(users["reviewer"]).get(file_url(segment))
     (settings.RECORDINGS_ROOT / segment.path).unlink()  # pruned while the body is being sent
     assert body(r) == DATA
+
+
+def test_the_access_log_and_the_exports_are_for_administrators_only(rec):
+    """A staff account that is not an administrator, even given the models' view permissions, opens neither
+    who watched what nor the exports (legal holds were already so)."""
+    from django.contrib.auth.models import Permission
+
+    from confserver.accounts.models import User
+
+    meeting, segment, users = rec
+    client_for(users["reviewer"]).get(file_url(segment))
+    clerk = User.objects.create_user("clerk", password="pw-123456", role=Role.REVIEWER, is_staff=True,
+                                     unit=meeting.host_unit)
+    clerk.user_permissions.set(Permission.objects.filter(codename__in=["view_recordingaccess",
+                                                                        "view_recordingexport"]))
+    c = client_for(clerk)
+    for path in ("/admin/recording/recordingaccess/", "/admin/recording/recordingexport/"):
+        assert c.get(path).status_code == 403, path
+    assert "recordingaccess" not in c.get("/admin/").content.decode()
+    admin = User.objects.create_user("qt", password="pw-123456", role=Role.ADMIN, is_staff=True)
+    admin.user_permissions.set(Permission.objects.filter(codename__in=["view_recordingaccess"]))
+    r = client_for(admin).get("/admin/recording/recordingaccess/")
+    assert r.status_code == 200 and "rev" in r.content.decode()

@@ -15,7 +15,8 @@ def for_reader(user, meeting: Meeting) -> list[TimelineEvent]:
     """The timeline as `user` reads it (Forbidden with the rule's code when it may not): the chair
     side all of it; reviewers all of it but the titles of documents they may not open (confidential,
     or not released) and of agenda items not released; a room the same titles as a reviewer of the
-    invited rooms, and only the rows about the meeting or itself (not other rooms' roll call)."""
+    invited rooms, and only the rows about the meeting or itself (not other rooms' roll call). Only the
+    chair side reads a recorder's error text (`detail`: server paths)."""
     from confserver.agenda import access  # the agenda builds on rooms, not the other way round
 
     role = access.reader_role(user, meeting)
@@ -24,9 +25,9 @@ def for_reader(user, meeting: Meeting) -> list[TimelineEvent]:
         return rows
     if role == access.ROOM:
         rows = [e for e in rows if e.room_id in (None, user.room_id)]
-        for e in rows:
-            if "detail" in e.data:  # a recorder's error text (server paths) is not for room terminals
-                e.data = {k: v for k, v in e.data.items() if k != "detail"}
+    for e in rows:
+        if "detail" in e.data:  # a recorder's error text (server paths) is for the chair side and admins only
+            e.data = {k: v for k, v in e.data.items() if k != "detail"}
     readable = access.title_readable_ids(role, meeting)
     released = access.is_released(meeting)
     for e in rows:

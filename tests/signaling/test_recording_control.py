@@ -283,6 +283,25 @@ async def test_a_room_reads_the_recording_rows_without_the_servers_error_text(wo
     rows = [r for r in as_room.json() if r["kind"].startswith("recording_")]
     assert [r["kind"] for r in rows] == ["recording_started", "recording_failed"]
     assert rows[1]["data"]["code"] == "disk_error" and "detail" not in rows[1]["data"]
+
+    # A reviewer neither (the chair side and administrators do).
+    from django.test import AsyncClient as Client
+
+    from confserver.accounts.models import Role, User
+    from confserver.rooms.models import AdminUnit
+
+    def users():
+        hue = AdminUnit.objects.get(code="46")
+        return (User.objects.create_user("xemlai", password="pw-123456", role=Role.REVIEWER, unit=hue),
+                User.objects.get(username="host"))
+
+    reviewer, host = await sync_to_async(users)()
+    for user, sees in ((reviewer, False), (host, True)):
+        client = Client()
+        await client.aforce_login(user)
+        got = (await client.get(f"/api/meetings/{world.meeting_id}/timeline")).json()
+        [failed] = [r for r in got if r["kind"] == "recording_failed"]
+        assert ("detail" in failed["data"]) is sees and failed["data"]["code"] == "disk_error", (user, failed)
     await sync_to_async(connections.close_all)()  # the request thread's connection, or PostgreSQL waits
 
 

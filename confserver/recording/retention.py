@@ -38,6 +38,7 @@ class Pruned:
     bytes: int = 0
     hold: LegalHold | None = None  # set: kept, under this hold
     segments: int = 0
+    failed: list[str] = field(default_factory=list)  # files that could not be removed (logged)
 
 
 def due(now: datetime | None = None) -> list[Meeting]:
@@ -71,7 +72,11 @@ def _files(meeting: Meeting) -> list[Path]:
 
 def prune(dry_run: bool = False, now: datetime | None = None) -> list[Pruned]:
     """Remove (or with `dry_run` only list) the files of every meeting `due`; meetings under a hold are kept
-    and listed with their hold."""
+    and listed with their hold.
+
+    The rows are marked first and committed, then the files removed: a file that cannot be removed is logged
+    and listed in `failed` (the rows already say pruned, which is the decision), instead of an exception that
+    rolled the rows back after some files were gone (verify_recording then said 'missing')."""
     now = now or timezone.now()
     base = root().resolve()
     out = []
@@ -79,7 +84,7 @@ def prune(dry_run: bool = False, now: datetime | None = None) -> list[Pruned]:
         result = Pruned(meeting)
         out.append(result)
         with transaction.atomic():
-            # Lock the meeting's row: a hold set while we delete waits for us, and one set before is seen.
+            # Lock the meeting's row: a hold set while we decide waits for us, and one set before is seen.
             Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
             result.hold = active_hold(meeting.id)
             if result.hold is not None:
@@ -95,10 +100,14 @@ def prune(dry_run: bool = False, now: datetime | None = None) -> list[Pruned]:
             RecordingExport.objects.filter(meeting=meeting).update(
                 state=ExportState.PRUNED, pruned_at=now, worker_pid=None, progress=0,
                 phase="Đã xoá theo thời hạn lưu trữ")
-            for p in files:
+        for p in files:
+            try:
                 p.unlink(missing_ok=True)
-            directory = base / str(meeting.id)
-            if directory.is_dir():
-                shutil.rmtree(directory, ignore_errors=True)
+            except OSError as e:
+                log.error("pruning meeting %s: could not remove %s: %s", meeting.id, p, e)
+                result.failed.append(str(p.relative_to(base)))
+        directory = base / str(meeting.id)
+        if directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
         log.info("pruned recording of meeting %s: %s files, %s bytes", meeting.id, len(result.files), result.bytes)
     return out

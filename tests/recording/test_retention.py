@@ -148,3 +148,28 @@ def test_administrators_set_and_clear_holds_in_the_admin_with_who_when_why(meeti
     assert c.get("/admin/recording/legalhold/").status_code == 403
     assert c.post("/admin/recording/legalhold/add/", {"meeting": ms["recent"].id, "reason": "x"}).status_code == 403
     assert not LegalHold.objects.filter(meeting=ms["recent"]).exists()
+
+
+def test_a_file_that_cannot_be_removed_leaves_the_record_consistent(meetings, monkeypatch):
+    """One segment's file refuses removal: the others go, every row says pruned (the decision), the failure is
+    printed; before, the exception rolled the rows back after some files were gone (verify: 'missing')."""
+    from pathlib import Path
+
+    ms, root, _ = meetings
+    stuck = root / Segment.objects.filter(meeting=ms["old"]).order_by("index").first().path
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self == stuck:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    monkeypatch.setattr("shutil.rmtree", lambda *a, **k: None)  # the stuck file's folder stays with it
+    text = prune()
+    monkeypatch.undo()
+    assert {r.state for r in Segment.objects.filter(meeting=ms["old"])} == {SegmentState.PRUNED}
+    assert files_of(root, ms["old"]) == [stuck]
+    assert "không xoá được" in text and str(stuck.relative_to(root)) in text
+    out, ok = verify_output(ms["old"])
+    assert ok and "missing" not in out

@@ -38,6 +38,8 @@ class Command(BaseCommand):
                               f"/ {'would remove' if dry_run else 'removed'}")
             for f in r.files:
                 self.stdout.write(f"  {f}")
+            for f in r.failed:
+                self.stdout.write(self.style.ERROR(f"  không xoá được / could not remove: {f}"))
         mode = " (chạy thử, không xoá gì / dry run)" if dry_run else ""
         self.stdout.write(f"Thời hạn lưu trữ {days} ngày: {verb} bản ghi của {removed} cuộc họp ({total} byte), "
                           f"giữ lại {held} cuộc họp theo lệnh giữ{mode}")

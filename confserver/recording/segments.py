@@ -100,9 +100,15 @@ class SegmentSink(Protocol):
 def to_ms(pts: int, time_base: Fraction) -> int:
     """round(pts * time_base * 1000) (half to even) in integers: the Fraction arithmetic took ~6 µs a
     packet, the most expensive step of the writer thread (bench/_recording_cpu.py)."""
-    q, r = divmod(pts * 1000 * time_base.numerator, time_base.denominator)
+    return _to_ms(pts, time_base.numerator * 1000, time_base.denominator)
+
+
+def _to_ms(pts: int, num: int, den: int) -> int:
+    """to_ms with the time base's numerator (times 1000) and denominator already read (Fraction's properties
+    are Python calls)."""
+    q, r = divmod(pts * num, den)
     twice = 2 * r
-    return q + 1 if twice > time_base.denominator or (twice == time_base.denominator and q & 1) else q
+    return q + 1 if twice > den or (twice == den and q & 1) else q
 
 
 def embedded_previous(path: Path) -> str | None:
@@ -138,24 +144,39 @@ class SegmentFile:
         self._container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
         if previous_sha256:
             self._container.metadata[PREVIOUS_TAG] = previous_sha256
-        self._streams = {(VIDEO, 0): self._container.add_mux_stream("vp8", width=size[0], height=size[1])}
+        # Streams by index: 0 the video, 1 + track the audio tracks.
+        self._streams = [self._container.add_mux_stream("vp8", width=size[0], height=size[1])]
         for track in range(audio_tracks):
-            self._streams[AUDIO, track] = self._container.add_stream_from_template(opus_template(audio_channels))
-        self._last = dict.fromkeys(self._streams, -1)
+            self._streams.append(self._container.add_stream_from_template(opus_template(audio_channels)))
+        self._last = [-1] * len(self._streams)
+        self._mux = self._container.mux_one
+        self._in_ms = False  # once the muxer's streams count in ms, packets need no time base to convert
 
     def write(self, kind: str, ms: int, data: bytes, keyframe: bool, track: int = 0) -> None:
-        key = (kind, track if kind == AUDIO else 0)
+        index = 0 if kind == VIDEO else 1 + track
         # A source switch or a jittery clock may step back: keep each stream strictly increasing.
-        ts = max(ms - self.origin_ms, self._last[key] + 1, 0)
-        self._last[key] = ts
-        self.end_ms = max(self.end_ms, ts)
+        ts = ms - self.origin_ms
+        last = self._last[index]
+        if ts <= last:
+            ts = last + 1
+        elif ts < 0:
+            ts = 0
+        self._last[index] = ts
+        if ts > self.end_ms:
+            self.end_ms = ts
         packet = av.Packet(data)
         packet.pts = packet.dts = ts
-        packet.time_base = MS
+        if not self._in_ms:
+            packet.time_base = MS
         packet.is_keyframe = keyframe
-        packet.stream = self._streams[key]
-        self._container.mux(packet)
-        self.has_video |= kind == VIDEO
+        packet.stream = self._streams[index]
+        self._mux(packet)
+        if not self._in_ms:
+            # Matroska's streams count in ms once the header is written (the first mux): a packet without a
+            # time base is then taken as in the stream's, with no conversion.
+            self._in_ms = all(stream.time_base == MS for stream in self._streams)
+        if kind == VIDEO:
+            self.has_video = True
 
     def close(self) -> int:
         container, self._container = self._container, None
@@ -178,9 +199,13 @@ class SegmentedWriter:
         self.size: tuple[int, int] | None = None
         self.closed: list[ClosedSegment] = []
         self.dropped = 0
+        self._tb, self._tb_num, self._tb_den = None, 0, 1  # the last packet's time base, and its terms
 
     def write(self, p: EncodedPacket) -> None:
-        ms = to_ms(p.pts, p.time_base)
+        tb = p.time_base
+        if tb is not self._tb:  # one Fraction object per clock: read its terms once
+            self._tb, self._tb_num, self._tb_den = tb, tb.numerator * 1000, tb.denominator
+        ms = _to_ms(p.pts, self._tb_num, self._tb_den)
         f = self.file
         if p.kind == VIDEO:
             if p.keyframe:

@@ -41,7 +41,20 @@ room = Room.objects.filter(unit__parent=unit).order_by("id").first()
 timeline.record(m, "state", at=t0, state="live")
 timeline.record(m, "floor_granted", room=room, at=t0 + timedelta(seconds=12))
 timeline.record(m, "state", at=t0 + timedelta(seconds=15), state="ended")
-print(json.dumps({"meeting": m.id, "room": room.name}))
+# For the page's other panels: a roll call, rooms that left (lost their connection, cut by the chair), recording
+# stopped and restarted by the chair (the gap).
+from confserver.rooms.models import Participation
+other, third = Room.objects.filter(unit__parent=unit).order_by("id")[1:3]
+Participation.objects.create(meeting=m, room=room, status="joined", roll_call="present_online")
+Participation.objects.create(meeting=m, room=other, roll_call="absent", absence_reason="Mất điện")
+Participation.objects.create(meeting=m, room=third, status="joined", roll_call="present_in_person")
+timeline.record(m, "join", room=other, at=t0 + timedelta(seconds=1))
+timeline.record(m, "leave", room=other, at=t0 + timedelta(seconds=2), reason="connection_lost")
+timeline.record(m, "join", room=third, at=t0 + timedelta(seconds=3))
+timeline.record(m, "leave", room=third, at=t0 + timedelta(seconds=13), reason="dropped")
+timeline.record(m, "recording_stopped", at=t0 + timedelta(seconds=4), by="chair")
+timeline.record(m, "recording_started", at=t0 + timedelta(seconds=10), by="chair", test_run=False)
+print(json.dumps({"meeting": m.id, "room": room.name, "other": other.name, "third": third.name}))
 """
 
 
@@ -120,3 +133,81 @@ def test_download_builds_one_file_and_the_player_seeks_it_at_absolute_times(serv
         assert [s.type for s in c.streams] == ["video", "audio"]
         frames = sum(1 for _ in c.decode(*c.streams))  # decodes end to end, or raises
         assert frames > 0 and abs(c.duration / 1e6 - 14) <= 1.0
+
+
+CONTRAST = """(sel) => {
+  const lum = (c) => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const fg = lum(getComputedStyle(document.querySelector(sel)).color);
+  const bg = lum(getComputedStyle(document.body).backgroundColor);
+  return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+}"""
+
+LAYOUT = """() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > innerWidth + 1) out.push(`sideways scroll: ${document.documentElement.scrollWidth}`);
+  const controls = [...document.querySelectorAll('.topbar a.btn, .topbar button')].filter((e) => e.offsetParent);
+  const boxes = controls.map((e) => [e.textContent.trim(), e.getBoundingClientRect()]);
+  for (const [name, b] of boxes) {
+    if (b.left < 0 || b.right > innerWidth + 1) out.push(`${name} off screen (${b.left}-${b.right})`);
+    if (b.height < 36) out.push(`${name} is ${b.height} px high`);
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, p] = boxes[i], [c, q] = boxes[j];
+    if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1) out.push(`${a} overlaps ${c}`);
+  }
+  const title = document.querySelector('#rv-title').getBoundingClientRect();
+  for (const [name, b] of boxes) {
+    if (title.left < b.right - 1 && b.left < title.right - 1 && title.top < b.bottom - 1 && b.top < title.bottom - 1) out.push(`the title overlaps ${name}`);
+  }
+  return out;
+}"""
+
+
+def test_the_page_explains_itself_on_a_tablet(server):
+    """The list and a meeting at 768x1024 and 1024x768: the status texts readable on the dark theme, the
+    roll call, who left and why, and the timeline in Vietnamese (no codes), nothing off screen or covered."""
+    from playwright.sync_api import sync_playwright
+
+    base, made = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=30000)
+        try:
+            page = browser.new_page(viewport={"width": 768, "height": 1024})
+            page.set_default_timeout(30000)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/web/review.html")
+            page.wait_for_url(re.compile(r"/login/"))
+            page.fill("#id_username", REVIEWER)
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(re.compile(r"/web/review\.html"))
+            for width, height in ((768, 1024), (1024, 768)):
+                page.set_viewport_size({"width": width, "height": height})
+                page.goto(f"{base}/web/review.html")
+                row = page.wait_for_selector(f"tr[data-id='{made['meeting']}'] .rv-ok")
+                assert "toàn vẹn" in row.text_content()
+                assert page.evaluate(CONTRAST, f"tr[data-id='{made['meeting']}'] .rv-ok") >= 4.5
+                assert page.evaluate(LAYOUT) == [], width
+
+                page.goto(f"{base}/web/review.html?meeting={made['meeting']}")
+                page.wait_for_selector("#rv-timeline li")
+                roll = page.text_content("#rv-roll")
+                assert "Vắng mặt — Mất điện" in roll and "Có mặt (trực tuyến)" in roll and "Có mặt (trực tiếp)" in roll
+                attendance = page.text_content("#rv-attendance")
+                assert f"Rời: {made['other']} (mất kết nối)" in attendance
+                assert f"Rời: {made['third']} (bị chủ trì ngắt khỏi cuộc họp)" in attendance
+                timeline = page.text_content("#rv-timeline")
+                for text in ("Cuộc họp: Đang họp", f"{made['room']} được phát biểu", "Dừng ghi hình (chủ trì)",
+                             "Bắt đầu ghi hình (chủ trì)", "Cuộc họp: Đã kết thúc"):
+                    assert text in timeline, (text, timeline)
+                body = page.text_content("main#rv-meeting")
+                for code in ("connection_lost", "dropped", "recording_", "floor_granted", "undefined", "null"):
+                    assert code not in body, code
+                assert page.evaluate(LAYOUT) == [], width
+                page.screenshot(path=str(ARTIFACTS / f"review-page-{width}.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()

@@ -3,7 +3,7 @@
 // segments one after another, in a <video>; chapters, roll call, attendance, the document page that was
 // on every screen at the current playback time, and the download. Times are seconds from the meeting's
 // origin (the first segment's start), as GET /api/recordings/meetings/{id} gives them.
-import { $, el, fmtClock, fmtTime, params, ROLL_LABEL } from "./ui.js";
+import { $, el, fmtClock, fmtTime, params, ROLL_LABEL, STATE_LABEL } from "./ui.js";
 import { csrfToken, PageLoader, pickWidth } from "./docs.js";
 
 // file: the one-file recording's {t0, url} once it is ready (null: play the segments)
@@ -105,6 +105,7 @@ async function showMeeting(id) {
   renderRoll(d.roll_call);
   renderAttendance(d.attendance);
   renderDocs(d.documents);
+  loadTimeline(id, d);
   const v = $("#rv-video");
   v.addEventListener("ended", () => { if (!S.file && S.seg + 1 < d.segments.length) load(S.seg + 1, 0, true); });
   v.addEventListener("timeupdate", onTime);
@@ -313,18 +314,101 @@ function renderChapters(chapters) {
 }
 
 function renderRoll(rows) {
-  $("#rv-roll").replaceChildren(...rows.map((r) => el("tr", {},
+  $("#rv-roll").replaceChildren(...(rows.length ? rows.map((r) => el("tr", {},
     el("td", {}, r.room_name, el("br"), el("small", {}, r.unit_name)),
-    el("td", {}, ROLL_LABEL[r.roll_call] || r.roll_call || "—", r.absence_reason ? ` — ${r.absence_reason}` : ""),
-  )));
+    el("td", {}, ROLL_LABEL[r.roll_call] || "—", r.absence_reason ? ` — ${r.absence_reason}` : ""),
+  )) : [el("tr", {}, el("td", {}, "Không có dữ liệu điểm danh."))]));
+}
+
+// Why a room left (the `leave` rows' reason; "left": it left by itself, nothing to add).
+const LEAVE_REASON = {
+  dropped: "bị chủ trì ngắt khỏi cuộc họp",
+  connection_lost: "mất kết nối",
+  gone_during_outage: "mất kết nối khi máy chủ gián đoạn",
+  token_revoked: "liên kết phòng bị thu hồi",
+  flood: "gửi quá nhiều yêu cầu, bị ngắt",
+  join_failed: "vào họp không thành công",
+};
+
+function leaveReason(reason) {
+  if (!reason || reason === "left") return "";
+  return ` (${LEAVE_REASON[reason] || "lý do khác"})`;
 }
 
 function renderAttendance(rows) {
   $("#rv-attendance").replaceChildren(...(rows.length ? rows.map((e) => el("li", {},
     timeLink(Math.max(0, e.t), new Date(e.at).toLocaleTimeString("vi-VN")), " ",
-    e.kind === "join" ? "Vào: " : "Rời: ", e.room_name,
-    e.kind === "leave" && e.reason && e.reason !== "left" ? ` (${e.reason === "dropped" ? "mất kết nối" : e.reason})` : "",
+    e.kind === "join" ? "Vào: " : "Rời: ", e.room_name, e.kind === "leave" ? leaveReason(e.reason) : "",
   )) : [el("li", {}, "Không có dữ liệu.")]));
+}
+
+// ---- the timeline (issue 10, item 8): every control action, in Vietnamese ------------------------------
+
+const REC_BY = { chair: "chủ trì", auto: "tự động khi khai mạc", meeting_ended: "khi kết thúc cuộc họp", restart: "tự động sau khi máy chủ truyền hình khởi động lại" };
+const REC_FAILURE = {
+  queue_full: "máy ghi không theo kịp", disk_error: "lỗi ổ đĩa hoặc hết chỗ lưu", start_failed: "không bắt đầu được",
+  stop_failed: "máy ghi không trả lời khi dừng", restarted: "máy chủ khởi động lại",
+};
+
+/** One timeline row as a sentence; null for the rows the page shows elsewhere (who came and left). */
+function describe(e, room) {
+  const x = e.data || {};
+  const by = x.by && REC_BY[x.by] ? ` (${REC_BY[x.by]})` : "";
+  switch (e.kind) {
+    case "join": case "leave": return null;
+    case "created": return "Tạo cuộc họp";
+    case "invited": return "Mời thêm điểm cầu";
+    case "state": return `Cuộc họp: ${STATE_LABEL[x.state] || "chuyển trạng thái"}`;
+    case "hand_raised": return `${room} xin phát biểu`;
+    case "hand_lowered": return `${room} thôi xin phát biểu`;
+    case "floor_granted": return `${room} được phát biểu`;
+    case "floor_released": return `${room} kết thúc phát biểu`;
+    case "floor_revoked": return `Chủ trì kết thúc phần phát biểu của ${room}`;
+    case "floor_present": return `${room} được trình chiếu tài liệu`;
+    case "broadcast": return `Phát hình ${room}`;
+    case "lecture_mode": return "Về hình chủ trì";
+    case "muted": return x.muted === false ? `Bật tiếng ${room}` : `Tắt tiếng ${room}`;
+    case "unmuted": return `Bật tiếng ${room}`;
+    case "dropped": return `Chủ trì ngắt ${room} khỏi cuộc họp`;
+    case "roll_call_start": return "Bắt đầu điểm danh";
+    case "roll_call_end": return "Kết thúc điểm danh";
+    case "roll_call_answer": return `${room} báo có mặt`;
+    case "roll_call_mark": return `Điểm danh ${room}: ${ROLL_LABEL[x.status] || "cập nhật"}${x.reason ? ` — ${x.reason}` : ""}`;
+    case "agenda_item": return x.item_id == null ? "Ngoài chương trình họp" : `Nội dung ${x.position ?? ""}: ${x.title || "(chưa công bố)"}`;
+    case "agenda_published": return "Phát hành chương trình họp";
+    case "document_version": return `Tải lên tài liệu${x.title ? ` “${x.title}”` : ""}`;
+    case "present": return `Trình chiếu${x.title ? ` “${x.title}”` : " tài liệu"}${x.page ? `, trang ${x.page}` : ""}`;
+    case "present_stop": return "Dừng trình chiếu tài liệu";
+    case "recording_started": return `Bắt đầu ghi hình${by}`;
+    case "recording_stopped": return `Dừng ghi hình${by}`;
+    case "recording_failed": return `Ghi hình gián đoạn: ${REC_FAILURE[x.code] || "lỗi máy ghi"}`;
+    default: return "Thao tác khác";
+  }
+}
+
+async function loadTimeline(id, d) {
+  const list = $("#rv-timeline");
+  list.replaceChildren(el("li", { class: "muted" }, "Đang tải diễn biến…"));
+  let rows;
+  try {
+    rows = await api(`/api/meetings/${encodeURIComponent(id)}/timeline`);
+  } catch (err) {
+    if (err.status === 401) return signIn();
+    list.replaceChildren(el("li", { class: "rv-bad" }, `Không tải được diễn biến cuộc họp: ${err.message}`));
+    return;
+  }
+  const names = new Map([...d.roll_call, ...d.attendance].map((r) => [r.room_id, r.room_name]));
+  const origin = d.origin ? new Date(d.origin).getTime() : null;
+  const items = [];
+  for (const e of rows) {
+    const text = describe(e, names.get(e.room_id) || (e.room_id ? `Phòng ${e.room_id}` : "Điểm cầu"));
+    if (text == null) continue;
+    const clock = new Date(e.at).toLocaleTimeString("vi-VN");
+    const t = origin == null ? null : (new Date(e.at).getTime() - origin) / 1000;
+    // Before the recording began (the test run) there is no moment to link to: the time alone.
+    items.push(el("li", {}, t != null && t >= 0 ? timeLink(t, clock) : el("span", { class: "t" }, clock), " ", text));
+  }
+  list.replaceChildren(...(items.length ? items : [el("li", {}, "Không có dữ liệu.")]));
 }
 
 function renderDocs(rows) {

@@ -85,10 +85,12 @@ def test_sign_in_on_a_phone_each_role_lands_on_its_page(e2e_server, clips, launc
     sign_in(boss, base, "quantri", HOST_PASSWORD)
     boss.wait_for_url(re.compile(r"/home/$"))
     assert_vietnamese(boss, "administrator's choice page")
+    boss.screenshot(path=str(ARTIFACTS / "admin-choice.png"))
     boss.click("text=Quản trị hệ thống")
     boss.wait_for_url(re.compile(r"/admin/$"))
     text = assert_vietnamese(boss, "admin index")
     assert "Diễn biến cuộc họp" in text and "Quản trị hệ thống hội nghị trực tuyến" in text
+    boss.screenshot(path=str(ARTIFACTS / "admin-index.png"))
     for model in ("rooms/timelineevent", "rooms/meeting", "agenda/publication", "agenda/readreceipt"):
         boss.goto(f"{base}/admin/{model}/")
         assert_vietnamese(boss, f"admin {model} list")
@@ -96,6 +98,7 @@ def test_sign_in_on_a_phone_each_role_lands_on_its_page(e2e_server, clips, launc
     boss.click("#result_list tbody tr a")
     boss.wait_for_url(re.compile(r"/admin/rooms/meeting/\d+/change/$"))
     assert_vietnamese(boss, "admin meeting form")
+    boss.screenshot(path=str(ARTIFACTS / "admin-meeting.png"))
     ctx.close()
     shots.clear()
 

@@ -46,6 +46,31 @@ def rec_server(tmp_path_factory):
             yield {"base": origin, "recordings": recordings}
 
 
+# What a tablet must not get wrong: the header's controls, the recording mark and the recording alert on screen,
+# none covering another, nor any other control of the page; no sideways scroll.
+COVERED = """() => {
+  const out = [];
+  const shown = (e) => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+  const name = (e) => (e.id ? `#${e.id}` : e.tagName.toLowerCase()) + ` “${e.textContent.trim().slice(0, 30)}”`;
+  const mine = [...document.querySelectorAll('.topbar button, .topbar a, .topbar select, .topbar .badge, .rec-mark, '
+    + '#rec-alert, #rec-alert button')].filter(shown);
+  const all = [...document.querySelectorAll('button, a, select, input, .badge, .rec-mark, #rec-alert')].filter(shown);
+  if (document.documentElement.scrollWidth > innerWidth + 1) out.push(`sideways scroll ${document.documentElement.scrollWidth}`);
+  for (const e of mine) {
+    const b = e.getBoundingClientRect();
+    if (b.left < -1 || b.right > innerWidth + 1) out.push(`${name(e)} off screen`);
+    for (const f of all) {
+      if (f === e || e.contains(f) || f.contains(e)) continue;
+      const c = f.getBoundingClientRect();
+      if (b.left < c.right - 1 && c.left < b.right - 1 && b.top < c.bottom - 1 && c.top < b.bottom - 1) {
+        out.push(`${name(e)} overlaps ${name(f)}`);
+      }
+    }
+  }
+  return [...new Set(out)];
+}"""
+
+
 def marked(page) -> bool:
     return page.is_visible("#rec-mark")
 
@@ -125,13 +150,29 @@ def test_the_chair_stops_restarts_and_sees_a_failure(rec_server, clips, launch, 
     time.sleep(0.5)
     host.screenshot(path=str(ARTIFACTS / "recording-failure-console.png"))
     room.screenshot(path=str(ARTIFACTS / "recording-failure-room.png"))
+    assert host.evaluate(COVERED) == []
+    # A tablet held upright: the alert and the header still cover nothing.
+    for page in (host, room):
+        page.set_viewport_size({"width": 768, "height": 1024})
+    host.wait_for_function("() => document.querySelector('#rec-alert').getBoundingClientRect().width <= 768")
+    assert host.evaluate(COVERED) == [], "console at 768x1024"
+    host.screenshot(path=str(ARTIFACTS / "recording-failure-console-768.png"))
 
     # The alert can be put away; the state stays "stopped".
     host.click("#rec-alert-close")
     host.wait_for_selector("#rec-alert", state="hidden")
     assert not marked(host)
 
+    # The disk is back; "Ghi hình lại" records again; the room's mark (at 768x1024) covers nothing.
+    Path(folder).unlink()
+    shutil.move(str(folder) + ".moved", str(folder))
+    host.click("#btn-rec")
+    for page in (host, room):
+        page.wait_for_selector("#rec-mark", state="visible")
+    assert room.evaluate(COVERED) == [], "room at 768x1024"
+    assert host.evaluate(COVERED) == [], "console at 768x1024, recording"
+    room.screenshot(path=str(ARTIFACTS / "recording-room-768.png"))
+
     for name, page in (("host", host), ("room", room)):
         assert not page.js_errors, f"{name}: {page.js_errors}"
     shots.clear()
-    Path(folder).unlink()

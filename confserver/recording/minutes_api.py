@@ -2,7 +2,8 @@
 
 GET reads the saved minutes or a fresh draft; PUT edits (the chair side: hosts of the meeting's subtree and
 administrators); POST …/finalize closes them (and signs the PDF when a certificate is configured); GET …/pdf is
-Form 1.9 as PDF: the stored, possibly signed file once final. Reviewers read; terminals never. An editor sends back
+Form 1.9 as PDF: the stored, possibly signed file once final (each download logged in the recordings' access log).
+Reviewers read; terminals never. An editor sends back
 the `updated_at` it loaded as `expected_updated_at` so that it cannot overwrite someone else's newer save.
 """
 from datetime import datetime
@@ -17,7 +18,8 @@ from confserver.errors import DomainError
 from confserver.rooms.schemas import ErrorOut
 
 from . import minutes, minutes_sign
-from .models import Minutes, MinutesState
+from .access import log_access
+from .models import AccessAction, Minutes, MinutesState
 
 router = Router(tags=["minutes"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
@@ -128,6 +130,7 @@ def finalize_minutes(request, meeting_id: int):
 def minutes_pdf_file(request, meeting_id: int):
     """Form 1.9 as PDF: finalised minutes as stored (signed when a certificate was configured), else a draft."""
     data, m = minutes.pdf_bytes(request.auth, meeting_id)
+    log_access(request, m.meeting, None, AccessAction.MINUTES)  # issue 10, item 6: every download logged
     response = HttpResponse(data, content_type="application/pdf")
     name = f"bien-ban-{meeting_id}.pdf"
     response["Content-Disposition"] = f"inline; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"

@@ -36,6 +36,7 @@ class Segment(models.Model):
 class AccessAction(models.TextChoices):
     VIEW = "view", "Xem"
     DOWNLOAD = "download", "Tải về"
+    MINUTES = "minutes", "Tải biên bản (PDF)"
 
 
 class RecordingAccess(models.Model):

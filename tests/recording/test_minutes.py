@@ -243,3 +243,16 @@ def test_a_reviewer_reading_the_generated_draft_gets_no_confidential_title(held,
     assert "12/BC-UBND" not in text and "Trình chiếu tài liệu" in text
     as_chair = "\n".join(x for s in client_for(users["host"]).get(url).json()["content"] for x in s["lines"])
     assert "Trình chiếu tài liệu “Báo cáo số 12/BC-UBND” (tài liệu mật)" in as_chair
+
+
+def test_each_download_of_the_minutes_is_logged_and_a_refusal_is_not(held, users):
+    from confserver.recording.models import AccessAction, RecordingAccess
+
+    m = held[0]
+    url = f"/api/minutes/meetings/{m.id}/pdf"
+    assert client_for(users["reviewer"]).get(url, REMOTE_ADDR="203.0.113.5").status_code == 200
+    assert client_for(users["hanoi_reviewer"]).get(url).status_code == 403
+    assert client_for(users["terminal"]).get(url).status_code == 403
+    log = RecordingAccess.objects.get()
+    assert (log.user, log.meeting, log.segment, log.action, log.client_address) == (
+        users["reviewer"], m, None, AccessAction.MINUTES, "203.0.113.5")

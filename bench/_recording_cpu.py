@@ -8,8 +8,11 @@ program (video + the chair's and the source's audio: 30 + 2 x 50 packets a secon
 through the media service, as in production, into WebM segments under a temporary directory (no database:
 a directory sink).
 
-    cpu_pct_per_stream = median over the pairs of (relay CPU with recording - without) / meetings,
+    cpu_pct_per_stream = median over the rounds of (relay CPU with recording - without) / meetings,
                          in % of one core
+
+Each round has four windows: off, "routed" (see MODES), recording with the old one-packet-at-a-time hand-over ("single", the
+figures under "before_put_many"), and with batches (`Recorder.put_many`, the product's path: the top level).
 
 On a shared machine the relay's CPU without recording moves by several % from one window to the next, so
 the direct figures are returned too: the event loop thread's CPU with - without (the feed: routing, packets,
@@ -36,6 +39,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 RELAY_CPU, OTHERS_CPU = 0, 1
+# Windows in each round: no recording, recording with packets handed over one by one (as before put_many),
+# and with one batch per flush (Recorder.put_many, what the product does).
+# "routed": the program is routed to a recorder slot that takes nothing: the per-frame fan-out (audio Frame
+# objects, clocks, slot dispatch) that a meeting with any subscriber already pays; the bench's meetings have
+# none, so "off" leaves it out and cpu_pct_per_stream counts it (conservative).
+MODES = ("off", "routed", "single", "batch")
 CHAIR = 1  # the room that publishes in each meeting: the chair, and the program's source
 
 
@@ -118,13 +127,20 @@ async def _relay(conn, out_dir: Path) -> None:
         if command == "open":
             return [(mid, await local.open_peer(mid, CHAIR, offer, _program(), set())) for mid, offer in args[0]]
         if command == "record":
-            on, meetings = args
+            mode, meetings = args  # "off", or the hand-over: "batch" (put_many) or "single" (put per packet)
             for mid in meetings:
-                if on:
+                if mode == "routed":
+                    relay = local._relays[mid]
+                    relay.start_recording(lambda packet: False, 5.0)
+                    relay._recorder.refused = True  # routed to, takes nothing: the fan-out any subscriber causes
+                elif mode != "off":
                     await local.start_recording(mid, _program())
                     writer_ids.add(local._recorders[mid]._thread.native_id)
+                    if mode == "single":
+                        local._relays[mid]._recorder.put_many = None  # the hand-over before put_many
                 else:
                     await local.stop_recording(mid)
+                    local._relays[mid].stop_recording()  # a "routed" one (no-op otherwise)
             return True
         if command == "cpu":
             times = os.times()
@@ -198,9 +214,15 @@ def measure(meetings: int = 20, seconds: float = 6.0, pairs: int = 4) -> dict:
         log(f"{relay.call('status')['connected']} of {meetings} program sources connected")
         time.sleep(2.0)
 
-        windows = {False: [], True: []}
-        for on in (False, True) * pairs:
-            relay.call("record", on, ids)
+        windows = {mode: [] for mode in MODES}
+        # Each round starts with "off"; the other modes' order rotates from round to round, so that none is always
+        # measured right after another (the machine's load drifts within a round).
+        rest = MODES[1:]
+        order = [m for r in range(pairs) for m in ("off", *rest[r % len(rest):], *rest[:r % len(rest)])]
+        for mode in order:
+            relay.call("record", "off", ids)
+            time.sleep(0.5)
+            relay.call("record", mode, ids)
             time.sleep(1.0)  # the recorders start (or end) and settle
             before = relay.call("cpu")
             time.sleep(seconds)
@@ -213,11 +235,11 @@ def measure(meetings: int = 20, seconds: float = 6.0, pairs: int = 4) -> dict:
                 "frames_per_s": (after["frames"] - before["frames"]) / wall,
                 "bytes_per_s": (after["bytes"] - before["bytes"]) / wall,
             }
-            windows[on].append(window)
-            log(f"recording {'on ' if on else 'off'}: relay cpu {window['cpu_pct']:.2f}% (event loop "
+            windows[mode].append(window)
+            log(f"recording {mode:6}: relay cpu {window['cpu_pct']:.2f}% (event loop "
                 f"{window['loop_pct']:.2f}%, writer threads {window['writers_pct']:.2f}%), {window['frames_per_s']:.0f} frames/s and "
                 f"{window['bytes_per_s'] / 1000:.0f} kB/s written")
-        relay.call("record", False, ids)
+        relay.call("record", "off", ids)
         status = relay.call("status")
     finally:
         for child in (publisher, relay):
@@ -225,28 +247,47 @@ def measure(meetings: int = 20, seconds: float = 6.0, pairs: int = 4) -> dict:
                 child.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
 
-    def median(on, key):
-        return statistics.median(w[key] for w in windows[on])
+    def median(mode, key):
+        return statistics.median(w[key] for w in windows[mode])
 
-    def added(key):
-        return statistics.median(on[key] - off[key] for off, on in zip(windows[False], windows[True]))
+    def added(mode, key):
+        return statistics.median(on[key] - off[key] for off, on in zip(windows["off"], windows[mode]))
 
-    packets = median(True, "frames_per_s")
-    loop_added, writers = added("loop_pct"), median(True, "writers_pct")
+    def figures(mode):
+        packets = median(mode, "frames_per_s")
+        total, loop_added, writers = added(mode, "cpu_pct"), added(mode, "loop_pct"), median(mode, "writers_pct")
+
+        def us(pct):  # CPU seconds per packet (in µs): independent of what else the machine runs, mostly
+            return round(pct / 100 / packets * 1e6, 1) if packets else None
+
+        return {
+            "cpu_pct_per_stream": round(total / meetings, 4),
+            "direct_cpu_pct_per_stream": round((loop_added + writers) / meetings, 4),
+            "event_loop_cpu_pct_added": round(loop_added, 2),
+            "writer_threads_cpu_pct": round(writers, 2),
+            "us_per_packet_relay_process": us(total),
+            "us_per_packet_event_loop": us(loop_added),
+            "us_per_packet_writer": us(writers),
+            "relay_cpu_pct_on": round(median(mode, "cpu_pct"), 2),
+            "packets_written_per_s": round(packets),
+            "kbytes_written_per_s": round(median(mode, "bytes_per_s") / 1000),
+        }
+
+    batch = figures("batch")
+    routed = figures("routed")
     return {
         "streams": meetings,
-        "cpu_pct_per_stream": round(added("cpu_pct") / meetings, 4),
-        "direct_cpu_pct_per_stream": round((loop_added + writers) / meetings, 4),
-        "event_loop_cpu_pct_added": round(loop_added, 2),
-        "writer_threads_cpu_pct": round(writers, 2),
-        "us_per_packet_event_loop": round(loop_added / 100 / packets * 1e6, 1) if packets else None,
-        "us_per_packet_writer": round(writers / 100 / packets * 1e6, 1) if packets else None,
-        "relay_cpu_pct_off": round(median(False, "cpu_pct"), 2),
-        "relay_cpu_pct_on": round(median(True, "cpu_pct"), 2),
-        "relay_cpu_pct_off_range": [round(min(w["cpu_pct"] for w in windows[False]), 2),
-                                    round(max(w["cpu_pct"] for w in windows[False]), 2)],
-        "packets_written_per_s": round(packets),
-        "kbytes_written_per_s": round(median(True, "bytes_per_s") / 1000),
+        **batch,
+        # what recording adds to a meeting whose program already goes to a subscriber (any real meeting)
+        "cpu_pct_per_stream_over_routed": round(batch["cpu_pct_per_stream"] - routed["cpu_pct_per_stream"], 4),
+        "event_loop_cpu_pct_added_over_routed": round(batch["event_loop_cpu_pct_added"]
+                                                      - routed["event_loop_cpu_pct_added"], 2),
+        "routed_only": {k: routed[k] for k in ("cpu_pct_per_stream", "event_loop_cpu_pct_added")},
+        "before_put_many": figures("single"),
+        "relay_cpu_pct_off": round(median("off", "cpu_pct"), 2),
+        "relay_cpu_pct_off_range": [round(min(w["cpu_pct"] for w in windows["off"]), 2),
+                                    round(max(w["cpu_pct"] for w in windows["off"]), 2)],
+        "load_average": os.getloadavg(),
         "recording_failures": status["failures"],
         "loss_in_pct": status["loss_in_pct"],
         "window_s": seconds,

@@ -76,3 +76,41 @@ def test_a_batch_larger_than_the_whole_queue_is_refused(packets, tmp_path):
     assert not rec.put_many(packets[:11])
     assert done.wait(30) and [c[0] for c in calls] == ["queue_full"]
     assert rec.stop(timeout=30)
+
+
+def test_the_relay_side_hands_a_recorders_put_many_one_batch_per_flush_and_stops_when_refused(packets):
+    import asyncio
+
+    from confserver.media.recorder import ProgramRecorder
+
+    class Taker:
+        def __init__(self, answer=True):
+            self.calls, self.answer = [], answer
+
+        def put(self, packet):
+            self.calls.append([packet])
+            return self.answer
+
+        def put_many(self, batch):
+            self.calls.append(list(batch))
+            return self.answer
+
+    async def run():
+        taker, refusing, plain = Taker(), Taker(answer=False), []
+        rec = ProgramRecorder(taker.put, 5.0)
+        rec.batch.extend(packets[:26])
+        rec.flush()
+        rec.batch.extend(packets[26:30])
+        rec.close()
+        assert taker.calls == [packets[:26], packets[26:30]] and rec.refused
+        rec = ProgramRecorder(refusing.put, 5.0)
+        rec.batch.extend(packets[:5])
+        rec.flush()
+        assert rec.refused and refusing.calls == [packets[:5]]
+        rec.close()
+        rec = ProgramRecorder(lambda p: plain.append(p) or True, 5.0)  # any other callable: one by one
+        rec.batch.extend(packets[:3])
+        rec.close()
+        assert plain == packets[:3]
+
+    asyncio.run(run())

@@ -7,7 +7,8 @@ Times inside a meeting are seconds from its origin: the first segment's start wh
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from confserver.agenda import access as agenda_access
@@ -15,7 +16,7 @@ from confserver.agenda.models import Document
 from confserver.errors import DomainError, NotFound
 from confserver.rooms import attendance as attendance_rules
 from confserver.rooms import policy, timeline
-from confserver.rooms.models import AdminUnit, InviteStatus, Meeting, MeetingState, RollCall
+from confserver.rooms.models import AdminUnit, InviteStatus, Meeting, MeetingState, Participation, RollCall
 
 from .access import REVIEW_ROLES, not_reviewer, reviewable_meeting
 from .models import Segment, SegmentState
@@ -24,6 +25,7 @@ PRESENT_ROLLS = (RollCall.PRESENT_ONLINE, RollCall.PRESENT_IN_PERSON)
 # Kinds written by confserver/signaling/control.py and presence.py that end whatever holds the floor.
 FLOOR_ENDS = ("floor_revoked", "floor_released", "lecture_mode")
 EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)  # the date filters' useful range
+LIST_MAX = 500  # meetings listed at most (the newest); filters reach the others (web/js/review.js says so)
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Filters:
 
 
 def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
-    """The ended meetings `user` may review, newest first, each with duration, rooms present and
+    """The ended meetings `user` may review, newest first (at most LIST_MAX), each with duration, rooms present and
     whether a recording exists and is intact (from the segments' states; hashing is verify_recording's), or
     was removed by the retention (prune_recordings: its rows and hashes stay, its files are gone)."""
     f = filters or Filters()
@@ -59,15 +61,15 @@ def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
         qs = qs.filter(Q(started_at__lt=end) | Q(started_at=None, scheduled_start__lt=end))
     if f.q:
         qs = qs.filter(title__icontains=f.q.strip())
+    # Counted per meeting in subqueries: joined, the segments x participations product made the list take
+    # ~1.4 s for 150 meetings of 144 rooms and 24 segments (PostgreSQL), growing with every meeting.
     qs = qs.annotate(
-        n_segments=Count("segments", distinct=True),
-        n_unsealed=Count("segments", filter=Q(segments__state=SegmentState.WRITING) | Q(segments__sha256=""),
-                         distinct=True),
-        n_pruned=Count("segments", filter=Q(segments__state=SegmentState.PRUNED), distinct=True),
-        n_present=Count("participations", distinct=True,
-                        filter=Q(participations__roll_call__in=PRESENT_ROLLS) | Q(participations__status=InviteStatus.JOINED)),
-        n_invited=Count("participations", distinct=True),
-    ).order_by("-started_at", "-scheduled_start", "-id")
+        n_segments=_count(Segment),
+        n_unsealed=_count(Segment, Q(state=SegmentState.WRITING) | Q(sha256="")),
+        n_pruned=_count(Segment, Q(state=SegmentState.PRUNED)),
+        n_present=_count(Participation, Q(roll_call__in=PRESENT_ROLLS) | Q(status=InviteStatus.JOINED)),
+        n_invited=_count(Participation),
+    ).order_by("-started_at", "-scheduled_start", "-id")[:LIST_MAX]
     out = []
     for m in qs:
         kept = m.n_segments - m.n_pruned  # segments whose files are still there
@@ -80,6 +82,14 @@ def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
             "verified": kept > 0 and m.n_unsealed == 0, "pruned": m.n_pruned > 0,
         })
     return out
+
+
+def _count(model, condition: Q | None = None):
+    rows = model.objects.filter(meeting=OuterRef("pk"))
+    if condition is not None:
+        rows = rows.filter(condition)
+    n = rows.order_by().values("meeting").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(n, output_field=IntegerField()), 0)
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:

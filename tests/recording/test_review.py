@@ -231,3 +231,8 @@ def test_extreme_dates_filter_without_crashing(world, query):
     c.force_login(world["users"]["reviewer"])
     r = c.get("/api/recordings/meetings", query)
     assert r.status_code == 200 and {world["m1"].id, world["m2"].id} <= {x["id"] for x in r.json()}
+
+
+def test_the_list_is_bounded_to_the_newest_meetings(world, monkeypatch):
+    monkeypatch.setattr(review, "LIST_MAX", 1)
+    assert ids(review.reviewable_meetings(world["users"]["reviewer"])) == [world["m2"].id]

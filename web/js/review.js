@@ -9,6 +9,7 @@ import { csrfToken, PageLoader, pickWidth } from "./docs.js";
 // file: the one-file recording's {t0, url} once it is ready (null: play the segments)
 const S = { data: null, seg: -1, pending: null, docKey: null, file: null, exp: null, wantDownload: false, poll: null };
 const pages = new PageLoader();
+const LIST_MAX = 500;  // confserver/recording/review.py lists at most this many (the newest)
 
 async function api(url, method = "GET") {
   const headers = method === "GET" ? {} : { "X-CSRFToken": csrfToken() };
@@ -65,7 +66,9 @@ async function loadList(p) {
     return fail(err, "Không mở được danh sách");
   }
   $("#rv-title").textContent = "Xem lại cuộc họp";
-  $("#rv-sub").textContent = `${rows.length} cuộc họp đã kết thúc`;
+  $("#rv-sub").textContent = rows.length >= LIST_MAX
+    ? `${rows.length} cuộc họp đã kết thúc gần đây nhất; lọc theo đơn vị, ngày hoặc tên để xem các cuộc họp khác`
+    : `${rows.length} cuộc họp đã kết thúc`;
   $("#rv-empty").hidden = rows.length > 0;
   $("#rv-rows").replaceChildren(...rows.map((m) => el("tr", { class: "rv-row", dataset: { id: m.id } },
     el("td", {}, el("a", { href: `/web/review.html?meeting=${m.id}` }, m.title)),

@@ -236,17 +236,15 @@ def test_a_stuck_disk_overflows_the_queue_and_the_caller_is_told_without_waiting
     hang = threading.Event()
     failed = threading.Event()
     calls = []
-    rec = Recorder(DirSink(tmp_path, block=hang), lambda *f: (calls.append(f), failed.set()), max_queue=50)
-    worst = 0.0
-    results = []
-    for p in packets[:200]:
-        t0 = time.perf_counter()
-        results.append(rec.put(p))
-        worst = max(worst, time.perf_counter() - t0)
+    sink = DirSink(tmp_path, block=hang)
+    rec = Recorder(sink, lambda *f: (calls.append(f), failed.set()), max_queue=50)
+    results = [rec.put(p) for p in packets[:200]]
     assert failed.wait(30)
     assert calls[0][0] == "queue_full" and len(calls) == 1
     assert results[:50] == [True] * 50 and not any(results[51:]) and rec.stopped
-    assert worst < 0.5  # generous: a put is a few µs; blocking on the disk would be seconds
+    # Every put returned and the failure was told while the writer is still stuck on the disk (its first
+    # segment never opened): nothing waited for it. No clock involved.
+    assert sink.n == 0 and not hang.is_set()
     hang.set()
     assert rec.stop(timeout=30)
     assert len(calls) == 1
@@ -270,15 +268,10 @@ def test_a_full_disk_stops_the_recorder_cleanly_and_the_caller_never_blocks(pack
     calls = []
     sink = DirSink(tiny_disk)
     rec = Recorder(sink, lambda *f: (calls.append(f), failed.set()), segment_s=300, max_queue=5000)
-    worst = 0.0
-    accepted = 0
-    for p in packets:
-        t0 = time.perf_counter()
-        accepted += rec.put(p)
-        worst = max(worst, time.perf_counter() - t0)
+    accepted = sum(rec.put(p) for p in packets)  # never blocks: see the stuck-disk test above
     assert failed.wait(30), "the writer never reported the full disk"
     assert calls == [calls[0]] and calls[0][0] == "disk_error"
     assert rec.stop(timeout=30) and rec.stopped and not rec.put(packets[0])
-    assert worst < 0.5 and accepted > 0
+    assert accepted > 0
     assert sink.closed_segments == []  # the unfinished segment is left for recover()
     assert len(calls) == 1

@@ -40,10 +40,11 @@ FAILURES = {
     "error": "Ghi hình đã dừng do lỗi máy ghi. Cuộc họp vẫn tiếp tục; bấm “Ghi hình lại” để ghi tiếp.",
     "start_failed": "Không bắt đầu ghi hình được. Cuộc họp vẫn tiếp tục; hãy thử “Ghi hình lại”.",
     "stop_failed": "Máy ghi không trả lời khi dừng; ghi hình được coi là đã dừng.",
-    "restarted": "Máy chủ đã khởi động lại nên ghi hình đã dừng. Bấm “Ghi hình lại” để ghi tiếp.",
+    "restarted": "Máy chủ vừa khởi động lại nên ghi hình bị gián đoạn; hệ thống đang ghi hình lại. Nếu dấu "
+                 "“Đang ghi hình” không hiện lại, bấm “Ghi hình lại”.",
 }
 DETAIL_MAX = 500
-RESTART = "restart"  # `by` of a recording started again by a relay process that restarted
+RESTART = "restart"  # `by` of a recording started again by a process (relay, or embedded) that restarted
 LOCK_TTL_S = 30.0  # longer than a start or stop on a relay takes; a holder that died frees it then
 LOCK_WAIT_S = 10.0
 # A failure the relay reports while Redis is unreachable is retried this long (a Redis restart takes seconds).
@@ -77,7 +78,7 @@ async def state(meeting_id: int) -> dict:
 def kept_sync(meeting_id: int, *, restarted: bool = False) -> dict:
     """The recording state the timeline last recorded, for a live store that lost it. With `restarted`
     (the store lived in a process that restarted, and its relay with it) a recording that was on is
-    reported as stopped by the restart, which nobody recorded."""
+    reported as stopped by the restart, which nobody recorded (durable.restore then has it resumed)."""
     row = (TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=KINDS).order_by("-at", "-id")
            .values("kind", "at", "data").first())
     if row is None or row["kind"] != STARTED:
@@ -238,6 +239,33 @@ def _active_meetings(channel: str | None) -> list[int]:
     if channel and settings.MEDIA_RELAY_CHANNELS:
         ids = [mid for mid in ids if relay_channel(mid) == channel]
     return ids
+
+
+_resuming: set[asyncio.Task] = set()
+
+
+def resume_soon(meeting_id: int) -> None:
+    """The embedded default: this process restarted (its live store and relay with it) while the meeting was
+    recorded; `kept_sync` has put the gap in the timeline. Start recording again in the background, as a
+    relay process that restarts does (the store calls this while it is being restored: it cannot wait)."""
+    task = asyncio.ensure_future(_resume_restarted(meeting_id))
+    _resuming.add(task)
+    task.add_done_callback(_resuming.discard)
+
+
+async def _resume_restarted(meeting_id: int) -> None:
+    try:
+        async with _locked(meeting_id, strict=False):
+            rec = await state(meeting_id)
+            if rec["on"] or (rec.get("failure") or {}).get("code") != "restarted":
+                return  # the chair acted meanwhile
+            meeting_state = await current_state(meeting_id)
+            if meeting_state not in ACTIVE:
+                return
+            rec = await _start(meeting_id, None, RESTART, meeting_state)
+        await _tell(meeting_id, Outcome(events=[_event(rec, by=RESTART)]))
+    except Exception:
+        log.exception("meeting %s: resuming its recording after a restart failed", meeting_id)
 
 
 async def _resume(meeting_id: int, channel: str | None) -> bool:

@@ -55,14 +55,19 @@ def _save_sync(mid: int, rev: int, fields: dict):
 
 async def restore(mid: int, raw) -> bool:
     """Put the meeting's kept state into the store `raw` unless it has it; True if it was put."""
+    from confserver.recording import live as recording
+
     from .live import MemoryStore
 
-    got = await db(_load_sync)(mid, isinstance(raw, MemoryStore))
+    restarted = isinstance(raw, MemoryStore)
+    got = await db(_load_sync)(mid, restarted)
     if got is None:
         return False
     put = await raw.restore(mid, *got)
     if put:
         log.info("meeting %s: live state restored from the database", mid)
+        if restarted and ((got[0].get(recording.FIELD) or {}).get("failure") or {}).get("code") == "restarted":
+            recording.resume_soon(mid)  # it was recording when the process stopped: it records again
     return put
 
 

@@ -183,16 +183,25 @@ async def test_a_store_that_lost_it_gets_it_back_from_the_timeline(world, settin
         assert rec["on"] is True and rec["since"] == since
     else:
         # The embedded default: the store lived in this process, which "restarted" (and its relay with it).
+        # The gap goes into the timeline and, since the chair had it recorded, recording starts again.
         await local.close_all()
         reset_store()
         rec = await recording.state(world.meeting_id)
         assert rec["on"] is False and rec["failure"]["code"] == "restarted"
+        await asyncio.wait_for(asyncio.gather(*recording._resuming), 30)
+        rec = await recording.state(world.meeting_id)
+        assert rec["on"] is True and rec["by"] == "restart" and rec["since"] != since
+        assert relay_records(world.meeting_id)
         got = await sync_to_async(rows)(world.meeting_id)
-        assert [r["kind"] for r in got] == ["recording_started", "recording_failed"]
-        assert got[-1]["data"]["code"] == "restarted"
-        reset_store()  # restored again: no second failure row
-        assert (await recording.state(world.meeting_id))["failure"]["code"] == "restarted"
-        assert len(await sync_to_async(rows)(world.meeting_id)) == 2
+        assert [(r["kind"], r["data"].get("by") or r["data"].get("code")) for r in got] == [
+            ("recording_started", "auto"), ("recording_failed", "restarted"), ("recording_started", "restart")]
+
+        # The chair stops it; the process restarts again: it stays stopped, no new row.
+        await recording.stop(chair)
+        await local.close_all()
+        reset_store()
+        assert (await recording.state(world.meeting_id))["on"] is False
+        assert not recording._resuming and len(await sync_to_async(rows)(world.meeting_id)) == 4
 
 
 # ---- through the socket -------------------------------------------------------------------
@@ -422,13 +431,13 @@ async def test_a_failure_reported_while_redis_is_down_is_not_lost(world, setting
         await asyncio.to_thread(redis.save_and_kill if comes_back == "with_its_data" else redis.kill)
         report = asyncio.ensure_future(recording.recording_failed(world.meeting_id, "disk_error", "EIO"))
         # It cannot reach the store (each try waits out the client's own retries): the timeline has it meanwhile.
-        end = asyncio.get_running_loop().time() + 20
+        end = asyncio.get_running_loop().time() + 45  # generous: a loaded 2-core machine
         while (got := await sync_to_async(rows)(world.meeting_id))[-1]["kind"] != "recording_failed":
             assert asyncio.get_running_loop().time() < end, "the failure is not in the timeline"
             await asyncio.sleep(0.1)
         assert got[-1]["data"]["code"] == "disk_error" and not report.done()
         await asyncio.to_thread(redis.start)
-        await asyncio.wait_for(report, 30)
+        await asyncio.wait_for(report, 60)
         rec = await recording.state(world.meeting_id)
         assert rec["on"] is False and rec["failure"]["code"] == "disk_error", rec
         assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == [

@@ -83,7 +83,7 @@ class DatabaseSink:
         except Exception:
             log.exception("recovering the segment abandoned by meeting %s's recorder failed", self.meeting_id)
         finally:
-            connections.close_all()  # the writer thread's own connections
+            _hand_back()  # the writer thread's own connections (never one of a caller's transaction)
 
 
 # Segments being written by a DatabaseSink of this process: never taken for orphans.

@@ -18,6 +18,7 @@ cases' other figures. A case that fails prints why to stderr and leaves its figu
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ CASES = {
     "remux": (["_recording_remux.py"], 900),
     "seek": (["_recording_seek.py"], 900),
 }
+# The cases that start Django outside the embedded default need a key (never a fixed one: confserver refuses it).
+ENV = {**os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(64)}
 KEYS = ("streams", "cpu_pct_per_stream", "lost_s_on_kill", "remux_s_per_hour", "seek_p95_ms")
 
 
@@ -37,7 +40,7 @@ def run(name: str) -> dict:
     print(f"• {name}", file=sys.stderr, flush=True)
     try:
         out = subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]], capture_output=True, text=True,
-                             timeout=timeout, env=dict(os.environ))
+                             timeout=timeout, env=ENV)
     except subprocess.TimeoutExpired:
         print(f"{name}: no result within {timeout} s", file=sys.stderr)
         return {}

@@ -306,6 +306,9 @@ RECORDING_DEFAULT_ON = env.bool("RECORDING_DEFAULT_ON", default=True)
 RECORDING_FINALIZE_NICE = env.int("RECORDING_FINALIZE_NICE", default=10)
 RECORDING_EXPORT_STALE_S = env.float("RECORDING_EXPORT_STALE_S", default=60.0)
 RECORDING_EXPORT_RETRY_S = env.float("RECORDING_EXPORT_RETRY_S", default=300.0)
+# The builder's wall-clock bound (0: none): a 12-hour meeting where two speak at once all along needs ~10 min of
+# a core (bench/_recording_remux.py: mixing 1.1 % of a core, joining ~3.5 s per hour); stopped past it.
+RECORDING_FINALIZE_TIMEOUT_S = env.float("RECORDING_FINALIZE_TIMEOUT_S", default=3600.0)
 # Retention (confserver/recording/retention.py, `manage.py prune_recordings`): the files of meetings ended more
 # than RECORDING_RETENTION_DAYS days ago are removed, never those of a meeting under a legal hold (set in the
 # admin). 0, the default, keeps recordings forever: deleting part of the record is the agency's decision, taken

@@ -2,7 +2,8 @@
 
 `start_in_background(meeting_id)` is what the relay calls when a meeting ends (after its last segment closed) and
 what a download of a file not built yet calls: it starts `nice manage.py finalize_recording MEETING` and returns
-at once, touching neither the database nor the disk, so an event loop never waits on it. The child claims the
+at once, touching neither the database nor the disk, so an event loop never waits on it; it runs at most
+RECORDING_FINALIZE_TIMEOUT_S (then stopped: its row goes stale and the next request builds again). The child claims the
 meeting's RecordingExport row (one builder at a time; a builder that stopped beating is replaced), builds
 (export.build), and leaves the row `ready` or `failed` with the reason, which the review page shows.
 """
@@ -40,6 +41,10 @@ def stale_after() -> timedelta:
 def start_in_background(meeting_id: int) -> None:
     """Start building the meeting's one-file recording in a separate low-priority process; never blocks."""
     cmd = [sys.executable, str(MANAGE), "finalize_recording", str(int(meeting_id))]
+    limit = float(getattr(settings, "RECORDING_FINALIZE_TIMEOUT_S", 0))
+    if limit > 0:
+        # timeout(1): TERM at the bound, KILL 30 s later; it waits for the builder, so reaping it reaps both.
+        cmd = ["timeout", "-k", "30", f"{limit:g}", *cmd]
     nice = int(getattr(settings, "RECORDING_FINALIZE_NICE", 10))
     if nice:
         cmd = ["nice", "-n", str(nice), *cmd]

@@ -73,3 +73,22 @@ async def test_start_in_background_returns_at_once_and_a_niced_process_builds_th
     assert "Tất cả 2 đoạn nguyên vẹn" in out
     line = next(x for x in out.splitlines() if x.startswith("Tệp tải về"))
     assert line.endswith("nguyên vẹn / intact"), out
+
+
+async def test_a_builder_that_runs_too_long_is_ended_and_reaped(settings, caplog):
+    """RECORDING_FINALIZE_TIMEOUT_S bounds the background builder's wall time (a hung disk or a pathological
+    file would otherwise keep it, and each stale take-over would add one more): past it the builder is
+    stopped, reaped, and the failure logged. Here the bound is shorter than the child's own start-up, so it
+    is stopped before it touches any database."""
+    settings.RECORDING_FINALIZE_TIMEOUT_S = 0.2
+    settings.RECORDING_FINALIZE_NICE = 10
+    finalize.start_in_background(999_999_999)
+    (pid, proc), = list(finalize._children.items())
+    for _ in range(600):
+        if proc.poll() is not None and pid not in finalize._children:
+            break
+        await asyncio.sleep(0.05)
+    assert proc.returncode == 124  # timeout(1): the command was stopped at its bound
+    assert pid not in finalize._children  # reaped
+    assert not Path(f"/proc/{pid}").exists()
+    assert any("finalize_recording 999999999 exited with 124" in r.getMessage() for r in caplog.records)

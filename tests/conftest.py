@@ -12,15 +12,19 @@ DATA = Path(__file__).resolve().parent.parent / "confserver" / "rooms" / "data"
 def recordings_stay_in_the_test(settings, monkeypatch, tmp_path_factory):
     """Every meeting that goes live records (RECORDING_DEFAULT_ON), here in the in-process relay: a test's
     recordings go to a folder of its own, not var/recordings; a meeting that ends is not finalised (a real
-    `finalize_recording` process would run against DATABASE_URL's database, not the test's); and the
-    recorders a test left running (their writer threads) are stopped when it ends. Tests of finalising
+    `finalize_recording` process would run against DATABASE_URL's database, not the test's); the recorders
+    a test left running (their writer threads) are stopped when it ends, and its relay-process clients
+    forgotten. Tests of finalising
     replace `local.after_meeting` themselves or call `finalize` directly."""
-    from confserver.media import local
+    from confserver.media import local, remote
 
     settings.RECORDINGS_ROOT = tmp_path_factory.mktemp("recordings")
     monkeypatch.setattr(local, "after_meeting", lambda meeting_id: None)
     yield
     stop_leftover_recorders(local)
+    # Relay-process clients are kept per event loop, by id(loop): a later test's loop may get a dead loop's id
+    # and with it a client whose reply reader never runs (every call then times out as relay_unavailable).
+    remote._clients.clear()
 
 
 def stop_leftover_recorders(local) -> list[int]:

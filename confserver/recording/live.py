@@ -15,8 +15,10 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from confserver.errors import Conflict
 from confserver.media import service
@@ -47,9 +49,12 @@ DETAIL_MAX = 500
 RESTART = "restart"  # `by` of a recording started again by a process (relay, or embedded) that restarted
 LOCK_TTL_S = 30.0  # longer than a start or stop on a relay takes; a holder that died frees it then
 LOCK_WAIT_S = 10.0
-# A failure the relay reports while Redis is unreachable is retried this long (a Redis restart takes seconds).
+# A failure the relay reports while Redis is unreachable is retried this long (a Redis restart takes seconds);
+# only errors of reaching Redis or the database are retried (a meeting that does not exist is not).
 FAILURE_RETRY_S = 60.0
 FAILURE_RETRY_PAUSE_S = 1.0
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError, OperationalError,
+                InterfaceError)
 
 # Inside a start or stop, the change under way: a failure the relay reports from within it (the same
 # task, or a task it spawned) is noted here instead of waiting for the lock that change holds.
@@ -191,7 +196,7 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
                 if ev is not None:
                     await _tell(meeting_id, Outcome(events=[ev]))
                 return
-            except Exception:
+            except _UNREACHABLE:
                 if time.monotonic() >= give_up:
                     raise
                 log.warning("meeting %s: recording failure not applied yet (retrying)", meeting_id, exc_info=True)
@@ -200,7 +205,7 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
                     await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=timezone.now(), code=code,
                                               detail=detail, during="recording", was_on=None)
                     recorded = True
-                except Exception:
+                except _UNREACHABLE:
                     log.warning("meeting %s: recording failure not in the timeline yet", meeting_id, exc_info=True)
             await asyncio.sleep(FAILURE_RETRY_PAUSE_S)
     except Exception:
@@ -209,12 +214,13 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
 
 # ---- a relay process that restarted ----------------------------------------------------------
 
-async def relay_started(channel: str | None) -> list[int]:
+async def relay_started(channel: str | None, start=None) -> list[int]:
     """A relay process (`manage.py run_relay --channel …`) started, perhaps after one died: a recording the
     live state says is on for one of its meetings ran in a process that is gone, and nothing would report
     it (the mark would stay on). Each one is recorded as stopped by the restart (the gap is in the
     timeline) and started again, since the chair decided it is recorded; every room and console is told.
-    Returns the meetings resumed; never raises."""
+    `start`: the relay process's own start_recording (its channel may not be listened to yet). Returns the
+    meetings resumed; never raises."""
     if not settings.REDIS_URL:
         return []  # no live state shared with the workers: nothing here to trust or resume
     try:
@@ -225,7 +231,7 @@ async def relay_started(channel: str | None) -> list[int]:
     resumed = []
     for mid in meetings:
         try:
-            if await _resume(mid, channel):
+            if await _resume(mid, channel, start):
                 resumed.append(mid)
         except Exception:
             log.exception("meeting %s: resuming its recording after the relay restarted failed", mid)
@@ -268,7 +274,7 @@ async def _resume_restarted(meeting_id: int) -> None:
         log.exception("meeting %s: resuming its recording after a restart failed", meeting_id)
 
 
-async def _resume(meeting_id: int, channel: str | None) -> bool:
+async def _resume(meeting_id: int, channel: str | None, start=None) -> bool:
     async with _locked(meeting_id, strict=False):
         if not (await state(meeting_id))["on"]:
             return False
@@ -278,7 +284,7 @@ async def _resume(meeting_id: int, channel: str | None) -> bool:
         await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=timezone.now(), code="restarted",
                                   during="recording", was_on=True,
                                   detail=f"relay process {channel or ''} restarted; its recorder with it")
-        rec = await _start(meeting_id, None, RESTART, meeting_state)
+        rec = await _start(meeting_id, None, RESTART, meeting_state, start=start)
     await _tell(meeting_id, Outcome(events=[_event(rec, by=RESTART)]))
     log.warning("meeting %s: recording %s after the relay restarted", meeting_id, "resumed" if rec["on"] else "failed")
     return True
@@ -286,12 +292,13 @@ async def _resume(meeting_id: int, channel: str | None) -> bool:
 
 # ---- changing it ----------------------------------------------------------------------
 
-async def _start(meeting_id: int, user, by: str, meeting_state: str) -> dict:
-    """Ask the relay to record the program; the new state (off with a failure if it could not)."""
+async def _start(meeting_id: int, user, by: str, meeting_state: str, start=None) -> dict:
+    """Ask the relay (`start`: another way to reach it) to record the program; the new state (off with a
+    failure if it could not)."""
     change = {"meeting_id": meeting_id, "failure": None, "done": False}
     token = _changing.set(change)
     try:
-        await service.start_recording(meeting_id, await program(meeting_id))
+        await (start or service.start_recording)(meeting_id, await program(meeting_id))
     except Exception as exc:
         log.exception("meeting %s: starting the recording failed", meeting_id)
         change["failure"] = ("start_failed", _describe(exc))

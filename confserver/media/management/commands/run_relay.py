@@ -26,15 +26,17 @@ class Command(BaseCommand):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            # Recordings the live state says run on this relay died with the process before it: resumed (and
-            # told) once serving, since their start is a call to this very channel.
-            resume = asyncio.ensure_future(_resume_recordings(channel))
+            serving = asyncio.ensure_future(serve(get_channel_layer(), channel, stop))
+            # Recordings the live state says run on this relay died with the process before it: resumed here
+            # (started on this process's relays directly) and told, next to serving.
+            resume = asyncio.ensure_future(recording_live.relay_started(channel, start=local.start_recording))
             try:
-                await serve(get_channel_layer(), channel, stop)
+                await serving
             finally:
                 resume.cancel()
                 await asyncio.gather(resume, return_exceptions=True)
 
+        from confserver.recording import live as recording_live  # imported now: not on the loop, before serving
         from confserver.runtime import tune_gc
 
         tune_gc()
@@ -42,9 +44,3 @@ class Command(BaseCommand):
         local.recover_segments(channel)
         self.stdout.write(f"relay on channel {channel}")
         asyncio.run(main())
-
-
-async def _resume_recordings(channel: str):
-    from confserver.recording import live
-
-    await live.relay_started(channel)

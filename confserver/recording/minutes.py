@@ -229,6 +229,9 @@ def _ms(at: datetime | None):
 
 
 def _locked(meeting: Meeting) -> Minutes:
+    # The meeting's row first: with no minutes saved yet there is no row to lock, and two first saves at
+    # once both inserted one (the unique constraint per meeting: IntegrityError, a 500). The second now waits.
+    Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
     row = Minutes.objects.select_for_update().filter(meeting=meeting).defer("pdf").first() or draft(meeting)
     if row.state == MinutesState.FINAL:
         raise final()

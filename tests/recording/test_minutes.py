@@ -256,3 +256,49 @@ def test_each_download_of_the_minutes_is_logged_and_a_refusal_is_not(held, users
     log = RecordingAccess.objects.get()
     assert (log.user, log.meeting, log.segment, log.action, log.client_address) == (
         users["reviewer"], m, None, AccessAction.MINUTES, "203.0.113.5")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="two writers at once: PostgreSQL's row locks (SQLite serialises whole transactions)")
+def test_two_first_saves_at_once_make_one_row_and_no_server_error(held, users, monkeypatch):
+    """The host and the secretary press 'Lưu' on the unsaved draft at the same moment: both find no row and
+    both would insert one (a unique constraint per meeting: IntegrityError, a 500). One must wait for the other."""
+    import threading
+
+    from django.db import connection
+
+    from confserver.errors import DomainError
+
+    m, host, *_ = held
+    real = minutes.draft
+    gate = threading.Barrier(2, timeout=3)
+
+    def draft(meeting, *args, **kwargs):
+        try:
+            gate.wait()  # both saves are past their check for a row
+        except threading.BrokenBarrierError:
+            pass  # the other save is waiting for this one: they are serialised
+        return real(meeting, *args, **kwargs)
+
+    monkeypatch.setattr(minutes, "draft", draft)
+    results = []
+
+    def save(text):
+        try:
+            minutes.save(host, m.id, conclusions=text)
+            results.append("ok")
+        except DomainError as exc:
+            results.append(exc.code)
+        except Exception as exc:  # noqa: BLE001 - what the API would answer with a 500
+            results.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=save, args=(text,)) for text in ("Kết luận A", "Kết luận B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) in (["ok", "ok"], ["minutes_changed", "ok"]), results
+    assert Minutes.objects.filter(meeting=m).count() == 1

@@ -3,7 +3,9 @@
 Under Decision 45/2018/QĐ-TTg the chair decides whether a meeting is recorded: a meeting that goes
 live starts recording by itself (RECORDING_DEFAULT_ON), the console stops and restarts it (also in the
 test run, if the chair chooses), and it stops when the meeting ends. The relay reports a recorder that
-stopped by itself through `recording_failed`. Every start, stop and failure goes into the timeline.
+stopped by itself through `recording_failed`. Every start, stop and failure goes into the timeline. A
+process that held a running recorder and restarts (a relay process: `relay_started`; the embedded default:
+`resume_soon`) records the gap and starts it again.
 
 The live state is the `recording` field of the meeting's ctl hash in the live store:
 {on, since, by, failure}; clients read it as `recording {on, since, failure?}` in the snapshot and in the

@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -55,6 +56,7 @@ LOCK_WAIT_S = 10.0
 # only errors of reaching Redis or the database are retried (a meeting that does not exist is not).
 FAILURE_RETRY_S = 60.0
 FAILURE_RETRY_PAUSE_S = 1.0
+STALE_MARGIN_S = 2.0
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError, OperationalError,
                 InterfaceError)
 
@@ -189,11 +191,12 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
         # timeline at once (a store rebuilt from the database reads it back: off), and the live state and the
         # event are retried until Redis answers (it may come back with its data, still saying "on").
         recorded = False
+        reported = timezone.now()  # the timeline's time for it, whenever it can be applied
         give_up = time.monotonic() + FAILURE_RETRY_S
         while True:
             try:
                 async with _locked(meeting_id, strict=False):
-                    ev = await _fail(meeting_id, code, detail, recorded=recorded)
+                    ev = await _fail(meeting_id, code, detail, reported, recorded=recorded)
                 recorded = True
                 if ev is not None:
                     await _tell(meeting_id, Outcome(events=[ev]))
@@ -204,7 +207,7 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
                 log.warning("meeting %s: recording failure not applied yet (retrying)", meeting_id, exc_info=True)
             if not recorded:
                 try:
-                    await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=timezone.now(), code=code,
+                    await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=reported, code=code,
                                               detail=detail, during="recording", was_on=None)
                     recorded = True
                 except _UNREACHABLE:
@@ -349,15 +352,19 @@ async def _stop(meeting_id: int, user, by: str) -> dict:
     return rec
 
 
-async def _fail(meeting_id: int, code: str, detail: str, *, recorded: bool = False) -> dict | None:
-    """Record the relay's failure (unless `recorded` already); the event to tell when it turned a running
-    recording off."""
+async def _fail(meeting_id: int, code: str, detail: str, reported, *, recorded: bool = False) -> dict | None:
+    """Record the relay's failure, `reported` at that time (unless `recorded` already); the event to tell
+    when it turned a running recording off."""
     now = timezone.now()
     rec = await state(meeting_id)
-    was_on = rec["on"]
+    # A recording that began after the report is not the one that failed (the chair stopped and restarted it
+    # while the report waited for the lock, or for Redis): it goes on. The margin covers clocks of different
+    # hosts (the relay's reports, the worker's `since`); a stop and a restart take the chair longer.
+    newer = rec.get("since") and datetime.fromisoformat(rec["since"]) > reported + timedelta(seconds=STALE_MARGIN_S)
+    was_on = rec["on"] and not newer
     ended = await current_state(meeting_id) == MeetingState.ENDED
     if not recorded:
-        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=now, code=code, detail=detail,
+        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=reported, code=code, detail=detail,
                                   during="recording", was_on=was_on)
     if not was_on or ended:
         return None  # stopped (or ended) meanwhile: the failure is in the timeline, nothing else changes

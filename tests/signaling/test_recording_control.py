@@ -446,3 +446,27 @@ async def test_a_failure_reported_while_redis_is_down_is_not_lost(world, setting
     finally:
         reset_store()
         await asyncio.to_thread(redis.kill)
+
+
+async def test_a_late_failure_of_the_previous_recorder_leaves_the_new_recording_on(world, monkeypatch):
+    """The recorder fails; before its report takes the lock (held by another worker's change, or Redis down),
+    the chair has stopped and started recording again. The report is about a recorder that is gone: it goes
+    into the timeline at the time it was made, and the new recording stays on."""
+    chair, _ = await actors(world)
+    monkeypatch.setattr(recording, "STALE_MARGIN_S", 0.1)  # another host's clock may be this far off
+    await recording.start(chair)
+    held = await get_store().try_lock(world.meeting_id, recording.FIELD, 60)
+    report = asyncio.ensure_future(recording.recording_failed(world.meeting_id, "disk_error", "EIO"))
+    await asyncio.sleep(0.3)  # the report waits for the lock
+    assert not report.done()
+    # Meanwhile (as the other holder) the recording was stopped and started again: a new one since now.
+    await recording._stop(world.meeting_id, None, "chair")
+    newer = await recording._start(world.meeting_id, None, "chair", "test_run")
+    await get_store().unlock(world.meeting_id, recording.FIELD, held)
+    await asyncio.wait_for(report, 30)
+    rec = await recording.state(world.meeting_id)
+    assert rec["on"] is True and rec["since"] == newer["since"] and relay_records(world.meeting_id)
+    got = await sync_to_async(rows)(world.meeting_id)
+    assert [r["kind"] for r in got] == ["recording_started", "recording_failed", "recording_stopped",
+                                         "recording_started"]  # in the order things happened
+    assert got[1]["data"]["was_on"] is False

@@ -2,15 +2,38 @@
 
 Each is (opcode, payload, kind). None is a valid request that changes anything: types that act
 (leave, set_state, raise_hand...) always carry a wrong or extra field."""
+
 import json
 import random
 
 from _hostile_ws import BINARY, TEXT
 
-TYPES = ["join", "leave", "ping", "snapshot", "raise_hand", "lower_hand", "grant_floor", "revoke_floor",
-         "broadcast_room", "lecture_mode", "mute_room", "drop_room", "set_state", "roll_call_start",
-         "roll_call_end", "roll_call_answer", "roll_call_mark", "sdp_offer", "ice_candidate", "multiview",
-         "agenda_item", "present", "present_stop", "sync_state"]
+TYPES = [
+    "join",
+    "leave",
+    "ping",
+    "snapshot",
+    "raise_hand",
+    "lower_hand",
+    "grant_floor",
+    "revoke_floor",
+    "broadcast_room",
+    "lecture_mode",
+    "mute_room",
+    "drop_room",
+    "set_state",
+    "roll_call_start",
+    "roll_call_end",
+    "roll_call_answer",
+    "roll_call_mark",
+    "sdp_offer",
+    "ice_candidate",
+    "multiview",
+    "agenda_item",
+    "present",
+    "present_stop",
+    "sync_state",
+]
 SAFE = ("ping", "snapshot", "sync_state")  # valid forms of these change nothing
 SURROGATES = ["\\ud800", "\\udfff", "\\udbff\\u0041", "a\\ud83d", "\\ud83d\\ud83d"]
 
@@ -46,7 +69,7 @@ def _odd_value(rng: random.Random):
         return json.dumps([rng.randrange(-5, 2**40) for _ in range(rng.randrange(0, 40))])
     if pick == 10:
         return json.dumps({"session": rng.choice(["", "x" * 100, "s"]), "last_seq": rng.choice([-1, 1.5, "1"])})
-    return str(rng.randrange(-10**6, 10**6))
+    return str(rng.randrange(-(10**6), 10**6))
 
 
 def _message(rng: random.Random) -> str:
@@ -55,9 +78,27 @@ def _message(rng: random.Random) -> str:
     rid = rng.choice(["1", '"a"', _odd_value(rng), '"' + rng.choice(SURROGATES) + '"', "true", "1.0"])
     fields = [f'"type":{json.dumps(t)}', f'"id":{rid}']
     for _ in range(rng.randrange(1, 4)):
-        name = rng.choice(["room_id", "muted", "state", "reason", "ack", "resume", "sdp", "item_id", "page",
-                           "room_ids", "status", "extra", "type", "id", "\\ud800", "x" * 70])
-        fields.append(f'{json.dumps(name)}:{_odd_value(rng)}')
+        name = rng.choice(
+            [
+                "room_id",
+                "muted",
+                "state",
+                "reason",
+                "ack",
+                "resume",
+                "sdp",
+                "item_id",
+                "page",
+                "room_ids",
+                "status",
+                "extra",
+                "type",
+                "id",
+                "\\ud800",
+                "x" * 70,
+            ]
+        )
+        fields.append(f"{json.dumps(name)}:{_odd_value(rng)}")
     if t not in SAFE:
         fields.append('"zz_extra":1')  # never a valid action, whatever the rest
     rng.shuffle(fields)
@@ -76,13 +117,21 @@ def frames(rng: random.Random):
         elif pick < 63:
             depth = rng.choice([990, 1000, 5000, 30000])
             inner = _nested(depth, rng)
-            body = rng.choice([inner, '{"type":"ping","id":' + inner + "}",
-                               '{"type":"ping","id":1,"ack":' + inner + "}"])
+            body = rng.choice(
+                [inner, '{"type":"ping","id":' + inner + "}", '{"type":"ping","id":1,"ack":' + inner + "}"]
+            )
             yield TEXT, body.encode(), "deep"
         elif pick < 71:
             s = rng.choice(SURROGATES)
-            body = rng.choice(['{"type":"ping","id":"%s"}', '{"type":"nope","id":"%s"}', '{"type":"%s","id":1}',
-                               '{"type":"ping","id":1,"ack":"%s"}', '{"type":"snapshot","id":"%s","x":1}'])
+            body = rng.choice(
+                [
+                    '{"type":"ping","id":"%s"}',
+                    '{"type":"nope","id":"%s"}',
+                    '{"type":"%s","id":1}',
+                    '{"type":"ping","id":1,"ack":"%s"}',
+                    '{"type":"snapshot","id":"%s","x":1}',
+                ]
+            )
             yield TEXT, (body % s).encode(), "surrogate"
         elif pick < 79:
             raw = rng.randbytes(rng.randrange(1, 300))
@@ -100,8 +149,14 @@ def frames(rng: random.Random):
         elif pick < 95:
             yield TEXT, b"", "empty"
         else:
-            body = rng.choice(['{"type":"leave","id":1,"type":"ping","zz":1}', '{"type":"ping","id":1,"id":{"a":1}}',
-                               '{"type":"ping","id":1} {"type":"ping","id":2}', '\ufeff{"type":"ping","id":1}'])
+            body = rng.choice(
+                [
+                    '{"type":"leave","id":1,"type":"ping","zz":1}',
+                    '{"type":"ping","id":1,"id":{"a":1}}',
+                    '{"type":"ping","id":1} {"type":"ping","id":2}',
+                    '\ufeff{"type":"ping","id":1}',
+                ]
+            )
             yield TEXT, body.encode(), "duplicate"
 
 

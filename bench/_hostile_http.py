@@ -1,20 +1,21 @@
 """The HTTP cases of bench/hostile.py: database connections, sign-in throttling, big anonymous
 bodies and hostile PDFs. Each takes the Bench and fills its figures in `b.out`."""
+
 import asyncio
 import re
 import secrets
 import time
 from collections import Counter
 
-import aiohttp
-
 import _hostile_pdfs
+import aiohttp
 from _hostile_procs import Sampler, Worker, log, mb
 
 THROTTLE_WORDS = ("quá nhiều", "thử lại sau", "tạm khóa", "tạm khoá", "too many")
 
 
 # ---- db ----------------------------------------------------------------------------------------
+
 
 async def case_db(b):
     """500 API calls (each reads the session and the meeting), 10 at a time over both workers. On a
@@ -25,6 +26,7 @@ async def case_db(b):
     n, parallel, made, over = 500, 10, 0, False
     todo = iter(range(n))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+
         async def client():
             nonlocal made, over
             for i in todo:
@@ -40,6 +42,7 @@ async def case_db(b):
                 made += 1
                 if await asyncio.to_thread(b.guard.count) > cap:
                     over = True
+
         await asyncio.gather(*(client() for _ in range(parallel)))
     await asyncio.sleep(1.0)
     held = await asyncio.to_thread(b.guard.count)
@@ -49,6 +52,7 @@ async def case_db(b):
 
 
 # ---- login -------------------------------------------------------------------------------------
+
 
 async def case_login(b):
     """Wrong passwords for one account, one after another, until the sign-in page refuses (429 or a
@@ -65,8 +69,9 @@ async def case_login(b):
         for n in range(1, 101):
             data = {"csrfmiddlewaretoken": token, "username": "seed-host", "password": f"sai-{n}", "next": "/"}
             t0 = time.perf_counter()
-            async with http.post(f"{base}/login/", data=data, allow_redirects=False,
-                                 headers={"Referer": f"{base}/login/"}) as r:
+            async with http.post(
+                f"{base}/login/", data=data, allow_redirects=False, headers={"Referer": f"{base}/login/"}
+            ) as r:
                 text = (await r.text(errors="replace")).lower()
                 statuses[r.status] += 1
                 times.append(time.perf_counter() - t0)
@@ -75,29 +80,35 @@ async def case_login(b):
                     b.out["login_throttled_after"] = n
                     break
     b.out["login_statuses"] = {str(k): v for k, v in statuses.items()}
-    log(f"login: {dict(statuses)}, throttled at attempt {b.out['login_throttled_after']}, "
-        f"{b.out['login_attempt_ms_p50']} ms per attempt")
+    log(
+        f"login: {dict(statuses)}, throttled at attempt {b.out['login_throttled_after']}, "
+        f"{b.out['login_attempt_ms_p50']} ms per attempt"
+    )
 
 
 # ---- big anonymous bodies ----------------------------------------------------------------------
 
-async def post_stream(b, worker: Worker, path: str, total: int, content_type: str, head: bytes,
-                      tail: bytes) -> dict:
+
+async def post_stream(b, worker: Worker, path: str, total: int, content_type: str, head: bytes, tail: bytes) -> dict:
     """POST `total` bytes as fast as the server reads them; stop when it answers or closes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", worker.port)
-    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{worker.port}\r\nContent-Type: {content_type}\r\n"
-                  f"Content-Length: {total}\r\nConnection: close\r\n\r\n").encode() + head)
+    writer.write(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{worker.port}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {total}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + head
+    )
     answer = asyncio.ensure_future(reader.read(4096))
     block = b"\0" * (1 << 20)
     left, t0 = total - len(head) - len(tail), time.monotonic()
     sent = len(head)
     try:
         while left > 0 and not answer.done() and time.monotonic() - t0 < b.args.upload_time:
-            piece = block[:min(left, len(block))]
+            piece = block[: min(left, len(block))]
             writer.write(piece)
             drained = asyncio.ensure_future(writer.drain())
-            await asyncio.wait({drained, answer}, timeout=b.args.upload_time,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({drained, answer}, timeout=b.args.upload_time, return_when=asyncio.FIRST_COMPLETED)
             if not drained.done():
                 drained.cancel()
                 break
@@ -108,7 +119,7 @@ async def post_stream(b, worker: Worker, path: str, total: int, content_type: st
             writer.write(tail)
             sent += len(tail)
         first = await asyncio.wait_for(answer, max(1.0, b.args.upload_time - (time.monotonic() - t0)))
-    except (ConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, ConnectionError) as exc:
         first = f"{type(exc).__name__}".encode()
     finally:
         answer.cancel()
@@ -123,10 +134,15 @@ async def case_upload(b):
     total = b.args.upload_mb * 2**20
     boundary = "hostile" + secrets.token_hex(8)
     bodies = {
-        "upload": (f"/api/agenda/meetings/{b.mid}/documents", f"multipart/form-data; boundary={boundary}",
-                   (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n"
-                    f"Content-Type: application/pdf\r\n\r\n%PDF-1.7\n").encode(),
-                   f"\r\n--{boundary}--\r\n".encode()),
+        "upload": (
+            f"/api/agenda/meetings/{b.mid}/documents",
+            f"multipart/form-data; boundary={boundary}",
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
+                f"Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+            ).encode(),
+            f"\r\n--{boundary}--\r\n".encode(),
+        ),
         "login": ("/login/", "application/x-www-form-urlencoded", b"username=a&password=", b""),
     }
     for name, (path, ctype, head, tail) in bodies.items():
@@ -137,11 +153,14 @@ async def case_upload(b):
         key = "anon_200mb_upload_peak_mb" if name == "upload" else "anon_200mb_login_peak_mb"
         b.out[key] = mb(s, limit)
         b.out[f"anon_200mb_{name}_answer"] = res
-        log(f"upload: anonymous {b.args.upload_mb} MB to {path}: {res}, peak +{b.out[key]} MB "
-            f"over {s.baseline_mb:.0f} MB")
+        log(
+            f"upload: anonymous {b.args.upload_mb} MB to {path}: {res}, peak +{b.out[key]} MB "
+            f"over {s.baseline_mb:.0f} MB"
+        )
 
 
 # ---- render ------------------------------------------------------------------------------------
+
 
 async def case_render(b):
     """The host uploads each hostile PDF and asks for its first page; memory of the worker and its
@@ -162,18 +181,21 @@ async def case_render(b):
                     form = aiohttp.FormData()
                     form.add_field("file", data, filename=f"{name}.pdf", content_type="application/pdf")
                     form.add_field("title", f"Tài liệu thử {name}")
-                    async with http.post(f"{w0.base}/api/agenda/meetings/{b.mid}/documents", data=form,
-                                         headers=b.http_headers(csrf=True)) as r:
+                    async with http.post(
+                        f"{w0.base}/api/agenda/meetings/{b.mid}/documents", data=form, headers=b.http_headers(csrf=True)
+                    ) as r:
                         body = await r.json(content_type=None)
                         d["upload"] = r.status if r.status == 201 else f"{r.status} {body.get('code')}"
                     if r.status == 201:
                         vid = body["current"]["id"]
-                        async with http.get(f"{w0.base}/api/agenda/versions/{vid}/pages/1?width={width}",
-                                            headers=b.http_headers()) as r:
+                        async with http.get(
+                            f"{w0.base}/api/agenda/versions/{vid}/pages/1?width={width}", headers=b.http_headers()
+                        ) as r:
                             payload = await r.read()
-                            d["render"] = r.status if r.status == 200 else \
-                                f"{r.status} {payload[:120].decode(errors='replace')}"
-                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                            d["render"] = (
+                                r.status if r.status == 200 else f"{r.status} {payload[:120].decode(errors='replace')}"
+                            )
+                except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                     d["error"] = type(exc).__name__
                 elapsed = time.perf_counter() - t0
             d["s"], d["peak_mb"] = round(elapsed, 2), mb(s, limit)

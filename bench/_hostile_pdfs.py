@@ -1,5 +1,6 @@
 """Hostile PDFs for bench/hostile.py: a huge page box, and a flate bomb (about 1 MB on disk,
 1 GB once decoded). Used when confserver/agenda/testing/pdfgen.py has none (older trees)."""
+
 import zlib
 
 BOMB_DECODED = 1 << 30  # bytes a bomb decodes to
@@ -39,23 +40,27 @@ def _deflated(pattern: bytes, total: int) -> bytes:
 def tall_page() -> bytes:
     """One 100 x 14,400 pt page (the largest box PDF allows): 1600 px wide is 230,400 px tall."""
     content = b"0 0 1 rg 10 10 80 14380 re f"
-    return _pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 14400] /Contents 4 0 R >>",
-        _stream(content),
-    ])
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 14400] /Contents 4 0 R >>",
+            _stream(content),
+        ]
+    )
 
 
 def content_bomb() -> bytes:
     """An A4 page whose content stream decodes to ~1 GB of drawing operators."""
     data = _deflated(b" ", BOMB_DECODED)
-    return _pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
-        _stream(data, b"/Filter /FlateDecode "),
-    ])
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+            _stream(data, b"/Filter /FlateDecode "),
+        ]
+    )
 
 
 def all_hostile() -> dict[str, bytes]:

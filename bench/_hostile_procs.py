@@ -1,5 +1,6 @@
 """Processes of bench/hostile.py: its own redis-server (killed and restarted on the same port),
 daphne workers that can be killed and started again, and a memory sampler over a process tree."""
+
 import os
 import signal
 import socket
@@ -50,9 +51,20 @@ class Worker:
     def start(self):
         self.starts += 1
         log = open(self.log_dir / f"daphne-{self.port}-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen([str(Path(live.PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p",
-                                      str(self.port), "confserver.asgi:application"],
-                                     env=self.env, cwd=live.ROOT, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [
+                str(Path(live.PYTHON).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "confserver.asgi:application",
+            ],
+            env=self.env,
+            cwd=live.ROOT,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         live.wait_port(self.port, self.proc)
 
@@ -99,7 +111,7 @@ def descendants(pid: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        parent[int(name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+        parent[int(name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -193,8 +205,9 @@ class PgGuard:
         import psycopg
 
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                                [self.db_name]).fetchone()[0]
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.db_name]).fetchone()[
+                0
+            ]
 
     def _run(self):
         import psycopg
@@ -202,13 +215,16 @@ class PgGuard:
         while not self._stop.wait(self.every):
             try:
                 with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                    n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                                     [self.db_name]).fetchone()[0]
+                    n = conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.db_name]
+                    ).fetchone()[0]
                     self.max_seen = max(self.max_seen, n)
                     if n > self.cap:
                         self.terminated += conn.execute(
                             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                            "WHERE datname = %s AND state = 'idle'", [self.db_name]).fetchone()[0]
+                            "WHERE datname = %s AND state = 'idle'",
+                            [self.db_name],
+                        ).fetchone()[0]
             except Exception:
                 pass
 

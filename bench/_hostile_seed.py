@@ -2,6 +2,7 @@
 a terminal account each, a meeting of the first N rooms in its test run, and a host session. Prints
 {"meeting_id", "host_cookie"}; the room links come from the product's own API afterwards
 (GET /api/meetings/{id}/room-tokens), whatever form they take in the tree under test."""
+
 import argparse
 import json
 import os
@@ -35,12 +36,19 @@ def main():
     central = AdminUnit.objects.get(code="VN")
     host = User.objects.create_user("seed-host", "", "mat-khau-dung-cua-bench", role=Role.HOST, unit=central)
     rooms = list(Room.objects.exclude(unit=central).select_related("unit").order_by("unit__path")[: args.rooms])
-    User.objects.bulk_create([User(username=f"seed-t-{r.id}", role=Role.TERMINAL, unit_id=r.unit_id, room=r)
-                              for r in rooms], batch_size=1000)
+    User.objects.bulk_create(
+        [User(username=f"seed-t-{r.id}", role=Role.TERMINAL, unit_id=r.unit_id, room=r) for r in rooms], batch_size=1000
+    )
     start = timezone.now()
     selection = meetings.Selection(mode="units", unit_codes=tuple(r.unit.code for r in rooms))
-    m = meetings.create_meeting(host, host_unit_code="VN", title="Thử tấn công", scheduled_start=start,
-                                scheduled_end=start + timedelta(hours=3), selection=selection)
+    m = meetings.create_meeting(
+        host,
+        host_unit_code="VN",
+        title="Thử tấn công",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=3),
+        selection=selection,
+    )
     meetings.change_state(host, m.id, "test_run")
     session = SessionStore()
     session[SESSION_KEY] = str(host.pk)

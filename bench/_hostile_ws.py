@@ -1,6 +1,7 @@
 """A raw WebSocket client for bench/hostile.py: it sends any frame (invalid UTF-8 in a text
 frame, binary, floods of pre-built frames), sees every close code, and speaks enough of the
 meeting protocol (join, requests, acknowledgements) to take part in a meeting."""
+
 import asyncio
 import base64
 import itertools
@@ -51,9 +52,13 @@ class Conn(asyncio.Protocol):
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
-        transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                         f"{extra}\r\n").encode())
+        transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"{extra}\r\n"
+            ).encode()
+        )
 
     def data_received(self, data):
         at = time.perf_counter()
@@ -62,11 +67,11 @@ class Conn(asyncio.Protocol):
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 return
-            self.status = bytes(self.buf[:self.buf.find(b"\r\n")]).decode("latin-1")
+            self.status = bytes(self.buf[: self.buf.find(b"\r\n")]).decode("latin-1")
             if not self.status.startswith("HTTP/1.1 101"):
                 self.opened.set_exception(ConnectionError(self.status))
                 return
-            del self.buf[:end + 4]
+            del self.buf[: end + 4]
             self.opened.set_result(None)
         buf, pos, n_buf = self.buf, 0, len(self.buf)
         while n_buf - pos >= 2:
@@ -86,9 +91,9 @@ class Conn(asyncio.Protocol):
             if opcode == TEXT or opcode == BINARY:
                 self.received += 1
                 if self.keep:
-                    self.inbox.append((at, bytes(buf[pos + head:pos + head + n])))
+                    self.inbox.append((at, bytes(buf[pos + head : pos + head + n])))
             elif opcode == CLOSE and self.close_code is None:
-                body = bytes(buf[pos + head:pos + head + n])
+                body = bytes(buf[pos + head : pos + head + n])
                 self.close_code = struct.unpack("!H", body[:2])[0] if len(body) >= 2 else 1005
                 self.close_at = at
                 try:
@@ -96,7 +101,7 @@ class Conn(asyncio.Protocol):
                 except Exception:
                     pass
             elif opcode == PING:
-                self.transport.write(frame(PONG, bytes(buf[pos + head:pos + head + n])))
+                self.transport.write(frame(PONG, bytes(buf[pos + head : pos + head + n])))
             pos += head + n
         del buf[:pos]
         self._wake()
@@ -142,7 +147,7 @@ class Conn(asyncio.Protocol):
             self.waiter = asyncio.get_running_loop().create_future()
             left = end - time.monotonic()
             if left <= 0:
-                raise asyncio.TimeoutError
+                raise TimeoutError
             await asyncio.wait_for(self.waiter, left)
         return len(self.inbox)
 
@@ -158,15 +163,17 @@ class Conn(asyncio.Protocol):
                 self.transport.close()
 
 
-async def open_conn(base: str, path: str, *, headers: dict | None = None, keep: bool = True,
-                    timeout: float = 15) -> Conn:
+async def open_conn(
+    base: str, path: str, *, headers: dict | None = None, keep: bool = True, timeout: float = 15
+) -> Conn:
     """Open a WebSocket to http://127.0.0.1:port + path; ConnectionError unless it opens."""
     hostport = base.split("//", 1)[1]
     host, port = hostport.rsplit(":", 1)
     loop = asyncio.get_running_loop()
     h = {"Origin": base, **(headers or {})}
     _, conn = await asyncio.wait_for(
-        loop.create_connection(lambda: Conn(hostport, path, h, keep), host, int(port)), timeout)
+        loop.create_connection(lambda: Conn(hostport, path, h, keep), host, int(port)), timeout
+    )
     try:
         await asyncio.wait_for(conn.opened, timeout)
     except BaseException:

@@ -7,6 +7,7 @@ from the file left behind, before any recovery. Several trials; the figure is th
 
     .venv/bin/python bench/_recording_kill.py     # prints {"lost_s_on_kill": …, …} as its last line
 """
+
 import json
 import random
 import signal
@@ -40,7 +41,8 @@ packets = []
 for i in range(12 * fps):
     f = av.VideoFrame(640, 360, "yuv420p")
     for k, plane in enumerate(f.planes):
-        plane.update(bytes(((i * 7 + k * 40 + x) // 2) % 256 for x in range(plane.line_size)) * (360 if k == 0 else 180))
+        row = bytes(((i * 7 + k * 40 + x) // 2) % 256 for x in range(plane.line_size))
+        plane.update(row * (360 if k == 0 else 180))
     f.pts, f.time_base = i, cc.time_base
     packets += [EncodedPacket.video(bytes(p), p.pts * 3000, vtb) for p in cc.encode(f)]
 for i in range(12 * 50):
@@ -83,8 +85,13 @@ def last_decodable_ms(path: Path) -> int | None:
 
 def trial(tmp: Path, n: int, kill_after: float) -> float:
     out = tmp / f"killed-{n}.webm"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     last_put = 0
     try:
         assert proc.stdout.readline().strip() == "ready"

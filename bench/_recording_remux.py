@@ -12,13 +12,14 @@ RECORDING_SEGMENT_S (300 s) segments, the chair's track only (lecture mode). The
 
     .venv/bin/python bench/_recording_remux.py     # prints {"remux_s_per_hour": …, …} as its last line
 """
+
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -113,32 +114,43 @@ def measure(hours: float = 1.0) -> dict:
     try:
         seconds = int(hours * 3600)
         clip = _clip()
-        start = datetime.now(timezone.utc) - timedelta(hours=2)
+        start = datetime.now(UTC) - timedelta(hours=2)
         t = time.perf_counter()
         segments = _record(tmp / "lecture", seconds, clip, False, start)
-        _log(f"recorded {len(segments)} segments, {sum(s.size for s in segments) / 1e6:.0f} MB "
-             f"in {time.perf_counter() - t:.1f} s")
+        _log(
+            f"recorded {len(segments)} segments, {sum(s.size for s in segments) / 1e6:.0f} MB "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
 
         t = time.perf_counter()
         copies = [mix.mix_file(s.path, s.path.with_suffix(".mix.webm")) for s in segments]
         mix_copy_s = time.perf_counter() - t
-        _log(f"mixed (copy) in {mix_copy_s:.2f} s: {sum(c.copied for c in copies)} packets copied, "
-             f"{sum(c.encoded for c in copies)} encoded")
+        _log(
+            f"mixed (copy) in {mix_copy_s:.2f} s: {sum(c.copied for c in copies)} packets copied, "
+            f"{sum(c.encoded for c in copies)} encoded"
+        )
 
         both = _record(tmp / "floor", SEGMENT_S, clip, True, start)
         t, cpu = time.perf_counter(), time.process_time()
         stats = mix.mix_file(both[0].path, both[0].path.with_suffix(".mix.webm"))
         mix_both_s, mix_both_cpu_s = time.perf_counter() - t, time.process_time() - cpu
-        _log(f"mixed (both speaking) {SEGMENT_S} s in {mix_both_s:.2f} s: {stats.encoded} packets encoded, "
-             f"{stats.mixed_ms / 1000:.0f} s mixed")
+        _log(
+            f"mixed (both speaking) {SEGMENT_S} s in {mix_both_s:.2f} s: {stats.encoded} packets encoded, "
+            f"{stats.mixed_ms / 1000:.0f} s mixed"
+        )
 
         t = time.perf_counter()
         for s in segments:
             assert sha256_file(s.path) == s.sha256
         check_s = time.perf_counter() - t
-        parts = [export.Part(s.path, s.path.with_suffix(".mix.webm"),
-                             round((s.started_at - segments[0].started_at).total_seconds() * 1000))
-                 for s in segments]
+        parts = [
+            export.Part(
+                s.path,
+                s.path.with_suffix(".mix.webm"),
+                round((s.started_at - segments[0].started_at).total_seconds() * 1000),
+            )
+            for s in segments
+        ]
         out = tmp / "export.webm"
         cpu = time.process_time()
         joined = export.join(parts, out)
@@ -148,9 +160,11 @@ def measure(hours: float = 1.0) -> dict:
         hash_s = time.perf_counter() - t
         packets = joined.video_packets + joined.audio_packets
         remux_s = check_s + joined.seconds + hash_s
-        _log(f"joined {packets} packets in {joined.seconds:.2f} s ({joined.seconds / packets * 1e6:.1f} µs/packet), "
-             f"checked segments in {check_s:.2f} s, hashed the result in {hash_s:.2f} s; "
-             f"{out.stat().st_size / 1e6:.0f} MB, {joined.duration_ms / 1000:.0f} s")
+        _log(
+            f"joined {packets} packets in {joined.seconds:.2f} s ({joined.seconds / packets * 1e6:.1f} µs/packet), "
+            f"checked segments in {check_s:.2f} s, hashed the result in {hash_s:.2f} s; "
+            f"{out.stat().st_size / 1e6:.0f} MB, {joined.duration_ms / 1000:.0f} s"
+        )
         scale = 3600 / seconds
         return {
             "remux_s_per_hour": round(remux_s * scale, 2),

@@ -4,6 +4,7 @@ A clip is 10 s of 640x360 30 fps VP8 at ~500 kbps: one keyframe, then delta
 frames. Asked for a keyframe, the publisher restarts the clip, so the stream
 stays decodable. Frames are recognised at the subscriber by their first bytes.
 """
+
 import fractions
 import os
 import pickle

@@ -3,6 +3,7 @@
 The publisher's receiver decodes; aiortc's MediaRelay fans the decoded frames
 out; every subscriber's sender encodes its own copy (one encoder each).
 """
+
 from aiortc import RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 

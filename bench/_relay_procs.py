@@ -3,6 +3,7 @@
 Each runs an asyncio loop that takes (command, args) from a pipe to the
 orchestrator and answers ("ok", result) or ("error", traceback).
 """
+
 import asyncio
 import fractions
 import os
@@ -228,6 +229,27 @@ async def _publisher(conn, sent_at) -> None:
 # --- subscriber bots -----------------------------------------------------------------
 
 
+def poll_subscribers(subs: dict, interval: float = 0.005) -> asyncio.Task:
+    """Drain every polled subscriber in `subs` once per tick (one wake-up for all of them; kernel timestamps keep
+    the arrival times exact). Cancel the task when done."""
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for sub in list(subs.values()):
+                sub.drain()
+
+    return asyncio.ensure_future(poll())
+
+
+async def accept_answers(subs: dict, answers, waiting, timeout: float) -> int:
+    """Give each named subscriber its relay's answer; how many of `waiting` connect within `timeout`."""
+    for name, answer in answers:
+        await subs[name].accept(answer)
+    results = await asyncio.gather(*(s.wait_connected(timeout) for s in waiting), return_exceptions=True)
+    return sum(r is None for r in results)
+
+
 class _Watch:
     """What the bots of one process measure, between `mark` and `report`."""
 
@@ -273,7 +295,9 @@ class _Watch:
             if self.on and index >= 0:
                 self.hops.append(arrival - self.sent_at[clip * self.frames_per_clip + index])
                 if DEBUG:
-                    self.debug.append((arrival, sub.name, clip, index, arrival - self.sent_at[clip * self.frames_per_clip + index]))
+                    self.debug.append(
+                        (arrival, sub.name, clip, index, arrival - self.sent_at[clip * self.frames_per_clip + index])
+                    )
             if sub.bench_switch is not None and clip == sub.bench_switch:
                 self.switch_arrivals.append(arrival)
                 sub.bench_switch = None
@@ -296,14 +320,7 @@ async def _bots(conn, sent_at) -> None:
         v, a = sub.streams["video"], sub.streams["audio"]
         return v.packets, v.lost, v.frames, a.packets, a.lost
 
-    async def poll(interval: float = 0.005) -> None:
-        # one wake-up per tick for all bots; kernel timestamps keep arrival times exact
-        while True:
-            await asyncio.sleep(interval)
-            for sub in list(subs.values()):
-                sub.drain()
-
-    poller = asyncio.ensure_future(poll())
+    poller = poll_subscribers(subs)
 
     async def handle(command, *args):
         if command == "offers":
@@ -317,10 +334,7 @@ async def _bots(conn, sent_at) -> None:
                 offers.append((name, await sub.offer()))
             return offers
         if command == "accept":
-            for name, answer in args[0]:
-                await subs[name].accept(answer)
-            results = await asyncio.gather(*(s.wait_connected(30) for s in pending), return_exceptions=True)
-            return sum(r is None for r in results)
+            return await accept_answers(subs, args[0], pending, 30)
         if command == "first_frames":
             # connected -> first complete video frame, for the bots that joined last
             await asyncio.sleep(args[0])

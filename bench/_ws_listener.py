@@ -6,6 +6,7 @@ small machine that CPU is taken from the daphne workers. A Listener is an
 asyncio Protocol: it notes the arrival time of each frame as its bytes come in,
 keeps the raw payload, and decodes JSON only when asked.
 """
+
 import asyncio
 import base64
 import json
@@ -24,7 +25,7 @@ class Listener(asyncio.Protocol):
         self.transport = None
         self.buf = b""
         self.open = asyncio.get_running_loop().create_future()
-        self.inbox: list[tuple[float, bytes]] = []   # (arrival, payload) of every text frame
+        self.inbox: list[tuple[float, bytes]] = []  # (arrival, payload) of every text frame
         self.waiter: asyncio.Future | None = None
         self.closed = False
 
@@ -33,9 +34,13 @@ class Listener(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                         f"Origin: {self.origin}\r\nSec-WebSocket-Protocol: {self.protocols}\r\n\r\n").encode())
+        transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Origin: {self.origin}\r\nSec-WebSocket-Protocol: {self.protocols}\r\n\r\n"
+            ).encode()
+        )
 
     def data_received(self, data):
         at = time.perf_counter()
@@ -65,9 +70,11 @@ class Listener(asyncio.Protocol):
                 break
             opcode = b0 & 0x0F
             if opcode == 1:
-                self.inbox.append((at, buf[pos + head:pos + head + n]))
+                self.inbox.append((at, buf[pos + head : pos + head + n]))
                 if self.waiter is not None and not self.waiter.done():
                     self.waiter.set_result(None)
+            elif opcode == 9:  # daphne pings every 20 s and drops a socket that does not answer in 30
+                self._frame(0x8A, buf[pos + head : pos + head + n])
             elif opcode == 8:
                 self.closed = True
             pos += head + n
@@ -83,10 +90,12 @@ class Listener(asyncio.Protocol):
     # ---- use ---------------------------------------------------------------
 
     def send_json(self, obj):
-        payload = json.dumps(obj).encode()
+        self._frame(0x81, json.dumps(obj).encode())
+
+    def _frame(self, first: int, payload: bytes):
         mask = os.urandom(4)
         n = len(payload)
-        head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
+        head = bytes([first]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self.transport.write(head + mask + masked)
 
@@ -122,6 +131,7 @@ async def connect(base: str, meeting_id: int, token: str) -> Listener:
     url = urlsplit(base)
     loop = asyncio.get_running_loop()
     _, listener = await loop.create_connection(
-        lambda: Listener(url.netloc, f"/ws/meetings/{meeting_id}/", base, token), url.hostname, url.port)
+        lambda: Listener(url.netloc, f"/ws/meetings/{meeting_id}/", base, token), url.hostname, url.port
+    )
     await asyncio.wait_for(listener.open, 30)
     return listener

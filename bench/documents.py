@@ -9,6 +9,7 @@ at the end) and a temporary MEDIA_ROOT, so it never touches real data. Progress
 goes to stdout; the last line is one JSON object with pages, index_s,
 search_p95_ms and render_p95_ms.
 """
+
 import argparse
 import io
 import json
@@ -101,12 +102,21 @@ def run(opts) -> dict:
     hue = AdminUnit.objects.get(code="46")
     host = User.objects.create_user("bench-host", password="x" * 12, role=Role.HOST, unit=hue)
     commune = AdminUnit.objects.filter(parent=hue).order_by("code").first()
-    terminal = User.objects.create_user("bench-room", password="x" * 12, role=Role.TERMINAL, unit=commune,
-                                        room=Room.objects.get(unit=commune))
+    terminal = User.objects.create_user(
+        "bench-room", password="x" * 12, role=Role.TERMINAL, unit=commune, room=Room.objects.get(unit=commune)
+    )
     start = timezone.now() + timedelta(days=1)
-    ms = [meetings.create_meeting(host, host_unit_code="46", title=f"Họp số {k}", scheduled_start=start,
-                                  scheduled_end=start + timedelta(hours=2), selection=Selection())
-          for k in range(opts.meetings)]
+    ms = [
+        meetings.create_meeting(
+            host,
+            host_unit_code="46",
+            title=f"Họp số {k}",
+            scheduled_start=start,
+            scheduled_end=start + timedelta(hours=2),
+            selection=Selection(),
+        )
+        for k in range(opts.meetings)
+    ]
     items = [agenda.create_item(host, m, title="Báo cáo tình hình kinh tế - xã hội") for m in ms]
 
     print(f"generating and loading {opts.docs} PDFs × {opts.pages} pages …", flush=True)
@@ -116,13 +126,21 @@ def run(opts) -> dict:
         for i, data in pool.imap(_make, ((i, opts.pages) for i in range(opts.docs)), chunksize=8):
             k = i % len(ms)
             t0 = time.perf_counter()
-            v = documents.upload(host, ms[k], io.BytesIO(data), filename=f"tai-lieu-{i}.pdf",
-                                 title=f"Tài liệu số {i}", item_id=items[k].id, confidential=(i % 10 == 0))
+            v = documents.upload(
+                host,
+                ms[k],
+                io.BytesIO(data),
+                filename=f"tai-lieu-{i}.pdf",
+                title=f"Tài liệu số {i}",
+                item_id=items[k].id,
+                confidential=(i % 10 == 0),
+            )
             index_s += time.perf_counter() - t0
             versions.append(v)
             if (i + 1) % 100 == 0:
-                print(f"  {i + 1} documents, ingest {index_s:.1f} s, wall {time.perf_counter() - t_all:.1f} s",
-                      flush=True)
+                print(
+                    f"  {i + 1} documents, ingest {index_s:.1f} s, wall {time.perf_counter() - t_all:.1f} s", flush=True
+                )
     for m in ms:
         publish.publish(host, m)
     pages = DocumentPage.objects.count()
@@ -143,6 +161,7 @@ def run(opts) -> dict:
             q = f"HS{rng.randrange(opts.docs):05d}"  # a code only one document holds
         else:
             from confserver.agenda.fold import fold
+
             q = fold(rng.choice(pdfgen.PHRASES))  # typed without diacritics
         url = "/api/agenda/search" if n % 2 == 0 else f"/api/agenda/meetings/{rng.choice(ms).id}/search"
         queries.append((url, q, kind))
@@ -158,14 +177,19 @@ def run(opts) -> dict:
         by_kind.setdefault(("phrase", "two words", "rare code", "no diacritics")[kind], []).append(ms_)
         assert r.status_code == 200, r.content
         found += bool(r.json())
-    print(f"search: {len(queries)} queries, {found} with hits, p50 {statistics.median(search_ms):.1f} ms, "
-          f"p95 {p95(search_ms):.1f} ms; p95 by kind: "
-          + ", ".join(f"{k} {p95(v):.1f} ms" for k, v in by_kind.items()), flush=True)
+    print(
+        f"search: {len(queries)} queries, {found} with hits, p50 {statistics.median(search_ms):.1f} ms, "
+        f"p95 {p95(search_ms):.1f} ms; p95 by kind: " + ", ".join(f"{k} {p95(v):.1f} ms" for k, v in by_kind.items()),
+        flush=True,
+    )
 
     room = Client()
     auth = {m.id: {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(terminal, m)}"} for m in ms}
-    targets = [(v.id, rng.randint(1, v.page_count), v.document.meeting_id) for v in rng.sample(versions, 50)
-               if v.document.meeting_id in auth]
+    targets = [
+        (v.id, rng.randint(1, v.page_count), v.document.meeting_id)
+        for v in rng.sample(versions, 50)
+        if v.document.meeting_id in auth
+    ]
     miss_ms = []
     for vid, page, mid in targets:  # first request renders and fills the cache
         t0 = time.perf_counter()
@@ -179,13 +203,22 @@ def run(opts) -> dict:
         r = room.get(f"/api/agenda/versions/{vid}/pages/{page}", {"width": 960}, **auth[mid])
         render_ms.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200 and r["Content-Type"] == "image/png"
-    print(f"page images: first render p50 {statistics.median(miss_ms):.1f} ms; cached p50 "
-          f"{statistics.median(render_ms):.1f} ms, p95 {p95(render_ms):.1f} ms", flush=True)
-    return {"pages": pages, "index_s": round(index_s, 1), "search_p95_ms": round(p95(search_ms), 1),
-            "render_p95_ms": round(p95(render_ms), 1), "search_p50_ms": round(statistics.median(search_ms), 1),
-            "render_p50_ms": round(statistics.median(render_ms), 1),
-            "render_miss_p50_ms": round(statistics.median(miss_ms), 1), "documents": len(versions),
-            "db": _vendor()}
+    print(
+        f"page images: first render p50 {statistics.median(miss_ms):.1f} ms; cached p50 "
+        f"{statistics.median(render_ms):.1f} ms, p95 {p95(render_ms):.1f} ms",
+        flush=True,
+    )
+    return {
+        "pages": pages,
+        "index_s": round(index_s, 1),
+        "search_p95_ms": round(p95(search_ms), 1),
+        "render_p95_ms": round(p95(render_ms), 1),
+        "search_p50_ms": round(statistics.median(search_ms), 1),
+        "render_p50_ms": round(statistics.median(render_ms), 1),
+        "render_miss_p50_ms": round(statistics.median(miss_ms), 1),
+        "documents": len(versions),
+        "db": _vendor(),
+    }
 
 
 def _analyze() -> None:

@@ -6,6 +6,7 @@ Last line: {"units", "import_s", "subtree_ms_p95", ...}.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/confserver .venv/bin/python bench/hierarchy.py
 """
+
 import json
 import os
 import secrets
@@ -54,8 +55,11 @@ def main():
     print(f"imported {result.created} units in {import_s:.2f} s ({connection.vendor})", flush=True)
     t = time.perf_counter()
     again = import_file(ROOT / "confserver" / "rooms" / "data" / "units-pre2025.jsonl")
-    print(f"re-import: {again.created} new, {again.updated} updated, {again.unchanged} unchanged "
-          f"in {time.perf_counter() - t:.2f} s", flush=True)
+    print(
+        f"re-import: {again.created} new, {again.updated} updated, {again.unchanged} unchanged "
+        f"in {time.perf_counter() - t:.2f} s",
+        flush=True,
+    )
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("ANALYZE rooms_adminunit")
@@ -74,14 +78,18 @@ def main():
     print(f"national communes: {n_country} rows, p50 {statistics.median(national):.1f} ms, p95 {p95(national):.1f} ms")
     print(f"Hà Nội communes: {n_hanoi} rows, p50 {statistics.median(province):.2f} ms, p95 {p95(province):.2f} ms")
     print(f"national communes as model objects: p95 {p95(objects):.1f} ms")
-    print(json.dumps({
-        "units": AdminUnit.objects.count(),
-        "import_s": round(import_s, 2),
-        "subtree_ms_p95": round(p95(national), 2),
-        "province_subtree_ms_p95": round(p95(province), 2),
-        "national_objects_ms_p95": round(p95(objects), 2),
-        "database": connection.vendor,
-    }))
+    print(
+        json.dumps(
+            {
+                "units": AdminUnit.objects.count(),
+                "import_s": round(import_s, 2),
+                "subtree_ms_p95": round(p95(national), 2),
+                "province_subtree_ms_p95": round(p95(province), 2),
+                "national_objects_ms_p95": round(p95(objects), 2),
+                "database": connection.vendor,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

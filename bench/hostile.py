@@ -13,6 +13,7 @@ Last line: one JSON object (db_connections_after_500_requests, anon_200mb_upload
 flood_close_s, render_bomb_peak_mb, render_bomb_s, fuzz_frames, fuzz_crashes, login_throttled_after,
 redis_restart_state_kept, redis_restart_recover_s, ghost_rooms, and context).
 """
+
 import argparse
 import asyncio
 import json
@@ -35,19 +36,29 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import aiohttp  # noqa: E402
-
-from confserver.testing import live  # noqa: E402
-
 import _hostile_fuzz  # noqa: E402
 import _hostile_http  # noqa: E402
+import aiohttp  # noqa: E402
 from _hostile_procs import PgGuard, Sampler, Worker, log, mb, status_kb  # noqa: E402
 from _hostile_ws import TEXT, Member, frame, open_conn  # noqa: E402
 
+from confserver.testing import live  # noqa: E402
+
 CASES = ("db", "fuzz", "ghosts", "redis", "login", "upload", "flood", "render")
-KEYS = ("db_connections_after_500_requests", "anon_200mb_upload_peak_mb", "flood_60s_peak_mb", "flood_close_s",
-        "render_bomb_peak_mb", "render_bomb_s", "fuzz_frames", "fuzz_crashes", "login_throttled_after",
-        "redis_restart_state_kept", "redis_restart_recover_s", "ghost_rooms")
+KEYS = (
+    "db_connections_after_500_requests",
+    "anon_200mb_upload_peak_mb",
+    "flood_60s_peak_mb",
+    "flood_close_s",
+    "render_bomb_peak_mb",
+    "render_bomb_s",
+    "fuzz_frames",
+    "fuzz_crashes",
+    "login_throttled_after",
+    "redis_restart_state_kept",
+    "redis_restart_recover_s",
+    "ghost_rooms",
+)
 
 # Settings the servers run with, and each room token's WebSocket subprotocols (rooms/tokens.py's
 # ws_subprotocols where it exists; None: the token goes in ?token=).
@@ -96,7 +107,7 @@ class Bench:
         """Rooms no earlier case used (a second socket of a room would replace the first)."""
         if self.next_room + n > len(self.rooms):
             raise RuntimeError(f"not enough rooms seeded: {n} more needed")
-        rooms = self.rooms[self.next_room:self.next_room + n]
+        rooms = self.rooms[self.next_room : self.next_room + n]
         self.next_room += n
         return rooms
 
@@ -193,7 +204,7 @@ class Bench:
                     settle(m, kind, size)
                     m = None
                     continue
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     crashes[f"no_reply:{kind}"] += 1
                     m.conn.abort()
                     m = None
@@ -244,7 +255,7 @@ class Bench:
         while not conn.closed and time.monotonic() < end and not (stop and stop()):
             try:
                 await asyncio.wait_for(conn.write_raw(chunk), max(0.05, end - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
 
     async def case_ghosts(self):
@@ -313,9 +324,14 @@ class Bench:
         await asyncio.sleep(0.5)
 
         def norm(snap):
-            return {"state": snap.get("state"), "program": snap.get("program"), "queue": snap.get("queue"),
-                    "muted": snap.get("muted"), "roll_call_active": snap.get("roll_call_active"),
-                    "online": sorted(snap.get("online", []))}
+            return {
+                "state": snap.get("state"),
+                "program": snap.get("program"),
+                "queue": snap.get("queue"),
+                "muted": snap.get("muted"),
+                "roll_call_active": snap.get("roll_call_active"),
+                "online": sorted(snap.get("online", [])),
+            }
 
         async def snapshot():
             if chair[0] is None or chair[0].conn.closed:
@@ -383,14 +399,17 @@ class Bench:
             await asyncio.sleep(3.0)
             self.out["flood_after_3s_mb"] = round((status_kb(w0.pid, "VmRSS") or 0) / 1024 - s.baseline_mb, 1)
         self.out["flood_frames_answered"] = sum(m.conn.received for m in members)
-        log(f"flood: 8 sockets, closes {self.out['flood_close_codes']} at {[round(c, 2) for c in closed]} s; "
-            f"peak +{self.out['flood_60s_peak_mb']} MB over {s.baseline_mb:.0f} MB")
+        log(
+            f"flood: 8 sockets, closes {self.out['flood_close_codes']} at {[round(c, 2) for c in closed]} s; "
+            f"peak +{self.out['flood_60s_peak_mb']} MB over {s.baseline_mb:.0f} MB"
+        )
 
 
 def run(env: dict, *args, stdin: str | None = None) -> str:
     """Python in the servers' environment and tree; its stdout."""
-    out = subprocess.run([live.PYTHON, *args], env=env, cwd=live.ROOT, input=stdin, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [live.PYTHON, *args], env=env, cwd=live.ROOT, input=stdin, capture_output=True, text=True, timeout=300
+    )
     if out.returncode:
         raise RuntimeError(f"{args[0]} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
@@ -399,8 +418,10 @@ def run(env: dict, *args, stdin: str | None = None) -> str:
 async def room_links(base: str, seed: dict) -> list[dict]:
     """Every invited room's link, from the chair's side of the API (as the console gets them)."""
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/api/meetings/{seed['meeting_id']}/room-tokens",
-                            headers={"Cookie": f"sessionid={seed['host_cookie']}"}) as r:
+        async with http.get(
+            f"{base}/api/meetings/{seed['meeting_id']}/room-tokens",
+            headers={"Cookie": f"sessionid={seed['host_cookie']}"},
+        ) as r:
             if r.status != 200:
                 raise RuntimeError(f"room-tokens answered {r.status}: {await r.text()}")
             return [{"room_id": x["room_id"], "token": x["token"]} for x in await r.json()]
@@ -427,8 +448,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ",".join(CASES))
     p.add_argument("--db-cap", type=int, default=50, help="the db case stops above this many connections")
-    p.add_argument("--db-guard", type=int, default=60,
-                   help="above this many connections the database's idle ones are ended (a shared server)")
+    p.add_argument(
+        "--db-guard",
+        type=int,
+        default=60,
+        help="above this many connections the database's idle ones are ended (a shared server)",
+    )
     p.add_argument("--grace", type=float, default=5.0, help="SIGNALING_GRACE_S of the servers")
     p.add_argument("--sweep-wait", type=float, default=20.0, help="seconds after the grace period for ghosts to go")
     p.add_argument("--max-rss-mb", type=float, default=3000.0, help="a worker above this is killed")
@@ -450,9 +475,16 @@ def main():
     if unknown:
         p.error(f"unknown cases: {', '.join(sorted(unknown))}")
     only = [c for c in CASES if c in only]
-    timeouts = {"db": 90, "fuzz": args.fuzz_time + 60, "ghosts": args.grace + args.sweep_wait + args.ghost_flood_s + 60,
-                "redis": args.redis_wait + 60, "login": 240, "upload": 2 * args.upload_time + 60,
-                "flood": args.flood_s + 60, "render": 2 * args.render_time + 60}
+    timeouts = {
+        "db": 90,
+        "fuzz": args.fuzz_time + 60,
+        "ghosts": args.grace + args.sweep_wait + args.ghost_flood_s + 60,
+        "redis": args.redis_wait + 60,
+        "login": 240,
+        "upload": 2 * args.upload_time + 60,
+        "flood": args.flood_s + 60,
+        "render": 2 * args.render_time + 60,
+    }
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     base_db = os.environ.get("DATABASE_URL", "")
@@ -482,8 +514,14 @@ def main():
             env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
             t0 = time.monotonic()
             live.manage(env, "migrate", "--no-input", "-v0")
-            seed = json.loads(run(env, str(Path(__file__).resolve().parent / "_hostile_seed.py"), "--rooms",
-                                  str(args.fuzz_sockets + 40)))
+            seed = json.loads(
+                run(
+                    env,
+                    str(Path(__file__).resolve().parent / "_hostile_seed.py"),
+                    "--rooms",
+                    str(args.fuzz_sockets + 40),
+                )
+            )
             workers.extend(Worker(env, port, logs) for port in ports)
             for w in workers:
                 w.start()
@@ -491,13 +529,20 @@ def main():
             info = json.loads(run(env, "-c", INSPECT, stdin=json.dumps([r["token"] for r in seed["rooms"]])))
             for r, protos in zip(seed["rooms"], info.pop("subprotocols")):
                 r["subprotocols"] = protos
-            log(f"seeded meeting {seed['meeting_id']} ({len(seed['rooms'])} rooms) and started 2 workers in "
-                f"{time.monotonic() - t0:.0f} s; {info}")
+            log(
+                f"seeded meeting {seed['meeting_id']} ({len(seed['rooms'])} rooms) and started 2 workers in "
+                f"{time.monotonic() - t0:.0f} s; {info}"
+            )
             b = Bench(args, workers, redis, seed, db_url, info)
             out = b.out
-            out.update({"db_pool_size": info["db_pool_size"], "conn_max_age": info["conn_max_age"],
-                        "grace_s": info["grace_s"], "room_token_in": "subprotocol" if seed["rooms"][0]["subprotocols"]
-                        else "url"})
+            out.update(
+                {
+                    "db_pool_size": info["db_pool_size"],
+                    "conn_max_age": info["conn_max_age"],
+                    "grace_s": info["grace_s"],
+                    "room_token_in": "subprotocol" if seed["rooms"][0]["subprotocols"] else "url",
+                }
+            )
             b.guard.start()
             try:
                 asyncio.run(run_cases(b, only, timeouts))

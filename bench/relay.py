@@ -20,6 +20,7 @@ The relay's CPU also carries the kernel's loopback delivery to the bots
 
     .venv/bin/python bench/relay.py [--steps 50,100,...] [--window 5] [--budget 280] [--fair]
 """
+
 import argparse
 import json
 import multiprocessing
@@ -96,7 +97,9 @@ class Bench:
         self.relay: Child | None = None
         rt = args.realtime
         self.publisher = Child(self.ctx, _relay_procs.publisher_main, OTHERS_CPU, rt, self.sent_at)
-        self.bots = [Child(self.ctx, _relay_procs.bots_main, OTHERS_CPU, rt, self.sent_at) for _ in range(BOT_PROCESSES)]
+        self.bots = [
+            Child(self.ctx, _relay_procs.bots_main, OTHERS_CPU, rt, self.sent_at) for _ in range(BOT_PROCESSES)
+        ]
         self.count = 0
 
     def elapsed(self) -> float:
@@ -212,8 +215,11 @@ class Bench:
                 and firsts["missing"] == 0
             )
             log(
-                f"N={n}: relay cpu {w['relay_cpu_pct']:.1f}% (user {w['relay_user_pct']:.0f}, system {w['relay_system_pct']:.0f}; +{w['cpu0_other_pct']:.0f}% else on CPU 0; bots+publisher {w['others_cpu_pct']:.0f}% of CPU 1), "
-                f"loss {w['loss_pct']:.3f}%, min fps {w['min_fps']:.1f}, hop p50/p95 {w['hop_p50_ms']}/{w['hop_p95_ms']} ms, "
+                f"N={n}: relay cpu {w['relay_cpu_pct']:.1f}% (user {w['relay_user_pct']:.0f}, "
+                f"system {w['relay_system_pct']:.0f}; +{w['cpu0_other_pct']:.0f}% else on CPU 0; "
+                f"bots+publisher {w['others_cpu_pct']:.0f}% of CPU 1), "
+                f"loss {w['loss_pct']:.3f}%, min fps {w['min_fps']:.1f}, "
+                f"hop p50/p95 {w['hop_p50_ms']}/{w['hop_p95_ms']} ms, "
                 f"first frame p95 {p95(firsts['from_connected_ms'])} ms ({firsts['missing']} missing), "
                 f"switch p95 {p95(switch)} ms, join {join_s:.1f}s -> {'ok' if ok else 'FAIL'}"
             )

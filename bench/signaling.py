@@ -6,6 +6,7 @@
 
 Last line: {"rooms", "join_ack_p50_ms", "join_ack_p99_ms", "fanout_p99_ms", "workers", ...}.
 """
+
 import argparse
 import asyncio
 import gc
@@ -19,12 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _ws_listener  # noqa: E402
 import aiohttp  # noqa: E402
 
 from confserver.testing import live  # noqa: E402
 from confserver.testing.wsclient import MeetingClient  # noqa: E402
-
-import _ws_listener  # noqa: E402
 
 
 def pct(samples, p):
@@ -35,9 +35,13 @@ def pct(samples, p):
 async def connect_all(http, bases, meeting_id, rooms, batch=100):
     clients = []
     for i in range(0, len(rooms), batch):
-        chunk = rooms[i:i + batch]
-        clients += await asyncio.gather(*(MeetingClient(http, bases[(i + j) % len(bases)], meeting_id,
-                                                        token=r["token"]).connect() for j, r in enumerate(chunk)))
+        chunk = rooms[i : i + batch]
+        clients += await asyncio.gather(
+            *(
+                MeetingClient(http, bases[(i + j) % len(bases)], meeting_id, token=r["token"]).connect()
+                for j, r in enumerate(chunk)
+            )
+        )
     return clients
 
 
@@ -63,14 +67,23 @@ async def run(args, bases, seed):
         one_by_one = [await timed_join(c) for c in clients[:10]]
         print(f"join one at a time: p50 {statistics.median(one_by_one):.1f} ms", flush=True)
         await asyncio.gather(*(c.close() for c in clients[:10]))
-        clients = clients[10:] + await connect_all(http, bases[:1], seed["meeting_id"], seed["rooms"][args.join_rooms:args.join_rooms + 10])
+        clients = clients[10:] + await connect_all(
+            http, bases[:1], seed["meeting_id"], seed["rooms"][args.join_rooms : args.join_rooms + 10]
+        )
         join_ms = await asyncio.gather(*(timed_join(c) for c in clients))
-        print(f"join: {len(join_ms)} rooms at once on 1 worker: p50 {statistics.median(join_ms):.1f} ms, "
-              f"p99 {pct(join_ms, 99):.1f} ms, max {max(join_ms):.1f} ms", flush=True)
+        print(
+            f"join: {len(join_ms)} rooms at once on 1 worker: p50 {statistics.median(join_ms):.1f} ms, "
+            f"p99 {pct(join_ms, 99):.1f} ms, max {max(join_ms):.1f} ms",
+            flush=True,
+        )
         await asyncio.gather(*(c.close() for c in clients))
 
-        result = {"rooms": len(join_ms), "join_ack_p50_ms": round(statistics.median(join_ms), 1),
-                  "join_ack_p99_ms": round(pct(join_ms, 99), 1), "workers": len(bases)}
+        result = {
+            "rooms": len(join_ms),
+            "join_ack_p50_ms": round(statistics.median(join_ms), 1),
+            "join_ack_p99_ms": round(pct(join_ms, 99), 1),
+            "workers": len(bases),
+        }
         if not args.fanout_conns:
             return result
         # 2. one chair event to many connections over all workers. The listeners are lean
@@ -79,16 +92,22 @@ async def run(args, bases, seed):
         rooms = seed["rooms"][: args.fanout_conns]
         listeners = []
         for i in range(0, len(rooms), 200):
-            listeners += await asyncio.gather(*(
-                _ws_listener.connect(bases[(i + j) % len(bases)], seed["meeting_id"], r["token"])
-                for j, r in enumerate(rooms[i:i + 200])))
+            listeners += await asyncio.gather(
+                *(
+                    _ws_listener.connect(bases[(i + j) % len(bases)], seed["meeting_id"], r["token"])
+                    for j, r in enumerate(rooms[i : i + 200])
+                )
+            )
         for i in range(0, len(listeners), 200):
-            for ls in listeners[i:i + 200]:
+            for ls in listeners[i : i + 200]:
                 ls.send_json({"type": "join", "id": 1})
-            replies = await asyncio.gather(*(ls.reply(1, timeout=60) for ls in listeners[i:i + 200]))
+            replies = await asyncio.gather(*(ls.reply(1, timeout=60) for ls in listeners[i : i + 200]))
             assert all(r["type"] == "ok" for r in replies), [r for r in replies if r["type"] != "ok"][:3]
-        print(f"fan-out: {len(listeners)} connections joined over {len(bases)} workers in "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"fan-out: {len(listeners)} connections joined over {len(bases)} workers in "
+            f"{time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         await asyncio.sleep(1.0)
         if os.environ.get("BENCH_PAUSE_BEFORE_EVENTS"):  # time to attach a profiler
             print("pausing before the events", flush=True)
@@ -120,10 +139,12 @@ async def run(args, bases, seed):
             per_event_p99.append(pct(d, 99))
             await asyncio.sleep(0.2)
         print("per-event p99:", [round(x) for x in per_event_p99], flush=True)
-        print(f"fan-out: {args.events} events x {len(listeners)} connections: p50 {statistics.median(delays):.1f} ms, "
-              f"p99 {pct(delays, 99):.1f} ms, worst event p99 {max(per_event_p99):.1f} ms; by worker (p50/p99): "
-              + ", ".join(f"{statistics.median(v):.0f}/{pct(v, 99):.0f}" for _, v in sorted(by_worker.items())),
-              flush=True)
+        print(
+            f"fan-out: {args.events} events x {len(listeners)} connections: p50 {statistics.median(delays):.1f} ms, "
+            f"p99 {pct(delays, 99):.1f} ms, worst event p99 {max(per_event_p99):.1f} ms; by worker (p50/p99): "
+            + ", ".join(f"{statistics.median(v):.0f}/{pct(v, 99):.0f}" for _, v in sorted(by_worker.items())),
+            flush=True,
+        )
         gc.enable()
         for ls in listeners:
             ls.close()
@@ -153,10 +174,16 @@ def main():
         # All 2,000 sockets come from 127.0.0.1: the per-address cap (WS_MAX_PER_ADDRESS) does not apply.
         env = live.server_env(db_url, ports, SIGNALING_GRACE_S=2, WS_EXEMPT_LOOPBACK=1)
         live.manage(env, "migrate", "--no-input", "-v0")
-        seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms",
-                                          str(max(args.join_rooms + 10, args.fanout_conns))))
-        print(f"seeded meeting {seed['meeting_id']} with {len(seed['rooms'])} rooms "
-              f"({'PostgreSQL' if 'postgres' in db_url else 'SQLite'}, Redis)", flush=True)
+        seed = json.loads(
+            live.run_python(
+                env, "confserver.testing.seed", "--rooms", str(max(args.join_rooms + 10, args.fanout_conns))
+            )
+        )
+        print(
+            f"seeded meeting {seed['meeting_id']} with {len(seed['rooms'])} rooms "
+            f"({'PostgreSQL' if 'postgres' in db_url else 'SQLite'}, Redis)",
+            flush=True,
+        )
         from contextlib import ExitStack
 
         with ExitStack() as stack:

@@ -2,6 +2,7 @@
 
 Each app contributes a Router; errors leave as `{"code", "message"}` JSON.
 """
+
 from django.db import DataError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -9,6 +10,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from confserver.agenda.api import router as agenda_router
+from confserver.delegates.access import DelegateAuth
 from confserver.errors import DomainError
 from confserver.fields import nul_message
 from confserver.rooms import tokens
@@ -31,9 +33,12 @@ def _meeting_of(request) -> int | None:
     from confserver.agenda.models import AgendaItem, Document, DocumentVersion
 
     kwargs = request.resolver_match.kwargs if request.resolver_match else {}
-    for name, lookup in (("meeting_id", None), ("document_id", (Document, "meeting_id")),
-                         ("version_id", (DocumentVersion, "document__meeting_id")),
-                         ("item_id", (AgendaItem, "meeting_id"))):
+    for name, lookup in (
+        ("meeting_id", None),
+        ("document_id", (Document, "meeting_id")),
+        ("version_id", (DocumentVersion, "document__meeting_id")),
+        ("item_id", (AgendaItem, "meeting_id")),
+    ):
         raw = str(kwargs.get(name, ""))
         if raw:
             if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
@@ -45,7 +50,24 @@ def _meeting_of(request) -> int | None:
     return None
 
 
-api = NinjaAPI(title="confserver", version="1", auth=[SessionAuth(), RoomToken()], urls_namespace="api")
+class CookieSession(SessionAuth):
+    """The signed-in account's session cookie, CSRF-checked only when the request carries that cookie: ninja's
+    SessionAuth checked CSRF on every unsafe request, so a room's terminal POSTing with its Bearer link from a
+    browser (no CSRF cookie) was refused csrf_failed before its token was read (Django's test client hides it)."""
+
+    def _get_key(self, request):
+        from django.conf import settings
+
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None  # no session to authenticate with, so nothing a forged request could ride on
+        return super()._get_key(request)
+
+
+# Explicit tokens first (a header a page sends on purpose, never attached by the browser on its own, so no CSRF):
+# a room's link, then a delegate's (confserver/delegates/access.py: reads the papers); then the session cookie.
+api = NinjaAPI(
+    title="confserver", version="1", auth=[RoomToken(), DelegateAuth(), CookieSession()], urls_namespace="api"
+)
 
 
 @api.exception_handler(DomainError)
@@ -84,7 +106,11 @@ def _http_error(request, exc: HttpError):
 
 api.add_router("/units", units)
 api.add_router("/meetings", rooms_api)
+api.add_router("/meetings", "confserver.signaling.lobby_api.router")
 api.add_router("/agenda", agenda_router)
 api.add_router("/recordings", "confserver.recording.api.router")
 api.add_router("/minutes", "confserver.recording.minutes_api.router")
 api.add_router("/accounts", "confserver.accounts.api.router")
+api.add_router("/votes", "confserver.votes.api.router")  # speakers and votes (issue 14)
+api.add_router("/delegates", "confserver.delegates.api.router")  # issue 14
+api.add_router("", "confserver.media.ops_api.router")  # GET /api/relays, /api/meetings/{id}/relays (issue 11)

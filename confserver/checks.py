@@ -1,4 +1,5 @@
 """System checks of the deployment's secrets (registered by RoomsConfig.ready)."""
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 

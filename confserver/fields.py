@@ -3,6 +3,7 @@
 PostgreSQL refuses NUL in text and 64-bit columns refuse larger numbers; either used to
 reach the database and answer 500 (issue 9, finding 13).
 """
+
 from typing import Annotated
 
 from pydantic import Field
@@ -30,7 +31,9 @@ def reject_nul(data):
             if "\x00" in value:
                 raise PydanticCustomError("invalid_field", nul_message(where or "message"))
             continue
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+        )
         for key, item in items:
             name = f"{where}.{key}" if where else str(key)
             if isinstance(key, str) and "\x00" in key:

@@ -1,6 +1,7 @@
 """Checks on every request before its view: no NUL in the path or query, and ids in the path
 that a 64-bit database column can hold (issue 9, finding 13). Bodies are the schemas' job
 (confserver/fields.py); nothing here reads one."""
+
 from django.http import HttpResponse, JsonResponse
 
 from confserver.fields import ID_MAX

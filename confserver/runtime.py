@@ -1,4 +1,5 @@
 """Process-wide tuning for the long-running servers (daphne workers, relay processes)."""
+
 import gc
 import threading
 

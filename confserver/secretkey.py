@@ -2,6 +2,7 @@
 
 Imported by settings.py before Django is set up: nothing here reads settings.
 """
+
 import os
 import secrets
 from pathlib import Path
@@ -10,13 +11,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 MIN_LENGTH = 50
 # Keys published in this repository's history or in well-known examples: anyone can sign with them.
-KNOWN_PUBLIC = frozenset({
-    "dev-insecure-change-me-" + "0" * 32,  # settings.py's fallback until issue 9
-    "change-me",
-    "changeme",
-    "secret",
-    "django-insecure-change-me",
-})
+KNOWN_PUBLIC = frozenset(
+    {
+        "dev-insecure-change-me-" + "0" * 32,  # settings.py's fallback until issue 9
+        "change-me",
+        "changeme",
+        "secret",
+        "django-insecure-change-me",
+    }
+)
 
 
 def problem(key: str) -> str | None:

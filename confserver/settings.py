@@ -3,6 +3,7 @@
 With nothing set, the embedded default runs: SQLite in var/, the in-memory
 channel layer and the media relay inside the server process.
 """
+
 from pathlib import Path
 
 import environ
@@ -28,7 +29,8 @@ if not SECRET_KEY and (env("DATABASE_URL", default="") or "sqlite:").startswith(
 elif not SECRET_KEY:
     raise ImproperlyConfigured(
         "Chưa đặt SECRET_KEY: ngoài cấu hình nhúng (SQLite), mọi máy chủ phải dùng chung một khóa bí mật, ví dụ "
-        "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(64))').")
+        "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
 elif SECRET_KEY in secretkey.KNOWN_PUBLIC or (secretkey.problem(SECRET_KEY) and not env.bool("DEBUG", default=False)):
     # daphne runs no system checks: a weak key must stop the start itself (DEBUG: the check's warning only).
     raise ImproperlyConfigured(secretkey.problem(SECRET_KEY))
@@ -40,6 +42,40 @@ WS_ALLOWED_ORIGINS = env.list(
     default=["http://127.0.0.1:8000", "http://localhost:8000"],
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=WS_ALLOWED_ORIGINS)
+
+# Production over TLS (issue 13, item 2). PRODUCTION=1 declares a deployment behind an HTTPS proxy and turns the
+# secure defaults on; the embedded default (and the test servers) keep plain http on localhost. Each one can be
+# set on its own. SECURE_PROXY_SSL_HEADER names the header the proxy sets to "https" (it must overwrite it, never
+# pass a client's on: nginx `proxy_set_header X-Forwarded-Proto $scheme;`); empty: none trusted.
+PRODUCTION = env.bool("PRODUCTION", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[])
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+_proxy_ssl = env("SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto" if PRODUCTION else "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    (
+        "HTTP_" + _proxy_ssl.split(":")[0].strip().upper().replace("-", "_"),
+        (_proxy_ssl.split(":", 1)[1].strip() if ":" in _proxy_ssl else "https"),
+    )
+    if _proxy_ssl
+    else None
+)
+# Content-Security-Policy and Permissions-Policy of every response (confserver/security/headers.py); extra
+# sources for connect-src (e.g. a TURN REST endpoint on another host), space-separated.
+CSP_EXTRA_CONNECT_SRC = env("CSP_EXTRA_CONNECT_SRC", default="")
+# The audit log (confserver/audit/): events older than this many days are removed by `manage.py prune_audit`
+# (daily, from cron or a systemd timer); 30 at least, the database's own floor.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# Second factor (TOTP) after the password (confserver/twofactor/): for the roles listed (host, admin, reviewer);
+# OTP_REQUIRED=1 means host and admin. Off by default (the embedded default and the demo sign in with a password).
+OTP_REQUIRED_ROLES = env.list("OTP_REQUIRED_ROLES", default=[])
+OTP_REQUIRED = env.bool("OTP_REQUIRED", default=False)
+OTP_ISSUER = env("OTP_ISSUER", default="Hội nghị trực tuyến")  # the name the authenticator app shows
+OTP_PENDING_S = env.int("OTP_PENDING_S", default=300)  # time between the password and its code
 
 INSTALLED_APPS = [
     "daphne",
@@ -57,15 +93,23 @@ INSTALLED_APPS = [
     "confserver.recording",
     "confserver.media",
     "confserver.agenda",
+    "confserver.audit",
+    "confserver.delegates",
+    "confserver.votes",
+    "confserver.twofactor",
+    "confserver.backups",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "confserver.security.headers.SecurityHeaders",
+    "confserver.audit.context.RequestContext",
     "confserver.guards.RequestGuards",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "confserver.twofactor.middleware.SecondFactorRequired",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -106,7 +150,9 @@ DB_POOL_MAX = env.int("DB_POOL_MAX", default=20)
 DB_POOL_TIMEOUT_S = env.float("DB_POOL_TIMEOUT_S", default=10.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": min(DB_POOL_MIN, DB_POOL_MAX), "max_size": DB_POOL_MAX, "timeout": DB_POOL_TIMEOUT_S,
+        "min_size": min(DB_POOL_MIN, DB_POOL_MAX),
+        "max_size": DB_POOL_MAX,
+        "timeout": DB_POOL_TIMEOUT_S,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
 else:
@@ -145,8 +191,13 @@ LOGIN_HASH_CONCURRENCY = env.int("LOGIN_HASH_CONCURRENCY", default=2)
 LOGIN_HASH_WAIT_S = env.float("LOGIN_HASH_WAIT_S", default=10.0)
 # Shared by every worker through Redis when REDIS_URL is set (sign-in throttling counters).
 if env("REDIS_URL", default=""):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL"),
-                          "KEY_PREFIX": env("CACHE_PREFIX", default=env("LIVE_PREFIX", default="confserver"))}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("REDIS_URL"),
+            "KEY_PREFIX": env("CACHE_PREFIX", default=env("LIVE_PREFIX", default="confserver")),
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -180,12 +231,25 @@ AGENDA_TRUST_ROOTS = env.list("AGENDA_TRUST_ROOTS", default=[])
 ROOM_TOKEN_MAX_AGE_S = env.int("ROOM_TOKEN_MAX_AGE_S", default=24 * 3600)
 ROOM_TOKEN_AFTER_END_S = env.int("ROOM_TOKEN_AFTER_END_S", default=4 * 3600)
 
+# LOG_FORMAT: "text" (the embedded default) or "json" (the default with PRODUCTION=1): one JSON object a line with
+# time, level, logger, message and the request's, meeting's and room's ids when known
+# (confserver/observability/logs.py).
+LOG_FORMAT = env("LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "confserver.observability.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", **({"formatter": "json"} if LOG_FORMAT == "json" else {})}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+# Prometheus metrics (confserver/observability/): each daphne worker answers GET /metrics to these client addresses or
+# networks, or to a request with `Authorization: Bearer METRICS_TOKEN`; anyone else gets 403 metrics_forbidden.
+METRICS_ALLOWED_ADDRESSES = env.list("METRICS_ALLOWED_ADDRESSES", default=["127.0.0.1", "::1"])
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # Live meeting state (signaling/live.py) keys start with this; the grace period
 # during which a dropped connection may resume before its room counts as gone.
@@ -197,6 +261,9 @@ SIGNALING_BURST = env.int("SIGNALING_BURST", default=40)
 # Notifications kept per session for resume; and the most a slow client may have queued.
 SIGNALING_OUTBOX = env.int("SIGNALING_OUTBOX", default=512)
 SIGNALING_MAX_BACKLOG = env.int("SIGNALING_MAX_BACKLOG", default=1000)
+# A meeting's hub writes a notification to the socket itself when that connection has nothing queued (under
+# daphne: edge/sender.py); off: every one goes through the connection's queue and writer task.
+SIGNALING_SEND_DIRECT = env.bool("SIGNALING_SEND_DIRECT", default=True)
 # Joins' attendance and timeline rows are written in batches this often (0: with each join).
 SIGNALING_JOIN_BATCH_S = env.float("SIGNALING_JOIN_BATCH_S", default=0.05)
 # Cyclic GC thresholds of the server processes, e.g. "50000,20,100" (empty: Python's defaults,
@@ -214,6 +281,11 @@ MEDIA_PUBLIC_ADDRESS = env("MEDIA_PUBLIC_ADDRESS", default="")
 MEDIA_TURN_URLS = env.list("MEDIA_TURN_URLS", default=[])
 MEDIA_TURN_SECRET = env("MEDIA_TURN_SECRET", default="")
 MEDIA_TURN_TTL_S = env.int("MEDIA_TURN_TTL_S", default=6 * 3600)
+# The Opus average bitrate the relay asks publishers for (its answer's maxaveragebitrate, with FEC and DTX on).
+MEDIA_OPUS_MAXAVGBITRATE = env.int("MEDIA_OPUS_MAXAVGBITRATE", default=32000)
+# The shared low layer (issue 15, media/lowlayer.py): the chair's console and the room with the floor also send a
+# ~320x180 15 fps 150 kbps copy of their camera, which the relay gives the rooms whose link carries no more.
+MEDIA_LOW_LAYER = env.bool("MEDIA_LOW_LAYER", default=True)
 # Relay processes (`manage.py run_relay --channel NAME`, one per core) reached over the channel layer;
 # empty = the relay runs inside each server process (embedded default, one-process deployments).
 MEDIA_RELAY_CHANNELS = env.list("MEDIA_RELAY_CHANNELS", default=[])
@@ -236,6 +308,8 @@ if REDIS_URL:
 HTTP_MAX_BODY_BYTES = env.int("HTTP_MAX_BODY_BYTES", default=1024 * 1024)
 HTTP_REQUEST_TIMEOUT_S = env.float("HTTP_REQUEST_TIMEOUT_S", default=15.0)
 HTTP_MIN_BODY_RATE = env.int("HTTP_MIN_BODY_RATE", default=4096)
+# A streamed response whose client takes nothing for HTTP_RESPONSE_STALL_S is cut (it holds a file and a task).
+HTTP_RESPONSE_STALL_S = env.float("HTTP_RESPONSE_STALL_S", default=60.0)
 # WebSocket ceilings per connection, above the application's SIGNALING_RATE/BURST and 64 KB messages:
 # past WS_MAX_FRAMES_PER_S or WS_MAX_BYTES_PER_S (after a burst of WS_BURST_S seconds' worth) it is
 # closed with 4029; bigger messages close it with 1009; with more than WS_MAX_QUEUED frames (keep it above
@@ -250,6 +324,9 @@ WS_MAX_QUEUED = env.int("WS_MAX_QUEUED", default=128)
 WS_MAX_QUEUED_BYTES = env.int("WS_MAX_QUEUED_BYTES", default=1024 * 1024)
 WS_MAX_PER_ADDRESS = env.int("WS_MAX_PER_ADDRESS", default=300)
 WS_EXEMPT_LOOPBACK = env.bool("WS_EXEMPT_LOOPBACK", default=False)
+# A frame goes to the socket in the call when nothing is buffered before it (edge/fastwrite.py); off: Twisted's
+# own buffered write (one loop round per socket per event).
+WS_SEND_NOW = env.bool("WS_SEND_NOW", default=True)
 
 # Signaling connections (consumers.py): one that has not joined within SIGNALING_JOIN_TIMEOUT_S is closed
 # with 4408; a room (or the chair) of a meeting holds at most SIGNALING_MAX_SOCKETS_PER_ROOM open connections
@@ -282,10 +359,16 @@ MIDDLEWARE = [*MIDDLEWARE, "confserver.agenda.uploads.UploadGuard"]
 # thread fed through a queue of at most RECORDING_QUEUE_PACKETS packets; when it overflows, recording stops.
 RECORDING_SEGMENT_S = env.float("RECORDING_SEGMENT_S", default=300.0)
 RECORDING_QUEUE_PACKETS = env.int("RECORDING_QUEUE_PACKETS", default=3000)
+# Which code writes the live segments: "webm" (confserver/recording/webm.py, our own Matroska writer: one write per
+# cluster of <= 1 s, no PyAV object per packet) or "pyav" (segments.SegmentFile, FFmpeg's muxer).
+RECORDING_WRITER = env.str("RECORDING_WRITER", default="webm")
+if RECORDING_WRITER not in ("webm", "pyav"):
+    raise ImproperlyConfigured(f"RECORDING_WRITER must be 'webm' or 'pyav', not {RECORDING_WRITER!r}")
 # The relay feeds the recorder (confserver/media/recorder.py) and, while recording, asks the program's video source
 # for a keyframe whenever the file has had none for RECORDING_KEYFRAME_S seconds (browsers send one only when asked;
-# seeking needs them: issue 10 asks for one every 10 s at most).
-RECORDING_KEYFRAME_S = env.float("RECORDING_KEYFRAME_S", default=5.0)
+# seeking needs them: issue 10 asks for one every 10 s at most). 2 s: a seek decodes from the keyframe before it,
+# 15 frames on average at 15 fps instead of 37 (bench/_recording_seek.py: median 157 ms instead of 268 at load 11-14).
+RECORDING_KEYFRAME_S = env.float("RECORDING_KEYFRAME_S", default=2.0)
 if not 1.0 <= RECORDING_KEYFRAME_S <= 10.0:
     raise ImproperlyConfigured(f"RECORDING_KEYFRAME_S must be between 1 and 10 seconds, not {RECORDING_KEYFRAME_S}")
 
@@ -321,3 +404,33 @@ RECORDING_RETENTION_DAYS = env.int("RECORDING_RETENTION_DAYS", default=0)
 # A missing file, a wrong password or an expired certificate refuses finalising with a coded error.
 MINUTES_SIGNING_P12 = env("MINUTES_SIGNING_P12", default="")
 MINUTES_SIGNING_PASSWORD = env("MINUTES_SIGNING_PASSWORD", default="")
+
+# Relay cascade, control plane (issue 11; docs/cascade.md, confserver/media/registry.py, placement.py, plans.py,
+# monitor.py). Each `manage.py run_relay` registers in Redis with the address other hosts reach it at
+# (RELAY_ADVERTISE or --advertise; default: MEDIA_PUBLIC_ADDRESS, else the first MEDIA_ICE_HOSTS, else the host
+# name) and RELAY_CAPACITY rooms (or --capacity): 350, the largest step bench/relay.py measured with no loss and
+# full frame rate (the relay then at ~39 % of a core; the bench stops there, so this is a floor, not the limit).
+# Placement fills a relay to RELAY_FILL of it. A relay beats every RELAY_HEARTBEAT_S; one whose last beat is older
+# than RELAY_DEAD_AFTER_S is dead: the monitor, polling every RELAY_MONITOR_POLL_S, sees it within
+# RELAY_DEAD_AFTER_S + RELAY_MONITOR_POLL_S of the kill (1.3 s; the issue's bound is 1.5 s). One monitor acts at a
+# time, holding a lease of RELAY_MONITOR_LEASE_MS. Joins sent to one relay are capped at RELAY_JOIN_RATE per
+# second after a burst of RELAY_JOIN_BURST (300 aiortc peers connected at once in 1.9 s here).
+RELAY_ADVERTISE = env("RELAY_ADVERTISE", default="")
+RELAY_CAPACITY = env.int("RELAY_CAPACITY", default=350)
+RELAY_FILL = env.float("RELAY_FILL", default=0.8)
+RELAY_HEARTBEAT_S = env.float("RELAY_HEARTBEAT_S", default=0.25)
+RELAY_DEAD_AFTER_S = env.float("RELAY_DEAD_AFTER_S", default=1.2)
+RELAY_MONITOR_POLL_S = env.float("RELAY_MONITOR_POLL_S", default=0.1)
+RELAY_MONITOR_LEASE_MS = env.int("RELAY_MONITOR_LEASE_MS", default=2000)
+RELAY_JOIN_RATE = env.float("RELAY_JOIN_RATE", default=150.0)
+RELAY_JOIN_BURST = env.int("RELAY_JOIN_BURST", default=150)
+# A drain (run_relay_monitor --drain) tells a relay's rooms to move RELAY_DRAIN_BATCH at a time per worker,
+# make-before-break: the next batch once these are connected on their new relay (relaymoves.py, media/handoff.py).
+RELAY_DRAIN_BATCH = env.int("RELAY_DRAIN_BATCH", default=25)
+# MEDIA_CASCADE (off by default): with it on and REDIS_URL set, a meeting's calls go to the relays its plan names
+# (plans.py; made when its first room opens its media) instead of the CRC choice over MEDIA_RELAY_CHANNELS, and
+# the daphne workers tell the rooms a dead or draining relay carried to reconnect their media elsewhere
+# (signaling/relaymoves.py). Needs run_relay processes beating (registry) and a run_relay_monitor.
+MEDIA_CASCADE = env.bool("MEDIA_CASCADE", default=False)
+if RELAY_HEARTBEAT_S > 0.5 or RELAY_DEAD_AFTER_S < 2 * RELAY_HEARTBEAT_S:
+    raise ImproperlyConfigured("RELAY_HEARTBEAT_S must be at most 0.5 s and RELAY_DEAD_AFTER_S at least two beats")

@@ -1,5 +1,6 @@
 """Serving /static/ and /web/ in the server itself (SERVE_STATIC): a path that leaves the
 directory (`..%2f..`) or cannot name a file (NUL) is 404, not 500 (issue 9, finding 13)."""
+
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404

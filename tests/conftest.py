@@ -1,4 +1,5 @@
 """Shared fixtures: real database (SQLite or PostgreSQL per DATABASE_URL), real data files."""
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +26,21 @@ def recordings_stay_in_the_test(settings, monkeypatch, tmp_path_factory):
     # Relay-process clients are kept per event loop, by id(loop): a later test's loop may get a dead loop's id
     # and with it a client whose reply reader never runs (every call then times out as relay_unavailable).
     remote._clients.clear()
+
+
+@pytest.fixture(autouse=True)
+def sync_helpers_hand_their_connection_back():
+    """After each test, asgiref's one thread for `sync_to_async` (thread_sensitive: the tests' own ORM helpers,
+    `@sync_to_async def ...`) closes its database connections, as Django closes a request's at its end: a plain
+    sync_to_async never does, and the connection outlived the test and the test database ("is being accessed by
+    other users" when pytest drops it). The tests' helpers run there, never in the test's own thread."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    executor = SyncToAsync.single_thread_executor
+    if getattr(executor, "_threads", None):  # started by this or an earlier test
+        executor.submit(connections.close_all).result(timeout=30)
 
 
 def stop_leftover_recorders(local) -> list[int]:

@@ -1,4 +1,5 @@
 """Issue 9, finding 1: HTTP requests to a live daphne do not leave a database connection each behind."""
+
 import asyncio
 import json
 import os
@@ -49,10 +50,15 @@ async def _hammer(base: str, seed: dict, n: int, on_batch):
     mid = seed["meeting_id"]
     host = {"Cookie": f"sessionid={seed['host_cookie']}"}
     room = {"Authorization": f"Bearer {seed['rooms'][0]['token']}"}
-    calls = [(f"/api/meetings/{mid}", host), (f"/api/meetings/{mid}/attendance", host),
-             (f"/api/meetings/{mid}", room), (f"/api/agenda/meetings/{mid}/items", room)]
+    calls = [
+        (f"/api/meetings/{mid}", host),
+        (f"/api/meetings/{mid}/attendance", host),
+        (f"/api/meetings/{mid}", room),
+        (f"/api/agenda/meetings/{mid}/items", room),
+    ]
     statuses = []
     async with aiohttp.ClientSession() as http:
+
         async def one(i):
             path, headers = calls[i % len(calls)]
             async with http.get(base + path, headers=headers) as r:
@@ -70,8 +76,10 @@ async def _hammer(base: str, seed: dict, n: int, on_batch):
 async def test_database_connections_stay_bounded(server):
     base, seed, db_url, proc = server
     if _is_postgres(db_url):
+
         def measure():
             return _pg_connections(db_url)
+
         bound = POOL_MAX
     else:
         if not Path(f"/proc/{proc.pid}/fd").exists():
@@ -80,6 +88,7 @@ async def test_database_connections_stay_bounded(server):
 
         def measure():
             return _open_fds(proc.pid) - baseline
+
         # The client's 20 keep-alive sockets and a few files; before issue 9 it grew ~2 per request.
         bound = 30
     seen = []

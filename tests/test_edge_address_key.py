@@ -1,4 +1,5 @@
 """Per-address limits (sign-in throttle, WebSockets per address) key an IPv6 client by its /64."""
+
 from confserver.edge.limits import address_key
 
 

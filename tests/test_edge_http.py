@@ -2,14 +2,13 @@
 
 Raw sockets on loopback, so that what is sent and when is exactly what the test says.
 """
+
 import json
 import os
 import secrets
 import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -37,8 +36,13 @@ async def body_counter(scope, receive, send):
         if not message.get("more_body"):
             break
     body = json.dumps({"size": size}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -193,8 +197,10 @@ def test_signed_in_upload_is_left_to_the_application(server):
     signed-in client."""
     port, _ = server
     path = "/api/agenda/meetings/1/documents"
-    upload = (b'--edge\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
-              b"Content-Type: application/pdf\r\n\r\n" + b"%PDF-1.4\n" + b"\0" * (10 * 1024 * 1024) + b"\r\n--edge--\r\n")
+    upload = (
+        b'--edge\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
+        b"Content-Type: application/pdf\r\n\r\n" + b"%PDF-1.4\n" + b"\0" * (10 * 1024 * 1024) + b"\r\n--edge--\r\n"
+    )
     s = connect(port)
     s.sendall(post_head(path, len(upload), "Cookie: csrftoken=x; sessionid=not-checked-by-the-edge"))
     s.sendall(upload)  # the application reads it all and answers (here: not signed in, no CSRF token)
@@ -211,11 +217,15 @@ def test_signed_in_upload_is_left_to_the_application(server):
     assert status == 413 and body["code"] == "body_too_large"
 
 
-@pytest.mark.parametrize("opening", [
-    b"",  # connected, never a byte
-    b"GET /api/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # headers never finished
-    b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n",  # body never sent
-], ids=["idle", "headers", "body"])
+@pytest.mark.parametrize(
+    "opening",
+    [
+        b"",  # connected, never a byte
+        b"GET /api/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # headers never finished
+        b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n",  # body never sent
+    ],
+    ids=["idle", "headers", "body"],
+)
 def test_half_open_requests_are_closed_after_the_timeout(server, opening):
     port, _ = server
     socks = [connect(port) for _ in range(20)]
@@ -259,20 +269,13 @@ def test_a_big_body_reaches_the_application_as_it_reads_it(tmp_path):
     """daphne alone would queue a 50 MB upload for the application at once (50 MB more in the worker)."""
     port = live.free_port()
     env = live.server_env("sqlite:///" + str(tmp_path / "unused.sqlite3"), [port], EDGE_TEST_BODY_APP=1)
-    with open(tmp_path / "daphne.log", "wb") as log:
-        proc = subprocess.Popen([str(Path(live.PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                                 "tests.test_edge_http:body_counter"], env=env, cwd=live.ROOT, stdout=log, stderr=log)
-        try:
-            live.wait_port(port, proc)
-            size = 50 * 1024 * 1024
-            with PeakRss(proc.pid) as mem:
-                s = connect(port)
-                s.sendall(post_head("/api/agenda/meetings/1/documents", size, "Cookie: sessionid=x"))
-                s.sendall(b"\0" * size)
-                status, body = read_reply(s, timeout=30)
-                s.close()
-            assert status == 200 and body["size"] == size, (status, body)
-            assert mem.growth < 20, f"worker grew {mem.growth:.0f} MB"
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with live.daphne(env, port, tmp_path / "daphne.log", app="tests.test_edge_http:body_counter") as proc:
+        size = 50 * 1024 * 1024
+        with PeakRss(proc.pid) as mem:
+            s = connect(port)
+            s.sendall(post_head("/api/agenda/meetings/1/documents", size, "Cookie: sessionid=x"))
+            s.sendall(b"\0" * size)
+            status, body = read_reply(s, timeout=30)
+            s.close()
+        assert status == 200 and body["size"] == size, (status, body)
+        assert mem.growth < 20, f"worker grew {mem.growth:.0f} MB"

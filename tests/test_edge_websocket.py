@@ -3,6 +3,7 @@
 Floods are closed with 4029 as they arrive, whatever the application is doing; a client at the
 application's own rate is never touched; messages are bounded in size; sockets per address are capped.
 """
+
 import asyncio
 import base64
 import json
@@ -27,8 +28,13 @@ def servers(tmp_path_factory):
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
         # Sockets that have not joined stay open for the test (the consumer's own join timeout
         # and per-room cap are not under test here).
-        env = live.server_env(db_url, ports, SECRET_KEY=secrets.token_urlsafe(50), SIGNALING_JOIN_TIMEOUT_S=120,
-                              SIGNALING_MAX_SOCKETS_PER_ROOM=100)
+        env = live.server_env(
+            db_url,
+            ports,
+            SECRET_KEY=secrets.token_urlsafe(50),
+            SIGNALING_JOIN_TIMEOUT_S=120,
+            SIGNALING_MAX_SOCKETS_PER_ROOM=100,
+        )
         live.manage(env, "migrate", "--no-input", "-v0")
         seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms", "1", "--structure", "2025"))
         capped = dict(env, WS_MAX_PER_ADDRESS=str(CAP))
@@ -37,9 +43,14 @@ def servers(tmp_path_factory):
 
 
 async def chair_socket(http: aiohttp.ClientSession, base: str, seed: dict) -> aiohttp.ClientWebSocketResponse:
-    return await http.ws_connect(f"{base.replace('http', 'ws', 1)}/ws/meetings/{seed['meeting_id']}/",
-                                 headers={"Origin": base, "Cookie": f"sessionid={seed['host_cookie']}"},
-                                 protocols=("confserver",), heartbeat=None, max_msg_size=0, autoclose=False)
+    return await http.ws_connect(
+        f"{base.replace('http', 'ws', 1)}/ws/meetings/{seed['meeting_id']}/",
+        headers={"Origin": base, "Cookie": f"sessionid={seed['host_cookie']}"},
+        protocols=("confserver",),
+        heartbeat=None,
+        max_msg_size=0,
+        autoclose=False,
+    )
 
 
 class Reader:
@@ -90,10 +101,14 @@ async def raw_socket(base: str, seed: dict):
     port = int(base.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /ws/meetings/{seed['meeting_id']}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: confserver\r\nOrigin: {base}\r\n"
-                  f"Cookie: sessionid={seed['host_cookie']}\r\n\r\n").encode())
+    writer.write(
+        (
+            f"GET /ws/meetings/{seed['meeting_id']}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: confserver\r\nOrigin: {base}\r\n"
+            f"Cookie: sessionid={seed['host_cookie']}\r\n\r\n"
+        ).encode()
+    )
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert b" 101 " in head.split(b"\r\n", 1)[0], head
     return reader, writer
@@ -124,7 +139,7 @@ async def frames_until_close(reader) -> tuple[int, float, int]:
                 size, at = int.from_bytes(buf[2:10], "big"), 10
             if len(buf) < at + size:
                 break
-            payload, buf = buf[at:at + size], buf[at + size:]
+            payload, buf = buf[at : at + size], buf[at + size :]
             if opcode == 8:
                 return int.from_bytes(payload[:2], "big"), time.monotonic(), texts
             texts += opcode == 1
@@ -146,7 +161,7 @@ async def test_ping_flood_is_closed_at_once_and_memory_stays_bounded(servers):
             writer.write(batch)
             try:
                 await asyncio.wait_for(writer.drain(), 0.2)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
             await asyncio.sleep(0)
         code, at, _ = await asyncio.wait_for(closing, 10)

@@ -1,11 +1,14 @@
 """Issue 9, finding 13: every error code the code raises is documented in docs/protocol.md."""
+
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # A literal code as the first argument of an error's constructor, or as a response's "code" value.
-RAISED = re.compile(r"""\b(?:DomainError|Forbidden|NotFound|Conflict|ProtocolError|[A-Z]\w*(?:Error|Refused|Denied))"""
-                    r"""\(\s*f?["']([a-z][a-z0-9_.]*)["']|["']code["']\s*:\s*["']([a-z][a-z0-9_.]*)["']""")
+RAISED = re.compile(
+    r"""\b(?:DomainError|Forbidden|NotFound|Conflict|ProtocolError|[A-Z]\w*(?:Error|Refused|Denied))"""
+    r"""\(\s*f?["']([a-z][a-z0-9_.]*)["']|["']code["']\s*:\s*["']([a-z][a-z0-9_.]*)["']"""
+)
 
 
 def raised_codes() -> dict[str, set[str]]:

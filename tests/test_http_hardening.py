@@ -1,5 +1,6 @@
 """Issue 9, finding 13 (HTTP): NUL in text, ids past 64 bits, paths out of the static roots, and API docs
 without a third-party CDN answer coded errors or work, never 500."""
+
 import json
 import re
 
@@ -20,8 +21,14 @@ NUL = "a\x00b"
 def chair(client, hue2025, make_user, when):
     host = make_user("chutri", Role.HOST, unit=hue2025)
     client.force_login(host)
-    m = meetings.create_meeting(host, host_unit_code="46", title="Họp giao ban", scheduled_start=when[0],
-                                scheduled_end=when[1], selection=Selection(mode="subtree"))
+    m = meetings.create_meeting(
+        host,
+        host_unit_code="46",
+        title="Họp giao ban",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=Selection(mode="subtree"),
+    )
     meetings.change_state(host, m.id, "test_run")
     room_id = m.participations.exclude(room__unit=hue2025).first().room_id
     return client, m, agenda.create_item(host, m, title="Báo cáo"), room_id
@@ -31,9 +38,19 @@ async def asgi_get(path: str) -> dict:
     """GET through the deployed ASGI app (static files included), as daphne hands it a decoded path."""
     from confserver.asgi import application
 
-    comm = ApplicationCommunicator(application, {
-        "type": "http", "http_version": "1.1", "method": "GET", "path": path, "raw_path": path.encode("utf-8"),
-        "query_string": b"", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 50000)})
+    comm = ApplicationCommunicator(
+        application,
+        {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "GET",
+            "path": path,
+            "raw_path": path.encode("utf-8"),
+            "query_string": b"",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 50000),
+        },
+    )
     await comm.send_input({"type": "http.request", "body": b""})
     start = await comm.receive_output(10)
     body = b""
@@ -46,8 +63,9 @@ async def asgi_get(path: str) -> dict:
 
 
 def send(client, method, url, body=None):
-    return getattr(client, method)(url, data=json.dumps(body) if body is not None else None,
-                                   content_type="application/json")
+    return getattr(client, method)(
+        url, data=json.dumps(body) if body is not None else None, content_type="application/json"
+    )
 
 
 @pytest.mark.django_db
@@ -55,10 +73,26 @@ def test_nul_in_any_text_field_is_invalid_field_and_changes_nothing(chair, when)
     client, m, item, room_id = chair
     before = (m.timeline.count(), item.title)
     calls = [
-        ("post", "/api/meetings", {"title": NUL, "host_unit": "46", "scheduled_start": when[0].isoformat(),
-                                   "scheduled_end": when[1].isoformat()}),
-        ("post", "/api/meetings", {"title": "Họp", "host_unit": "4\x006", "scheduled_start": when[0].isoformat(),
-                                   "scheduled_end": when[1].isoformat()}),
+        (
+            "post",
+            "/api/meetings",
+            {
+                "title": NUL,
+                "host_unit": "46",
+                "scheduled_start": when[0].isoformat(),
+                "scheduled_end": when[1].isoformat(),
+            },
+        ),
+        (
+            "post",
+            "/api/meetings",
+            {
+                "title": "Họp",
+                "host_unit": "4\x006",
+                "scheduled_start": when[0].isoformat(),
+                "scheduled_end": when[1].isoformat(),
+            },
+        ),
         ("post", f"/api/meetings/{m.id}/invite", {"mode": "units", "unit_codes": ["46", NUL]}),
         ("post", f"/api/meetings/{m.id}/attendance/{room_id}", {"status": "absent", "reason": NUL}),
         ("post", f"/api/agenda/meetings/{m.id}/items", {"title": NUL}),
@@ -76,28 +110,33 @@ def test_nul_in_any_text_field_is_invalid_field_and_changes_nothing(chair, when)
 
 
 def test_nul_in_socket_text_is_invalid_field():
-    for frame in ({"type": "roll_call_mark", "id": 1, "room_id": 2, "status": "absent", "reason": NUL},
-                  {"type": "sdp_offer", "id": 2, "sdp": "v=0\x00" + "x" * 20},
-                  {"type": "join", "id": 3, "resume": {"session": NUL, "last_seq": 0}}):
+    for frame in (
+        {"type": "roll_call_mark", "id": 1, "room_id": 2, "status": "absent", "reason": NUL},
+        {"type": "sdp_offer", "id": 2, "sdp": "v=0\x00" + "x" * 20},
+        {"type": "join", "id": 3, "resume": {"session": NUL, "last_seq": 0}},
+    ):
         with pytest.raises(ProtocolError) as e:
             parse_client(json.dumps(frame))
         assert e.value.code == "invalid_field" and e.value.id == frame["id"]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("method,url,code", [
-    ("get", f"/api/meetings/{HUGE}", "meeting_not_found"),
-    ("get", "/api/meetings/0", "meeting_not_found"),
-    ("get", f"/api/meetings/{HUGE}/attendance", "meeting_not_found"),
-    ("post", f"/api/meetings/{{m}}/attendance/{HUGE}", "room_not_invited"),
-    ("get", f"/api/agenda/meetings/{HUGE}/items", "meeting_not_found"),
-    ("patch", f"/api/agenda/items/{HUGE}", "item_not_found"),
-    ("delete", f"/api/agenda/items/{'9' * 5000}", "item_not_found"),
-    ("get", f"/api/agenda/documents/{HUGE}", "document_not_found"),
-    ("get", f"/api/agenda/versions/{HUGE}/file", "version_not_found"),
-    ("get", f"/api/agenda/versions/{HUGE}/pages/1", "version_not_found"),
-    ("get", f"/api/agenda/versions/{HUGE}/signatures", "version_not_found"),
-])
+@pytest.mark.parametrize(
+    "method,url,code",
+    [
+        ("get", f"/api/meetings/{HUGE}", "meeting_not_found"),
+        ("get", "/api/meetings/0", "meeting_not_found"),
+        ("get", f"/api/meetings/{HUGE}/attendance", "meeting_not_found"),
+        ("post", f"/api/meetings/{{m}}/attendance/{HUGE}", "room_not_invited"),
+        ("get", f"/api/agenda/meetings/{HUGE}/items", "meeting_not_found"),
+        ("patch", f"/api/agenda/items/{HUGE}", "item_not_found"),
+        ("delete", f"/api/agenda/items/{'9' * 5000}", "item_not_found"),
+        ("get", f"/api/agenda/documents/{HUGE}", "document_not_found"),
+        ("get", f"/api/agenda/versions/{HUGE}/file", "version_not_found"),
+        ("get", f"/api/agenda/versions/{HUGE}/pages/1", "version_not_found"),
+        ("get", f"/api/agenda/versions/{HUGE}/signatures", "version_not_found"),
+    ],
+)
 def test_ids_past_64_bits_are_not_found(chair, method, url, code):
     client, m, _, _ = chair
     body = {"title": "x"} if method == "patch" else {"status": "present_in_person"} if method == "post" else None
@@ -115,8 +154,16 @@ def test_ids_past_64_bits_in_bodies_are_refused(chair):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("path", ["/static/..%2f..%2fmanage.py", "/static/../../manage.py", "/static/a%00b",
-                                  "/web/..%2f..%2fmanage.py", "/web/../confserver/settings.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/..%2f..%2fmanage.py",
+        "/static/../../manage.py",
+        "/static/a%00b",
+        "/web/..%2f..%2fmanage.py",
+        "/web/../confserver/settings.py",
+    ],
+)
 async def test_paths_out_of_the_static_roots_are_404(path):
     from urllib.parse import unquote
 
@@ -153,7 +200,9 @@ def test_nul_in_an_upload_form_field_is_invalid_field_on_postgresql(chair, setti
     pdf = pdfgen.make_pdf(pdfgen.vietnamese_pages(random.Random(1), 1))
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    r = client.post(f"/api/agenda/meetings/{m.id}/documents",
-                    {"file": SimpleUploadedFile("bao-cao.pdf", pdf, "application/pdf"), "title": NUL})
+    r = client.post(
+        f"/api/agenda/meetings/{m.id}/documents",
+        {"file": SimpleUploadedFile("bao-cao.pdf", pdf, "application/pdf"), "title": NUL},
+    )
     assert r.status_code in (400, 422) and r.json()["code"] == "invalid_field", r.content
     assert not m.documents.exists()

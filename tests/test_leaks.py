@@ -1,6 +1,7 @@
 """Who reads titles and attendance (issue 9, finding 11): for each reader role, every
 HTTP endpoint that returns a document or agenda item title, attendance, roll-call
 marks or absence reasons; no forbidden string anywhere in any response body."""
+
 import io
 import json
 import random
@@ -45,11 +46,11 @@ def pdf(seed: int) -> bytes:
 @dataclass
 class Setup:
     users: dict
-    live: object      # published, started, roll call marked, a confidential document on screen
-    draft: object     # scheduled, never published: its agenda is the chair's alone
+    live: object  # published, started, roll call marked, a confidential document on screen
+    draft: object  # scheduled, never published: its agenda is the chair's alone
     room_a: Room
     room_b: Room
-    docs: dict        # title -> Document
+    docs: dict  # title -> Document
 
 
 @pytest.fixture
@@ -75,9 +76,14 @@ def setup(db, make_user):
     start = timezone.now() + timedelta(hours=1)
 
     def meeting(title):
-        return meetings.create_meeting(host, host_unit_code="46", title=title, scheduled_start=start,
-                                       scheduled_end=start + timedelta(hours=2),
-                                       selection=Selection(mode="units", unit_codes=(ca.code, cb.code)))
+        return meetings.create_meeting(
+            host,
+            host_unit_code="46",
+            title=title,
+            scheduled_start=start,
+            scheduled_end=start + timedelta(hours=2),
+            selection=Selection(mode="units", unit_codes=(ca.code, cb.code)),
+        )
 
     def upload(m, title, seed, **kw):
         v = documents.upload(host, m, io.BytesIO(pdf(seed)), filename="tai-lieu.pdf", title=title, **kw)
@@ -85,9 +91,11 @@ def setup(db, make_user):
 
     live = meeting("Họp giao ban tháng 9")
     item = agenda.create_item(host, live, title=ITEM)
-    docs = {PUBLIC: upload(live, PUBLIC, 1, item_id=item.id),
-            SECRET: upload(live, SECRET, 2, item_id=item.id, confidential=True),
-            LATE_SECRET: upload(live, LATE_SECRET, 3, item_id=item.id)}
+    docs = {
+        PUBLIC: upload(live, PUBLIC, 1, item_id=item.id),
+        SECRET: upload(live, SECRET, 2, item_id=item.id, confidential=True),
+        LATE_SECRET: upload(live, LATE_SECRET, 3, item_id=item.id),
+    }
     publish.publish(host, live)
     documents.update_document(host, docs[LATE_SECRET], confidential=True)
     meetings.change_state(host, live.id, "test_run")
@@ -110,8 +118,10 @@ def endpoints(s: Setup) -> list[str]:
     out = ["/api/meetings", "/api/agenda/search?q=hop+khong+giay"]
     for m in (s.live, s.draft):
         out += [f"/api/meetings/{m.id}", f"/api/meetings/{m.id}/attendance", f"/api/meetings/{m.id}/timeline"]
-        out += [f"/api/agenda/meetings/{m.id}/{p}" for p in
-                ("items", "documents", "publications", "receipts", "sync", "search?q=hop+khong+giay")]
+        out += [
+            f"/api/agenda/meetings/{m.id}/{p}"
+            for p in ("items", "documents", "publications", "receipts", "sync", "search?q=hop+khong+giay")
+        ]
     for d in s.docs.values():
         v = d.versions.get(is_current=True)
         out += [f"/api/agenda/documents/{d.id}", f"/api/agenda/versions/{v.id}/signatures"]
@@ -132,13 +142,19 @@ FORBIDDEN = {
 }
 # ...and what they must still read (redaction must not blind anyone), endpoint -> strings.
 EXPECTED = {
-    "host": {"live/timeline": {SECRET, REASON_A, REASON_B}, "live/sync": {SECRET},
-             "draft/timeline": {DRAFT_DOC}, "live/attendance": {REASON_A, REASON_B}},
+    "host": {
+        "live/timeline": {SECRET, REASON_A, REASON_B},
+        "live/sync": {SECRET},
+        "draft/timeline": {DRAFT_DOC},
+        "live/attendance": {REASON_A, REASON_B},
+    },
     "admin": {"live/timeline": {SECRET, REASON_B}, "live/attendance": {REASON_A, REASON_B}},
-    "reviewer": {"live/timeline": {PUBLIC, ITEM, REASON_A}, "live/attendance": {REASON_A, REASON_B},
-                 "live/sync": {ITEM}},
-    "room_a": {"live/timeline": {SECRET, PUBLIC, ITEM, REASON_A}, "live/attendance": {REASON_A},
-               "live/sync": {SECRET}},
+    "reviewer": {
+        "live/timeline": {PUBLIC, ITEM, REASON_A},
+        "live/attendance": {REASON_A, REASON_B},
+        "live/sync": {ITEM},
+    },
+    "room_a": {"live/timeline": {SECRET, PUBLIC, ITEM, REASON_A}, "live/attendance": {REASON_A}, "live/sync": {SECRET}},
     "room_b": {"live/attendance": {REASON_B}, "live/timeline": {REASON_B}},
     "room_not_invited": {},
     "host_elsewhere": {},

@@ -1,4 +1,5 @@
 """Server-process GC tuning: startup objects frozen, and cycles still reclaimed by the periodic collection."""
+
 import gc
 import time
 import weakref

@@ -71,7 +71,7 @@ ALL_TYPES = {"trung_uong"} | set(PACKAGE_TYPES.values())
 
 class Problems:
     def __init__(self):
-        self.notes = []   # fixed silently but worth reporting
+        self.notes = []  # fixed silently but worth reporting
         self.errors = []  # make the run fail
 
     def note(self, msg):
@@ -90,8 +90,13 @@ def find_data(arg):
         candidates = [
             os.path.join(arg, "data", "nested-divisions.json"),
             os.path.join(arg, "vietnam_provinces", "data", "nested-divisions.json"),
-        ] + sorted(glob.glob(os.path.join(
-            arg, "lib", "python*", "site-packages", "vietnam_provinces", "data", "nested-divisions.json")))
+        ] + sorted(
+            glob.glob(
+                os.path.join(
+                    arg, "lib", "python*", "site-packages", "vietnam_provinces", "data", "nested-divisions.json"
+                )
+            )
+        )
         found = [c for c in candidates if os.path.isfile(c)]
         if not found:
             sys.exit("no vietnam_provinces/data/nested-divisions.json under %s" % arg)
@@ -120,7 +125,7 @@ def clean_name(raw, level, code, probs, is_2025_province_type=None):
     # Division word present but wrongly capitalised, e.g. "Thành Phố Bắc Kạn".
     for word, typ in PREFIX_TYPES[level]:
         if name.lower().startswith(word.lower() + " "):
-            fixed = word + name[len(word):]
+            fixed = word + name[len(word) :]
             probs.note("code %s: name %r recased to %r" % (code, name, fixed))
             return fixed, typ
     # 2025 province names come without "Tỉnh" (e.g. "An Giang"): add it from the package type.
@@ -184,7 +189,10 @@ def ordered(provinces, districts, communes, only_province=None):
         districts = [u for u in districts if u["parent"] == only_province]
         dcodes = {u["code"] for u in districts}
         communes = [u for u in communes if u["parent"] in dcodes or u["parent"] == only_province]
-    key = lambda u: u["code"]  # zero-padded, so string order == numeric order
+
+    def key(u):
+        return u["code"]  # zero-padded, so string order == numeric order
+
     return [CENTRAL] + sorted(provinces, key=key) + sorted(districts, key=key) + sorted(communes, key=key)
 
 
@@ -196,9 +204,16 @@ def write_jsonl(path, units):
 
 LEVEL_OF_TYPE = {
     "trung_uong": 0,
-    "tinh": 1, "thanh_pho_trung_uong": 1,
-    "thanh_pho": 2, "thi_xa": 2, "quan": 2, "huyen": 2,
-    "xa": 3, "phuong": 3, "thi_tran": 3, "dac_khu": 3,
+    "tinh": 1,
+    "thanh_pho_trung_uong": 1,
+    "thanh_pho": 2,
+    "thi_xa": 2,
+    "quan": 2,
+    "huyen": 2,
+    "xa": 3,
+    "phuong": 3,
+    "thi_tran": 3,
+    "dac_khu": 3,
 }
 
 
@@ -242,10 +257,15 @@ def check_all():
     for name in FILES:
         path = os.path.join(OUT_DIR, name)
         by_level, by_type, errors = check_file(path)
-        print("%-20s %8d bytes  levels(central/province/district/commune)=%s  types=%s" % (
-            name, os.path.getsize(path),
-            "/".join(str(by_level.get(i, 0)) for i in range(4)),
-            ", ".join("%s:%d" % kv for kv in sorted(by_type.items()))))
+        print(
+            "%-20s %8d bytes  levels(central/province/district/commune)=%s  types=%s"
+            % (
+                name,
+                os.path.getsize(path),
+                "/".join(str(by_level.get(i, 0)) for i in range(4)),
+                ", ".join("%s:%d" % kv for kv in sorted(by_type.items())),
+            )
+        )
         for e in errors[:20]:
             print("  ERROR", e)
         ok = ok and not errors
@@ -262,8 +282,10 @@ def main():
         if not (args.old and args.new):
             ap.error("--old and --new are required unless --check")
         probs = Problems()
-        for which, arg, builder, tag in (("old", args.old, build_pre2025, "pre2025"),
-                                         ("new", args.new, build_2025, "2025")):
+        for which, arg, builder, tag in (
+            ("old", args.old, build_pre2025, "pre2025"),
+            ("new", args.new, build_2025, "2025"),
+        ):
             data, version, data_version = find_data(arg)
             print("%s: vietnam-provinces %s (data %s) from %s" % (which, version, data_version, data))
             with open(data, encoding="utf-8") as f:
@@ -272,10 +294,10 @@ def main():
             if probs.errors:
                 break
             os.makedirs(OUT_DIR, exist_ok=True)
-            write_jsonl(os.path.join(OUT_DIR, "units-%s.jsonl" % tag),
-                        ordered(provinces, districts, communes))
-            write_jsonl(os.path.join(OUT_DIR, "hue-%s.jsonl" % tag),
-                        ordered(provinces, districts, communes, only_province=HUE))
+            write_jsonl(os.path.join(OUT_DIR, "units-%s.jsonl" % tag), ordered(provinces, districts, communes))
+            write_jsonl(
+                os.path.join(OUT_DIR, "hue-%s.jsonl" % tag), ordered(provinces, districts, communes, only_province=HUE)
+            )
         for msg in probs.notes:
             print("note:", msg)
         for msg in probs.errors:

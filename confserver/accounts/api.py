@@ -1,4 +1,5 @@
 """Who is signed in (GET /api/accounts/me), for the "who is signed in / sign out" part of the pages' headers."""
+
 from django.middleware.csrf import get_token
 from ninja import Router, Schema
 from ninja.security import SessionAuth

@@ -4,11 +4,14 @@ A host runs meetings from the console, a reviewer reads the review list, an admi
 the admin, the console and the review list. A `next` page the role may use is honoured; a console page
 the role may not use sends it to its own page instead of to a refusal.
 """
+
 from .models import Role
 
 CONSOLE = "/web/host.html"
+MEETINGS = "/web/meetings.html"  # create, schedule, invite, copy (issue 12, item 4)
 REVIEW = "/web/review.html"
 MINUTES = "/web/minutes.html"
+RELAYS = "/web/relays.html"  # the relays and the meetings' relay trees (issue 11, item 7)
 ADMIN = "/admin/"
 CHOICE = "/home/"
 INDEX = "/web/index.html"
@@ -16,8 +19,10 @@ INDEX = "/web/index.html"
 # The pages behind a sign-in, and the roles that may use them (rooms/policy.py, recording/access.py).
 PAGE_ROLES = {
     CONSOLE: {Role.HOST, Role.ADMIN},
+    MEETINGS: {Role.HOST, Role.ADMIN},
     REVIEW: {Role.HOST, Role.REVIEWER, Role.ADMIN},
     MINUTES: {Role.HOST, Role.REVIEWER, Role.ADMIN},
+    RELAYS: {Role.HOST, Role.ADMIN},
 }
 # Addresses that name no page of their own: "after signing in, go where you belong".
 NEUTRAL = {"", "/", INDEX, CHOICE, "/accounts/profile/"}
@@ -57,7 +62,13 @@ def choices_for(user) -> list[dict]:
     pages = [
         (ADMIN, "Quản trị hệ thống", "Tài khoản, đơn vị hành chính, phòng họp, cuộc họp, lệnh giữ bản ghi."),
         (CONSOLE, "Điều hành cuộc họp", "Bảng điều khiển chủ trì: chạy thử, khai mạc, cho phát biểu, điểm danh."),
+        (
+            MEETINGS,
+            "Lịch họp",
+            "Tạo và lên lịch cuộc họp, mời đơn vị theo cây, sửa danh sách mời, sao chép cuộc họp cũ.",
+        ),
         (REVIEW, "Xem lại cuộc họp", "Bản ghi hình các cuộc họp đã kết thúc, mục lục, điểm danh, biên bản."),
+        (RELAYS, "Máy chủ truyền hình", "Máy chủ nào phục vụ phòng nào, tải của từng máy, chuyển phòng khi máy hỏng."),
     ]
     return [{"url": url, "title": title, "text": text} for url, title, text in pages if may_open(user, url)]
 

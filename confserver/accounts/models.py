@@ -1,4 +1,5 @@
 """Accounts belong to a unit and carry one role that decides their scope."""
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -12,12 +13,22 @@ class Role(models.TextChoices):
 
 class User(AbstractUser):
     unit = models.ForeignKey(
-        "rooms.AdminUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts", verbose_name="đơn vị"
+        "rooms.AdminUnit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+        verbose_name="đơn vị",
     )
     role = models.CharField("vai trò", max_length=16, choices=Role.choices, default=Role.REVIEWER)
     # A room terminal account is the PC of one meeting room.
     room = models.ForeignKey(
-        "rooms.Room", null=True, blank=True, on_delete=models.PROTECT, related_name="terminals", verbose_name="phòng họp"
+        "rooms.Room",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="terminals",
+        verbose_name="phòng họp",
     )
 
     class Meta:

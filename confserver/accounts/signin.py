@@ -1,6 +1,7 @@
 """The sign-in forms of /login/ and /admin/login/, throttled (see throttle.py): a refused
 attempt is answered 429 with the reason on the page, before any password is hashed; each attempt
 is counted before its password is checked, so parallel guesses cannot pass the limit."""
+
 from functools import wraps
 
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -9,6 +10,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+
+from confserver.twofactor.steps import PasswordThenCode
 
 from . import landing, throttle
 
@@ -56,18 +59,21 @@ class AdminSignInForm(ThrottledMixin, AdminAuthenticationForm):
 
 def refusals_as_429(view):
     """The page the view renders, with status 429 when the form refused the attempt."""
+
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         if getattr(request, "signin_refused", False):
             response.status_code = 429
         return response
+
     return wrapped
 
 
-class SignInView(LoginView):
+class SignInView(PasswordThenCode, LoginView):
     """/login/, the product's own page: each role lands on its own page (landing.py; issue 10 item 7,
-    issue 12 item 13): a `next` the role may use is honoured, a console page it may not use is not."""
+    issue 12 item 13): a `next` the role may use is honoured, a console page it may not use is not. An account
+    asked a second factor goes on to /login/otp/ instead of being signed in (confserver/twofactor/)."""
 
     template_name = TEMPLATE
     authentication_form = SignInForm
@@ -83,5 +89,6 @@ def choice(request):
     home = landing.home_for(request.user)
     if home != landing.CHOICE:
         return redirect(home)
-    return render(request, "accounts/home.html", {"choices": landing.choices_for(request.user),
-                                                  "who": landing.who(request.user)})
+    return render(
+        request, "accounts/home.html", {"choices": landing.choices_for(request.user), "who": landing.who(request.user)}
+    )

@@ -3,6 +3,7 @@
 Counters live in Django's cache (Redis when REDIS_URL is set), so every worker sees them; a
 refused attempt is refused before any password is hashed. Issue 9, finding 10.
 """
+
 import hashlib
 import logging
 import threading
@@ -34,9 +35,11 @@ def _key(kind: str, value: str) -> str:
 def _keys(username: str, address: str) -> list[tuple[str, int]]:
     # An account is limited per address (so one address cannot lock it for everyone) and, higher, as a whole.
     account = username.casefold()
-    return [(_key("account-address", f"{account}\n{address}"), settings.LOGIN_FAILURES_PER_ACCOUNT),
-            (_key("account", account), settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL),
-            (_key("address", address), settings.LOGIN_FAILURES_PER_ADDRESS)]
+    return [
+        (_key("account-address", f"{account}\n{address}"), settings.LOGIN_FAILURES_PER_ACCOUNT),
+        (_key("account", account), settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL),
+        (_key("address", address), settings.LOGIN_FAILURES_PER_ADDRESS),
+    ]
 
 
 def reserve(username: str, address: str) -> bool:

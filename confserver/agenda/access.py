@@ -15,6 +15,7 @@ Titles follow the documents: where a reader sees a document it may not open (the
 meeting timeline, the synced view, publications), its title is replaced by a
 neutral one (`redacted_title`). Attendance is in confserver/rooms/attendance.py.
 """
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from confserver.accounts.models import Role

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from confserver.security.admin_access import ReadOnly
+
 from .models import AgendaItem, Document, DocumentVersion, Publication, ReadReceipt, WebhookDelivery
 
 
@@ -26,18 +28,9 @@ class DocumentAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
 
 
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(ReadOnly, admin.ModelAdmin):
     """Rows the product writes as a record of what happened (publishing, its webhook calls, rooms opening
     documents): read here, never made or edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Publication)

@@ -1,4 +1,5 @@
 """Agenda items of a meeting: the chair side edits them until the meeting ends."""
+
 from datetime import datetime
 
 from django.db import transaction
@@ -44,21 +45,35 @@ def _check_plan(planned_minutes) -> None:
 
 
 @transaction.atomic
-def create_item(user, meeting: Meeting, *, title: str, presenter_unit: str | None = None,
-                planned_start: datetime | None = None, planned_minutes: int | None = None) -> AgendaItem:
+def create_item(
+    user,
+    meeting: Meeting,
+    *,
+    title: str,
+    presenter_unit: str | None = None,
+    planned_start: datetime | None = None,
+    planned_minutes: int | None = None,
+) -> AgendaItem:
     """Append an item at the end of the agenda."""
     meeting = lock_meeting(meeting.pk)
     check_editable(user, meeting)
     _check_plan(planned_minutes)
     unit = get_unit(presenter_unit) if presenter_unit else None
     last = meeting.agenda_items.order_by("-position").values_list("position", flat=True).first() or 0
-    return AgendaItem.objects.create(meeting=meeting, position=last + 1, title=title, presenter_unit=unit,
-                                     planned_start=planned_start, planned_minutes=planned_minutes)
+    return AgendaItem.objects.create(
+        meeting=meeting,
+        position=last + 1,
+        title=title,
+        presenter_unit=unit,
+        planned_start=planned_start,
+        planned_minutes=planned_minutes,
+    )
 
 
 @transaction.atomic
-def update_item(user, item: AgendaItem, *, title=UNSET, presenter_unit=UNSET, planned_start=UNSET,
-                planned_minutes=UNSET) -> AgendaItem:
+def update_item(
+    user, item: AgendaItem, *, title=UNSET, presenter_unit=UNSET, planned_start=UNSET, planned_minutes=UNSET
+) -> AgendaItem:
     """Change the given fields (None clears an optional one)."""
     meeting = lock_meeting(item.meeting_id)
     check_editable(user, meeting)

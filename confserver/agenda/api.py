@@ -1,5 +1,6 @@
 """HTTP API of agenda, documents, publication, receipts, search and sync state
 (mounted at /api/agenda in confserver/api.py). Thin: parse, call the domain, shape."""
+
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
 from ninja import File, Form, Router, UploadedFile
 
@@ -9,11 +10,33 @@ from confserver.rooms.schemas import ErrorOut
 
 from . import access, agenda, documents, publish, receipts, render, search, storage, sync
 from .models import AgendaItem, Document, DocumentVersion
-from .schemas import (DocumentOut, DocumentPatch, ItemIn, ItemOut, ItemPatch, OrderIn, PublicationOut,
-                      ReceiptsOut, SearchHitOut, SignatureReportOut, SyncStateOut, VersionOut)
+from .schemas import (
+    DocumentOut,
+    DocumentPatch,
+    ItemIn,
+    ItemOut,
+    ItemPatch,
+    OrderIn,
+    PublicationOut,
+    ReceiptsOut,
+    SearchHitOut,
+    SignatureReportOut,
+    SyncStateOut,
+    VersionOut,
+)
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-          415: ErrorOut, 422: ErrorOut, 503: ErrorOut, 507: ErrorOut}
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    415: ErrorOut,
+    422: ErrorOut,
+    503: ErrorOut,
+    507: ErrorOut,
+}
 # Page images and files never change for a given sha256; "private" because access is per user.
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -22,24 +45,46 @@ router = Router(tags=["agenda"])
 
 def item_out(i: AgendaItem) -> ItemOut:
     u = i.presenter_unit
-    return ItemOut(id=i.id, position=i.position, title=i.title, presenter_unit=u.code if u else None,
-                   presenter_unit_name=u.name if u else None, planned_start=i.planned_start,
-                   planned_minutes=i.planned_minutes)
+    return ItemOut(
+        id=i.id,
+        position=i.position,
+        title=i.title,
+        presenter_unit=u.code if u else None,
+        presenter_unit_name=u.name if u else None,
+        planned_start=i.planned_start,
+        planned_minutes=i.planned_minutes,
+    )
 
 
 def version_out(v: DocumentVersion) -> VersionOut:
-    return VersionOut(id=v.id, number=v.number, is_current=v.is_current, superseded_at=v.superseded_at,
-                      filename=v.filename, sha256=v.sha256, size=v.size, page_count=v.page_count,
-                      uploaded_at=v.uploaded_at, signature_status=v.signature_status,
-                      file_url=publish.file_url(v.id), page_url=f"/api/agenda/versions/{v.id}/pages/{{page}}")
+    return VersionOut(
+        id=v.id,
+        number=v.number,
+        is_current=v.is_current,
+        superseded_at=v.superseded_at,
+        filename=v.filename,
+        sha256=v.sha256,
+        size=v.size,
+        page_count=v.page_count,
+        uploaded_at=v.uploaded_at,
+        signature_status=v.signature_status,
+        file_url=publish.file_url(v.id),
+        page_url=f"/api/agenda/versions/{v.id}/pages/{{page}}",
+    )
 
 
 def document_out(d: Document) -> DocumentOut:
     versions = sorted(d.versions.all(), key=lambda v: v.number)
     current = next((v for v in versions if v.is_current), None)
-    return DocumentOut(id=d.id, meeting_id=d.meeting_id, item_id=d.item_id, title=d.title,
-                       confidential=d.confidential, current=version_out(current) if current else None,
-                       versions=[version_out(v) for v in versions])
+    return DocumentOut(
+        id=d.id,
+        meeting_id=d.meeting_id,
+        item_id=d.item_id,
+        title=d.title,
+        confidential=d.confidential,
+        current=version_out(current) if current else None,
+        versions=[version_out(v) for v in versions],
+    )
 
 
 def _patch(payload, *names) -> dict:
@@ -47,6 +92,7 @@ def _patch(payload, *names) -> dict:
 
 
 # --- agenda items -----------------------------------------------------------------
+
 
 @router.get("/meetings/{meeting_id}/items", response={200: list[ItemOut], **ERRORS})
 def list_items(request: HttpRequest, meeting_id: int):
@@ -82,12 +128,26 @@ def delete_item(request, item_id: int):
 
 # --- documents --------------------------------------------------------------------
 
+
 @router.post("/meetings/{meeting_id}/documents", response={201: DocumentOut, **ERRORS})
-def upload_document(request, meeting_id: int, file: File[UploadedFile], title: Form[str | None] = None,
-                    item_id: Form[int | None] = None, confidential: Form[bool] = False):
+def upload_document(
+    request,
+    meeting_id: int,
+    file: File[UploadedFile],
+    title: Form[str | None] = None,
+    item_id: Form[int | None] = None,
+    confidential: Form[bool] = False,
+):
     """Upload a PDF as a new document (version 1)."""
-    v = documents.upload(request.auth, meetings.get_meeting(meeting_id), file, filename=file.name or "",
-                         title=title, item_id=item_id, confidential=confidential)
+    v = documents.upload(
+        request.auth,
+        meetings.get_meeting(meeting_id),
+        file,
+        filename=file.name or "",
+        title=title,
+        item_id=item_id,
+        confidential=confidential,
+    )
     return 201, document_out(documents.get_document(v.document_id))
 
 
@@ -131,8 +191,12 @@ def download(request, version_id: int):
     if _not_modified(request, tag):
         resp = HttpResponseNotModified()
     else:
-        resp = FileResponse(open(storage.pdf_path(v.sha256), "rb"), content_type="application/pdf",
-                            filename=v.filename, as_attachment=False)
+        resp = FileResponse(
+            open(storage.pdf_path(v.sha256), "rb"),
+            content_type="application/pdf",
+            filename=v.filename,
+            as_attachment=False,
+        )
     resp["ETag"] = tag
     resp["Cache-Control"] = IMMUTABLE
     return resp
@@ -161,11 +225,13 @@ def signature_report(request, version_id: int):
     v = documents.get_version(version_id)
     access.check_can_open(request.auth, v.document)
     r = v.signatures or {}
-    return SignatureReportOut(version_id=v.id, signed=r.get("signed", False), status=v.signature_status,
-                              signatures=r.get("signatures", []))
+    return SignatureReportOut(
+        version_id=v.id, signed=r.get("signed", False), status=v.signature_status, signatures=r.get("signatures", [])
+    )
 
 
 # --- publication, receipts, search, sync ------------------------------------------
+
 
 @router.post("/meetings/{meeting_id}/publish", response={201: PublicationOut, **ERRORS})
 def publish_agenda(request, meeting_id: int):
@@ -181,9 +247,12 @@ def publish_agenda(request, meeting_id: int):
 def list_publications(request, meeting_id: int):
     m = meetings.get_meeting(meeting_id)
     readable = access.title_readable_ids(access.check_can_read(request.auth, m), m)
-    return [PublicationOut(id=p.id, number=p.number, published_at=p.published_at,
-                           event=access.publication_for(p.snapshot, readable))
-            for p in m.agenda_publications.order_by("number")]
+    return [
+        PublicationOut(
+            id=p.id, number=p.number, published_at=p.published_at, event=access.publication_for(p.snapshot, readable)
+        )
+        for p in m.agenda_publications.order_by("number")
+    ]
 
 
 @router.get("/meetings/{meeting_id}/receipts", response={200: ReceiptsOut, **ERRORS})
@@ -209,4 +278,3 @@ def sync_state(request, meeting_id: int):
     """The current agenda item and synced page, for a client (re)joining the synced view."""
     m = meetings.get_meeting(meeting_id)
     return sync.get_sync_state(m, access.check_can_read(request.auth, m))
-

@@ -1,5 +1,6 @@
 """Meeting documents: upload (checked, hashed, indexed, signature-checked), versions,
 listing and opening. A refused upload leaves no row and no file."""
+
 import mmap
 from dataclasses import dataclass
 
@@ -94,26 +95,36 @@ def too_large(limit: int) -> DomainError:
 
 
 def storage_full() -> DomainError:
-    return DomainError("storage_full", "Máy chủ đã hết chỗ lưu trữ, chưa lưu được tệp; xin báo quản trị hệ thống.",
-                       status=507)
+    return DomainError(
+        "storage_full", "Máy chủ đã hết chỗ lưu trữ, chưa lưu được tệp; xin báo quản trị hệ thống.", status=507
+    )
 
 
 def pdf_refusal(exc: pdf.PdfError) -> DomainError:
     """The coded answer to a PDF the sandbox refused (or could not check in time)."""
     on_page = f"Trang {exc.page}" if exc.page else "Một trang"
     if exc.code == "busy":
-        return DomainError("upload_busy", "Máy chủ đang bận kiểm tra các tệp khác, vui lòng thử lại sau giây lát.",
-                           status=503)
+        return DomainError(
+            "upload_busy", "Máy chủ đang bận kiểm tra các tệp khác, vui lòng thử lại sau giây lát.", status=503
+        )
     code, message = {
         "pdf_password": ("pdf_password", "Tệp PDF có mật khẩu, không mở được; hãy gửi bản không đặt mật khẩu."),
-        "pdf_too_many_pages": ("pdf_too_many_pages",
-                               f"Tệp PDF có quá nhiều trang (tối đa {sandbox.limits().max_pages} trang)."),
-        "pdf_page_too_large": ("pdf_page_too_large",
-                               f"{on_page} của tệp PDF quá lớn (mỗi cạnh trang tối đa 14.400 điểm, tức 5,08 m)."),
-        "pdf_page_too_small": ("pdf_page_too_small",
-                               f"{on_page} của tệp PDF có khung trang không hợp lệ (rỗng hoặc quá nhỏ)."),
-        "pdf_too_complex": ("pdf_too_complex",
-                            "Tệp PDF quá phức tạp để xử lý (ảnh hoặc nội dung nén giải ra quá lớn)."),
+        "pdf_too_many_pages": (
+            "pdf_too_many_pages",
+            f"Tệp PDF có quá nhiều trang (tối đa {sandbox.limits().max_pages} trang).",
+        ),
+        "pdf_page_too_large": (
+            "pdf_page_too_large",
+            f"{on_page} của tệp PDF quá lớn (mỗi cạnh trang tối đa 14.400 điểm, tức 5,08 m).",
+        ),
+        "pdf_page_too_small": (
+            "pdf_page_too_small",
+            f"{on_page} của tệp PDF có khung trang không hợp lệ (rỗng hoặc quá nhỏ).",
+        ),
+        "pdf_too_complex": (
+            "pdf_too_complex",
+            "Tệp PDF quá phức tạp để xử lý (ảnh hoặc nội dung nén giải ra quá lớn).",
+        ),
         "pdf_timeout": ("pdf_timeout", "Kiểm tra tệp PDF quá thời gian cho phép: tệp quá phức tạp hoặc bị hỏng."),
     }.get(exc.code, ("pdf_unreadable", "Tệp PDF bị hỏng hoặc không đọc được."))
     return DomainError(code, message, status=422)
@@ -143,17 +154,32 @@ def _add_version(user, document: Document, checked: Checked, filename: str, numb
     DocumentVersion.objects.filter(document=document, is_current=True).update(is_current=False, superseded_at=now)
     sig = checked.signatures
     version = DocumentVersion.objects.create(
-        document=document, number=number, filename=filename[:255] or "tai-lieu.pdf", sha256=checked.spooled.sha256,
-        size=checked.spooled.size, page_count=checked.info.page_count, uploaded_by=user,
-        signature_status=sig["status"], signatures=sig,
+        document=document,
+        number=number,
+        filename=filename[:255] or "tai-lieu.pdf",
+        sha256=checked.spooled.sha256,
+        size=checked.spooled.size,
+        page_count=checked.info.page_count,
+        uploaded_by=user,
+        signature_status=sig["status"],
+        signatures=sig,
     )
     DocumentPage.objects.bulk_create(
-        [DocumentPage(version=version, number=i, text=text, folded=fold.index_text(text))
-         for i, text in enumerate(checked.info.texts, start=1)],
+        [
+            DocumentPage(version=version, number=i, text=text, folded=fold.index_text(text))
+            for i, text in enumerate(checked.info.texts, start=1)
+        ],
         batch_size=500,
     )
-    timeline.record(document.meeting, "document_version", actor=user, document_id=document.id,
-                    version_id=version.id, number=number, title=document.title)
+    timeline.record(
+        document.meeting,
+        "document_version",
+        actor=user,
+        document_id=document.id,
+        version_id=version.id,
+        number=number,
+        title=document.title,
+    )
     return version
 
 
@@ -166,8 +192,32 @@ def _item_of(meeting: Meeting, item_id: int | None) -> AgendaItem | None:
     return item
 
 
-def upload(user, meeting: Meeting, fileobj, *, filename: str, title: str | None = None,
-           item_id: int | None = None, confidential: bool = False) -> DocumentVersion:
+def title_from_filename(filename: str) -> str:
+    """What rooms see for a document uploaded without a title (issue 12, item 14): the file's name without its
+    folder and extension, its separators as spaces ("bao-cao_KTXH-2025.pdf" -> "Bao cao KTXH 2025"); a name already
+    written with spaces keeps its hyphens ("Báo cáo kinh tế - xã hội.pdf")."""
+    import re
+    import unicodedata
+
+    name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename or "")[-1])
+    stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", name)
+    if " " not in stem.strip():
+        stem = re.sub(r"(?<=[^\W_])[-.+](?=[^\W_])", " ", stem)  # a slug: its hyphens and dots were the spaces
+    stem = stem.replace("_", " ")
+    stem = " ".join(stem.split())
+    return (stem[:1].upper() + stem[1:]) if stem else "Tài liệu"
+
+
+def upload(
+    user,
+    meeting: Meeting,
+    fileobj,
+    *,
+    filename: str,
+    title: str | None = None,
+    item_id: int | None = None,
+    confidential: bool = False,
+) -> DocumentVersion:
     """A new document of `meeting` with `fileobj` (a PDF) as version 1."""
     check_editable(user, meeting)  # refuse early, before reading the file
     checked = check_file(fileobj)
@@ -175,9 +225,13 @@ def upload(user, meeting: Meeting, fileobj, *, filename: str, title: str | None 
     def rows():
         m = lock_meeting(meeting.pk)
         check_editable(user, m)
-        doc = Document.objects.create(meeting=m, item=_item_of(m, item_id), confidential=confidential,
-                                      title=(title or filename.rsplit(".", 1)[0] or "Tài liệu")[:300],
-                                      created_by=user)
+        doc = Document.objects.create(
+            meeting=m,
+            item=_item_of(m, item_id),
+            confidential=confidential,
+            title=(title or title_from_filename(filename))[:300],
+            created_by=user,
+        )
         return _add_version(user, doc, checked, filename, 1)
 
     return _store(checked, rows)
@@ -233,8 +287,11 @@ def get_version(version_id: int) -> DocumentVersion:
 def documents_for(user, meeting: Meeting) -> list[Document]:
     """The documents `user` may see in `meeting`, each with its versions (oldest first)."""
     role = access.check_can_read(user, meeting)
-    qs = (meeting.documents.select_related("item").prefetch_related("versions")
-          .order_by(F("item__position").asc(nulls_last=True), "id"))
+    qs = (
+        meeting.documents.select_related("item")
+        .prefetch_related("versions")
+        .order_by(F("item__position").asc(nulls_last=True), "id")
+    )
     if role == access.REVIEWER:
         qs = qs.filter(confidential=False)
     return list(qs)

@@ -3,6 +3,7 @@
 One pydantic class per event, tagged by `event`, extra fields forbidden; the
 domain functions return `.dump()` of these, plain JSON-ready dicts.
 """
+
 from datetime import datetime
 from typing import Literal
 

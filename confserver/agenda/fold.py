@@ -3,6 +3,7 @@
 fold = NFD, drop combining marks, đ→d, lower. `hop khong giay` then matches
 `họp không giấy`, and `Đà Nẵng` matches `da nang`.
 """
+
 import html
 import re
 import unicodedata
@@ -56,8 +57,13 @@ def snippet(text: str, terms: list[str], *, width: int = 160) -> str:
     if terms:
         alts = "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
         pattern = re.compile(r"(?<![^\W_])(?:" + alts + r")(?![^\W_])")
-    hits = [] if pattern is None else [
-        (where[m.start()], _after_marks(text, where[m.end() - 1] + 1), m.group()) for m in pattern.finditer(folded)]
+    hits = (
+        []
+        if pattern is None
+        else [
+            (where[m.start()], _after_marks(text, where[m.end() - 1] + 1), m.group()) for m in pattern.finditer(folded)
+        ]
+    )
     if not hits:
         return html.escape(_squash(text[:width]))
     start = max(0, _best_anchor(hits, width * 2 // 3) - width // 3)

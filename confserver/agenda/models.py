@@ -1,5 +1,6 @@
 """Agenda items, their documents (versioned PDFs with per-page text), publication
 to the invited rooms, read receipts, and the synced view of a meeting."""
+
 from django.conf import settings
 from django.db import models
 
@@ -12,8 +13,9 @@ class AgendaItem(models.Model):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="agenda_items", verbose_name="cuộc họp")
     position = models.PositiveIntegerField("thứ tự")
     title = models.CharField("nội dung", max_length=300)
-    presenter_unit = models.ForeignKey(AdminUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                                       verbose_name="đơn vị trình bày")
+    presenter_unit = models.ForeignKey(
+        AdminUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="đơn vị trình bày"
+    )
     planned_start = models.DateTimeField("giờ dự kiến", null=True, blank=True)
     planned_minutes = models.PositiveIntegerField("thời lượng (phút)", null=True, blank=True)
     created_at = models.DateTimeField("tạo lúc", auto_now_add=True)
@@ -33,14 +35,21 @@ class Document(models.Model):
     """A meeting document; its content lives in versions, the newest being current."""
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="documents", verbose_name="cuộc họp")
-    item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents",
-                             verbose_name="nội dung họp")
+    item = models.ForeignKey(
+        AgendaItem,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="documents",
+        verbose_name="nội dung họp",
+    )
     title = models.CharField("tên tài liệu", max_length=300)
     # Confidential (tài liệu mật): never in a publication or webhook; only the chair
     # side and the invited rooms may open it (see access.py).
     confidential = models.BooleanField("mật", default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                                   verbose_name="người tạo")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name="người tạo"
+    )
     created_at = models.DateTimeField("tạo lúc", auto_now_add=True)
 
     class Meta:
@@ -72,8 +81,9 @@ class DocumentVersion(models.Model):
     sha256 = models.CharField("mã băm SHA-256", max_length=64, db_index=True)
     size = models.PositiveBigIntegerField("dung lượng (byte)")
     page_count = models.PositiveIntegerField("số trang")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                                    verbose_name="người tải lên")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name="người tải lên"
+    )
     uploaded_at = models.DateTimeField("tải lên lúc", auto_now_add=True)
     signature_status = models.CharField("chữ ký số", max_length=16, choices=SignatureStatus.choices)
     signatures = models.JSONField("báo cáo chữ ký số", default=dict)
@@ -84,8 +94,9 @@ class DocumentVersion(models.Model):
         ordering = ["document", "number"]
         constraints = [
             models.UniqueConstraint(fields=["document", "number"], name="docversion_unique_number"),
-            models.UniqueConstraint(fields=["document"], condition=models.Q(is_current=True),
-                                    name="docversion_one_current"),
+            models.UniqueConstraint(
+                fields=["document"], condition=models.Q(is_current=True), name="docversion_one_current"
+            ),
         ]
 
     def __str__(self):
@@ -100,8 +111,9 @@ class DocumentPage(models.Model):
     ' word ' in `folded` with LIKE.
     """
 
-    version = models.ForeignKey(DocumentVersion, on_delete=models.CASCADE, related_name="pages",
-                                verbose_name="phiên bản tài liệu")
+    version = models.ForeignKey(
+        DocumentVersion, on_delete=models.CASCADE, related_name="pages", verbose_name="phiên bản tài liệu"
+    )
     number = models.PositiveIntegerField("trang")
     text = models.TextField("chữ trên trang", blank=True)
     folded = models.TextField("chữ bỏ dấu (để tìm)", blank=True)
@@ -119,11 +131,13 @@ class DocumentPage(models.Model):
 class Publication(models.Model):
     """The agenda as sent ahead to the invited rooms (gửi trước tài liệu)."""
 
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="agenda_publications",
-                                verbose_name="cuộc họp")
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="agenda_publications", verbose_name="cuộc họp"
+    )
     number = models.PositiveIntegerField("lần phát hành")
-    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                                     verbose_name="người phát hành")
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name="người phát hành"
+    )
     published_at = models.DateTimeField("phát hành lúc")
     # What was sent: items and non-confidential documents at that moment.
     snapshot = models.JSONField("nội dung đã gửi", default=dict)
@@ -142,8 +156,9 @@ class WebhookDelivery(models.Model):
     """An outgoing webhook call: tried in the background, retried until delivered
     or out of attempts (see webhook.py)."""
 
-    publication = models.ForeignKey(Publication, null=True, on_delete=models.CASCADE, related_name="deliveries",
-                                    verbose_name="lần phát hành")
+    publication = models.ForeignKey(
+        Publication, null=True, on_delete=models.CASCADE, related_name="deliveries", verbose_name="lần phát hành"
+    )
     url = models.URLField("địa chỉ nhận", max_length=500)
     payload = models.JSONField("nội dung gửi")
     created_at = models.DateTimeField("tạo lúc", auto_now_add=True)
@@ -166,8 +181,9 @@ class ReadReceipt(models.Model):
     """A room opened a document version (page images or the file)."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", verbose_name="phòng")
-    version = models.ForeignKey(DocumentVersion, on_delete=models.CASCADE, related_name="receipts",
-                                verbose_name="phiên bản tài liệu")
+    version = models.ForeignKey(
+        DocumentVersion, on_delete=models.CASCADE, related_name="receipts", verbose_name="phiên bản tài liệu"
+    )
     first_opened_at = models.DateTimeField("mở lần đầu lúc")
     last_opened_at = models.DateTimeField("mở lần cuối lúc")
     count = models.PositiveIntegerField("số lần mở", default=1)
@@ -184,18 +200,33 @@ class ReadReceipt(models.Model):
 class LiveState(models.Model):
     """Where a meeting is now: the current agenda item and the synced document page."""
 
-    meeting = models.OneToOneField(Meeting, primary_key=True, on_delete=models.CASCADE, related_name="agenda_live",
-                                   verbose_name="cuộc họp")
-    current_item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                     verbose_name="nội dung đang họp")
+    meeting = models.OneToOneField(
+        Meeting, primary_key=True, on_delete=models.CASCADE, related_name="agenda_live", verbose_name="cuộc họp"
+    )
+    current_item = models.ForeignKey(
+        AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="nội dung đang họp"
+    )
     item_changed_at = models.DateTimeField("chuyển nội dung lúc", null=True, blank=True)
-    version = models.ForeignKey(DocumentVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                verbose_name="tài liệu đang trình chiếu")
+    version = models.ForeignKey(
+        DocumentVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="tài liệu đang trình chiếu",
+    )
     page = models.PositiveIntegerField("trang đang trình chiếu", null=True, blank=True)
-    presenter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+", verbose_name="người trình chiếu")
-    presenter_room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                       verbose_name="phòng trình chiếu")
+    presenter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="người trình chiếu",
+    )
+    presenter_room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="phòng trình chiếu"
+    )
     presented_at = models.DateTimeField("trình chiếu lúc", null=True, blank=True)
     # Bumped on every change, so a client can drop an event older than what it has.
     seq = models.PositiveIntegerField("số thứ tự thay đổi", default=0)

@@ -5,6 +5,7 @@ It runs inside the sandbox's worker processes (pdfworker.py), not in a server pr
 file (a flate bomb, a page of 14,400 pt) can then only take a worker down. PDFium is not
 thread-safe, so every call into it holds LOCK anyway.
 """
+
 import math
 import struct
 import threading
@@ -127,8 +128,12 @@ def render_size(w_pt: float, h_pt: float, width: int, limits: Limits = Limits())
     image would pass max_render_pixels or max_render_side (then scaled down, aspect kept)."""
     if not (math.isfinite(w_pt) and math.isfinite(h_pt) and w_pt > 0 and h_pt > 0):
         raise PdfError("bad_page")
-    scale = min(width / w_pt, math.sqrt(limits.max_render_pixels / (w_pt * h_pt)),
-                limits.max_render_side / w_pt, limits.max_render_side / h_pt)
+    scale = min(
+        width / w_pt,
+        math.sqrt(limits.max_render_pixels / (w_pt * h_pt)),
+        limits.max_render_side / w_pt,
+        limits.max_render_side / h_pt,
+    )
     if scale == width / w_pt:
         return width, max(1, min(limits.max_render_side, round(h_pt * scale)))
     return max(1, math.floor(w_pt * scale)), max(1, math.floor(h_pt * scale))
@@ -168,7 +173,7 @@ def encode_png(rgb: bytes, width: int, height: int, stride: int) -> bytes:
     row = width * 3
     mv = memoryview(rgb)
     z = zlib.compressobj(6)
-    parts = [z.compress(b"\x00" + mv[y * stride: y * stride + row]) for y in range(height)]
+    parts = [z.compress(b"\x00" + mv[y * stride : y * stride + row]) for y in range(height)]
     parts.append(z.flush())
 
     def chunk(kind: bytes, data: bytes) -> bytes:

@@ -4,6 +4,7 @@ Jobs come on stdin and answers go to stdout, framed as multiprocessing.connectio
 header, then for a render the PNG's bytes. The process lives under an address-space limit, and each
 job under a CPU-time limit (SIGXCPU ends it); no Django here, only pdf.py (and signatures.py's pyHanko).
 """
+
 import json
 import math
 import os

@@ -6,6 +6,7 @@ page, so fetches less than SESSION_GAP apart are one opening. For the same reaso
 a process writes a room's receipt at most once per WRITE_EVERY (last_opened_at is
 that precise), keeping a database write off most page fetches.
 """
+
 import threading
 import time
 from datetime import timedelta
@@ -41,14 +42,24 @@ def _due(room_id: int, version) -> bool:
 
 
 def record_open(user, version) -> None:
-    """Count one opening of `version` by the user's room (only room terminals leave receipts)."""
+    """Count one opening of `version` by the user's room (only room terminals leave receipts), or by the
+    delegate when the reader is one (issue 14: receipts per person, confserver/delegates/receipts.py)."""
+    delegate = getattr(user, "delegate", None)
+    if delegate is not None:
+        if _due(("delegate", delegate.pk), version):
+            from confserver.delegates import receipts as delegate_receipts
+
+            delegate_receipts.record_open(delegate, version)
+        return
     if user.role != Role.TERMINAL or user.room_id is None or not _due(user.room_id, version):
         return
     now = timezone.now()
     # Update first: the common case is a room turning pages of a document it has opened.
     # In one UPDATE every expression sees the old row, so the gap is measured from the last fetch.
-    bump = {"last_opened_at": now,
-            "count": F("count") + Case(When(last_opened_at__lt=now - SESSION_GAP, then=Value(1)), default=Value(0))}
+    bump = {
+        "last_opened_at": now,
+        "count": F("count") + Case(When(last_opened_at__lt=now - SESSION_GAP, then=Value(1)), default=Value(0)),
+    }
     if ReadReceipt.objects.filter(version=version, room_id=user.room_id).update(**bump):
         return
     try:
@@ -63,8 +74,11 @@ def report(user, meeting: Meeting) -> dict:
     and per invited room how many of the meeting's current documents it opened."""
     policy.check_chair(user, meeting)
     docs = list(Document.objects.filter(meeting=meeting).prefetch_related("versions").order_by("id"))
-    rows = (ReadReceipt.objects.filter(version__document__meeting=meeting)
-            .select_related("room__unit", "version").order_by("version_id", "first_opened_at"))
+    rows = (
+        ReadReceipt.objects.filter(version__document__meeting=meeting)
+        .select_related("room__unit", "version")
+        .order_by("version_id", "first_opened_at")
+    )
     by_version: dict[int, list[ReadReceipt]] = {}
     for r in rows:
         by_version.setdefault(r.version_id, []).append(r)
@@ -78,32 +92,56 @@ def report(user, meeting: Meeting) -> dict:
             if v.is_current:
                 current_ids.add(v.id)
             opened = by_version.get(v.id, [])
-            documents.append({
-                "document_id": d.id, "title": d.title, "confidential": d.confidential, "version_id": v.id,
-                "version": v.number, "is_current": v.is_current, "rooms_opened": len(opened),
-                "rooms_total": total_rooms,
-                "opened_by": [_receipt(r) for r in opened],
-            })
+            documents.append(
+                {
+                    "document_id": d.id,
+                    "title": d.title,
+                    "confidential": d.confidential,
+                    "version_id": v.id,
+                    "version": v.number,
+                    "is_current": v.is_current,
+                    "rooms_opened": len(opened),
+                    "rooms_total": total_rooms,
+                    "opened_by": [_receipt(r) for r in opened],
+                }
+            )
     opened_by_room: dict[int, list[ReadReceipt]] = {}
-    for vid, rs in by_version.items():
+    for rs in by_version.values():
         for r in rs:
             opened_by_room.setdefault(r.room_id, []).append(r)
     rooms = []
     for p in parts:
         mine = opened_by_room.get(p.room_id, [])
-        rooms.append({
-            "room_id": p.room_id, "room_name": p.room.name, "unit_code": p.room.unit.code,
-            "unit_name": p.room.unit.name,
-            "current_opened": sum(1 for r in mine if r.version_id in current_ids),
-            "current_total": len(current_ids),
-            "first_opened_at": min((r.first_opened_at for r in mine), default=None),
-            "last_opened_at": max((r.last_opened_at for r in mine), default=None),
-            "opened": [{"version_id": r.version_id, "first_opened_at": r.first_opened_at,
-                        "last_opened_at": r.last_opened_at, "count": r.count} for r in mine],
-        })
+        rooms.append(
+            {
+                "room_id": p.room_id,
+                "room_name": p.room.name,
+                "unit_code": p.room.unit.code,
+                "unit_name": p.room.unit.name,
+                "current_opened": sum(1 for r in mine if r.version_id in current_ids),
+                "current_total": len(current_ids),
+                "first_opened_at": min((r.first_opened_at for r in mine), default=None),
+                "last_opened_at": max((r.last_opened_at for r in mine), default=None),
+                "opened": [
+                    {
+                        "version_id": r.version_id,
+                        "first_opened_at": r.first_opened_at,
+                        "last_opened_at": r.last_opened_at,
+                        "count": r.count,
+                    }
+                    for r in mine
+                ],
+            }
+        )
     return {"meeting_id": meeting.id, "documents": documents, "rooms": rooms}
 
 
 def _receipt(r: ReadReceipt) -> dict:
-    return {"room_id": r.room_id, "room_name": r.room.name, "unit_code": r.room.unit.code,
-            "first_opened_at": r.first_opened_at, "last_opened_at": r.last_opened_at, "count": r.count}
+    return {
+        "room_id": r.room_id,
+        "room_name": r.room.name,
+        "unit_code": r.room.unit.code,
+        "first_opened_at": r.first_opened_at,
+        "last_opened_at": r.last_opened_at,
+        "count": r.count,
+    }

@@ -5,6 +5,7 @@ Renders run in the sandbox's worker processes (sandbox.py), one at a time per do
 hostile document holds at most one worker while other documents' pages go on rendering. A page
 that failed is answered from memory for a while instead of being tried again at once.
 """
+
 import logging
 import threading
 import time
@@ -13,6 +14,7 @@ from collections import OrderedDict
 from django.conf import settings
 
 from confserver.errors import DomainError
+from confserver.observability import metrics
 
 from . import sandbox, storage
 from .models import DocumentVersion
@@ -47,10 +49,10 @@ def render_error(code: str, page: int) -> DomainError:
     if code == "bad_page":
         return DomainError("bad_page", f"Trang {page} có khung trang không hợp lệ, không dựng được ảnh.", status=422)
     if code == "busy":
-        return DomainError("render_busy", "Máy chủ đang bận dựng ảnh trang, vui lòng thử lại sau giây lát.",
-                           status=503)
-    return DomainError("page_unrenderable",
-                       f"Không dựng được ảnh trang {page}: trang quá phức tạp hoặc tệp bị hỏng.", status=422)
+        return DomainError("render_busy", "Máy chủ đang bận dựng ảnh trang, vui lòng thử lại sau giây lát.", status=503)
+    return DomainError(
+        "page_unrenderable", f"Không dựng được ảnh trang {page}: trang quá phức tạp hoặc tệp bị hỏng.", status=422
+    )
 
 
 def _lock(table: dict, key) -> threading.Lock:
@@ -102,13 +104,16 @@ def _render(sha256: str, page: int, width: int) -> bytes:
     if not document.acquire(timeout=_wait_s()):
         raise render_error("busy", page)
     try:
-        return sandbox.render(storage.pdf_path(sha256), page, width)
+        with metrics.PDF_RENDER_SECONDS.time():
+            return sandbox.render(storage.pdf_path(sha256), page, width)
     except PdfError as exc:
         if exc.code != "busy":
             log.warning("page %s of %s at %s px not rendered: %s", page, sha256, width, exc.code)
             with _guard:
-                _failed[key] = (time.monotonic() + (FAILED_FOR_S if exc.code == "bad_page" else TRANSIENT_FAILED_FOR_S),
-                                exc.code)
+                _failed[key] = (
+                    time.monotonic() + (FAILED_FOR_S if exc.code == "bad_page" else TRANSIENT_FAILED_FOR_S),
+                    exc.code,
+                )
                 while len(_failed) > FAILED_KEEP:
                     _failed.popitem(last=False)
         raise render_error(exc.code, page) from None

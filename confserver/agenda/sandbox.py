@@ -6,6 +6,7 @@ Upload checks get a fresh process each; page renders share a small pool of reuse
 Failures are PdfError codes: the job's own, or "pdf_timeout", "pdf_too_complex" (the worker ran
 out of memory or died), "busy" (every worker stayed taken while the caller waited).
 """
+
 import atexit
 import json
 import os
@@ -45,8 +46,9 @@ def _setting(name: str, default):
 
 
 def limits() -> Limits:
-    return Limits(max_pages=_setting("AGENDA_MAX_PAGES", 2000),
-                  max_render_pixels=_setting("AGENDA_RENDER_MAX_PIXELS", 4_000_000))
+    return Limits(
+        max_pages=_setting("AGENDA_MAX_PAGES", 2000), max_render_pixels=_setting("AGENDA_RENDER_MAX_PIXELS", 4_000_000)
+    )
 
 
 class Worker:
@@ -54,9 +56,14 @@ class Worker:
 
     def __init__(self, memory_mb: int):
         env = {**os.environ, "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "confserver.agenda.pdfworker", str(memory_mb)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd=ROOT, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "confserver.agenda.pdfworker", str(memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+        )
         self._jobs = Connection(os.dup(self.proc.stdin.fileno()), readable=False)
         self._answers = Connection(os.dup(self.proc.stdout.fileno()), writable=False)
         self.proc.stdin.close()
@@ -190,9 +197,11 @@ def _close_all() -> None:
 
 def check(path: Path) -> PdfInfo:
     """pdf.inspect in a fresh sandboxed process."""
-    header, _ = _pool("check").run({"op": "inspect", "path": str(path), "limits": limits().as_dict()},
-                                   timeout=_setting("AGENDA_PDF_CHECK_TIMEOUT_S", 60.0),
-                                   wait=_setting("AGENDA_PDF_WAIT_S", 30.0))
+    header, _ = _pool("check").run(
+        {"op": "inspect", "path": str(path), "limits": limits().as_dict()},
+        timeout=_setting("AGENDA_PDF_CHECK_TIMEOUT_S", 60.0),
+        wait=_setting("AGENDA_PDF_WAIT_S", 30.0),
+    )
     return PdfInfo(page_count=header["page_count"], texts=header["texts"])
 
 
@@ -200,10 +209,16 @@ def signatures(path: Path) -> dict:
     """signatures.check (pyHanko) in a fresh sandboxed process, under the checks' limits. A file it cannot
     analyse in them is reported as such ("error"), not refused; "busy" is raised like the check's."""
     try:
-        header, _ = _pool("check").run({"op": "signatures", "path": str(path), "limits": limits().as_dict(),
-                                        "trust_roots": [str(p) for p in _setting("AGENDA_TRUST_ROOTS", []) or []]},
-                                       timeout=_setting("AGENDA_PDF_CHECK_TIMEOUT_S", 60.0),
-                                       wait=_setting("AGENDA_PDF_WAIT_S", 30.0))
+        header, _ = _pool("check").run(
+            {
+                "op": "signatures",
+                "path": str(path),
+                "limits": limits().as_dict(),
+                "trust_roots": [str(p) for p in _setting("AGENDA_TRUST_ROOTS", []) or []],
+            },
+            timeout=_setting("AGENDA_PDF_CHECK_TIMEOUT_S", 60.0),
+            wait=_setting("AGENDA_PDF_WAIT_S", 30.0),
+        )
     except PdfError as exc:
         if exc.code == "busy":
             raise
@@ -218,8 +233,9 @@ def warm_renders() -> None:
 
 def render(path: Path, page: int, width: int) -> bytes:
     """pdf.render_png in one of the render pool's processes."""
-    _, png = _pool("render").run({"op": "render", "path": str(path), "page": page, "width": width,
-                                  "limits": limits().as_dict()},
-                                 timeout=_setting("AGENDA_RENDER_TIMEOUT_S", 10.0),
-                                 wait=_setting("AGENDA_PDF_WAIT_S", 30.0))
+    _, png = _pool("render").run(
+        {"op": "render", "path": str(path), "page": page, "width": width, "limits": limits().as_dict()},
+        timeout=_setting("AGENDA_RENDER_TIMEOUT_S", 10.0),
+        wait=_setting("AGENDA_PDF_WAIT_S", 30.0),
+    )
     return png

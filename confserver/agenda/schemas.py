@@ -1,4 +1,5 @@
 """Pydantic schemas of the agenda HTTP API."""
+
 from datetime import datetime
 
 from pydantic import BaseModel, Field

@@ -7,6 +7,7 @@ other databases match ' word ' in the padded folded text. Both give the same
 pages. Snippets are cut from the original text, hits wrapped in <mark>,
 everything else HTML-escaped.
 """
+
 from dataclasses import dataclass
 
 from django.db import connection
@@ -73,8 +74,10 @@ def _matching_pages(terms: list[str]):
     if connection.vendor != "postgresql":
         return qs
     with connection.cursor() as c:
-        c.execute("SELECT id FROM agenda_documentpage WHERE fts @@ to_tsquery('simple'::regconfig, %s) LIMIT %s",
-                  [" & ".join(terms), PROBE_CAP + 1])
+        c.execute(
+            "SELECT id FROM agenda_documentpage WHERE fts @@ to_tsquery('simple'::regconfig, %s) LIMIT %s",
+            [" & ".join(terms), PROBE_CAP + 1],
+        )
         ids = [r[0] for r in c.fetchall()]
     return DocumentPage.objects.filter(id__in=ids) if len(ids) <= PROBE_CAP else qs
 
@@ -103,10 +106,28 @@ def search(user, q: str, *, meeting: Meeting | None = None, limit: int = 20) -> 
         docs = access.readable_documents(user)
         order = ("-version_id", "number")  # newest uploads first
         pages = _matching_pages(terms)
-    rows = (pages.filter(version__is_current=True, version__document__in=docs.values("id"))
-            .order_by(*order)
-            .values_list("version__document__meeting_id", "version__document_id", "version__document__title",
-                         "version_id", "version__number", "number", "text")[:limit])
-    return [Hit(meeting_id=m, document_id=d, document_title=t, version_id=v, version=n, page=p,
-                snippet=fold.snippet(text, terms)) for m, d, t, v, n, p, text in rows]
-
+    rows = (
+        pages.filter(version__is_current=True, version__document__in=docs.values("id"))
+        .order_by(*order)
+        .values_list(
+            "version__document__meeting_id",
+            "version__document_id",
+            "version__document__title",
+            "version_id",
+            "version__number",
+            "number",
+            "text",
+        )[:limit]
+    )
+    return [
+        Hit(
+            meeting_id=m,
+            document_id=d,
+            document_title=t,
+            version_id=v,
+            version=n,
+            page=p,
+            snippet=fold.snippet(text, terms),
+        )
+        for m, d, t, v, n, p, text in rows
+    ]

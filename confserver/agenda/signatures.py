@@ -5,6 +5,7 @@ bytes are intact (pyHanko). Trust in the signer's CA is a separate answer, and
 pyHanko parses hostile files: check() runs only inside a sandboxed PDF worker (pdfworker.py, the
 "signatures" job; sandbox.signatures() from the server). No Django here.
 """
+
 import logging
 from pathlib import Path
 
@@ -62,9 +63,18 @@ def check(path: Path, trust_roots=()) -> dict:
 
 
 def _one(sig, roots, validate, ValidationContext) -> dict:
-    out = {"field": sig.field_name, "signer_cn": None, "signer_subject": None, "signing_time": None,
-           "intact": False, "valid": False, "coverage": None, "modification_level": None,
-           "trust": "unknown", "error": None}
+    out = {
+        "field": sig.field_name,
+        "signer_cn": None,
+        "signer_subject": None,
+        "signing_time": None,
+        "intact": False,
+        "valid": False,
+        "coverage": None,
+        "modification_level": None,
+        "trust": "unknown",
+        "error": None,
+    }
     try:
         cert = sig.signer_cert
         out["signer_cn"] = _cn(cert)

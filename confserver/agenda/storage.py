@@ -1,6 +1,7 @@
 """Files of the agenda app under MEDIA_ROOT/agenda/: PDFs stored once per content
 (by SHA-256), rendered pages cached by (sha256, page, width), uploads spooled
 to a temporary file first so a refused upload leaves nothing behind."""
+
 import errno
 import hashlib
 import os
@@ -71,7 +72,7 @@ class SpoolWriter:
             self.discard()
             raise TooLarge()
         if len(self.head) < HEAD:
-            self.head += chunk[:HEAD - len(self.head)]
+            self.head += chunk[: HEAD - len(self.head)]
         self.digest.update(chunk)
         try:
             self.file.write(chunk)

@@ -3,6 +3,7 @@ sees the page the presenter shows). Each action validates, stores the position
 in the meeting's LiveState row, records the timeline, and returns the event the
 socket layer fans out. Leaving/rejoining the synced view is client state; a
 client that rejoins asks get_sync_state()."""
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,8 +46,15 @@ def set_current_item(user, meeting: Meeting, item_id: int | None) -> dict:
     now = timezone.now()
     state.current_item, state.item_changed_at, state.seq = item, now, state.seq + 1
     state.save(update_fields=["current_item", "item_changed_at", "seq"])
-    timeline.record(meeting, "agenda_item", actor=user, at=now, item_id=item.id if item else None,
-                    position=item.position if item else None, title=item.title if item else None)
+    timeline.record(
+        meeting,
+        "agenda_item",
+        actor=user,
+        at=now,
+        item_id=item.id if item else None,
+        position=item.position if item else None,
+        title=item.title if item else None,
+    )
     return _item_event(meeting, state).dump()
 
 
@@ -60,8 +68,10 @@ def _check_presenter(user, meeting: Meeting, floor_allowed: bool):
         pass
     if user.role == Role.TERMINAL and floor_allowed:
         return policy.check_terminal_can_join(user, meeting).room
-    raise Forbidden("not_presenter", "Chỉ bên chủ trì, hoặc phòng đang được phát biểu khi chủ trì cho phép, "
-                                     "mới được trình chiếu tài liệu.")
+    raise Forbidden(
+        "not_presenter",
+        "Chỉ bên chủ trì, hoặc phòng đang được phát biểu khi chủ trì cho phép, mới được trình chiếu tài liệu.",
+    )
 
 
 @transaction.atomic
@@ -72,8 +82,9 @@ def present(user, meeting: Meeting, version_id: int, page: int, *, floor_allowed
     meeting, state = _lock_state(meeting)
     room = _check_presenter(user, meeting, floor_allowed)
     _check_in_session(meeting)
-    version = DocumentVersion.objects.select_related("document").filter(
-        pk=version_id, document__meeting=meeting).first()
+    version = (
+        DocumentVersion.objects.select_related("document").filter(pk=version_id, document__meeting=meeting).first()
+    )
     if version is None:
         raise NotFound("version_not_found", f"Cuộc họp không có phiên bản tài liệu số {version_id}.")
     if not 1 <= page <= version.page_count:
@@ -82,8 +93,16 @@ def present(user, meeting: Meeting, version_id: int, page: int, *, floor_allowed
     state.version, state.page, state.presenter, state.presenter_room = version, page, user, room
     state.presented_at, state.seq = now, state.seq + 1
     state.save(update_fields=["version", "page", "presenter", "presenter_room", "presented_at", "seq"])
-    timeline.record(meeting, "present", actor=user, room=room, at=now, document_id=version.document_id,
-                    version_id=version.id, page=page)
+    timeline.record(
+        meeting,
+        "present",
+        actor=user,
+        room=room,
+        at=now,
+        document_id=version.document_id,
+        version_id=version.id,
+        page=page,
+    )
     return _present_event(meeting, state).dump()
 
 
@@ -120,8 +139,7 @@ def get_sync_state(meeting: Meeting, role: str = access.ROOM) -> dict:
     {"meeting_id", "seq", "agenda_item": <agenda_item event> | None, "present": <present event> | None}.
     A reader `role` that may not open the document on screen gets a neutral title in its place
     (the socket's readers, the chair side and invited rooms, open every document)."""
-    state = (LiveState.objects.select_related("current_item", "version__document")
-             .filter(meeting_id=meeting.pk).first())
+    state = LiveState.objects.select_related("current_item", "version__document").filter(meeting_id=meeting.pk).first()
     if state is None:
         return {"meeting_id": meeting.pk, "seq": 0, "agenda_item": None, "present": None}
     present = None
@@ -140,13 +158,23 @@ def get_sync_state(meeting: Meeting, role: str = access.ROOM) -> dict:
 def _item_event(meeting: Meeting, state: LiveState) -> events.AgendaItemEvent:
     item = state.current_item
     return events.AgendaItemEvent(
-        meeting_id=meeting.pk, seq=state.seq, at=state.item_changed_at,
-        item=events.ItemRef(id=item.id, position=item.position, title=item.title) if item else None)
+        meeting_id=meeting.pk,
+        seq=state.seq,
+        at=state.item_changed_at,
+        item=events.ItemRef(id=item.id, position=item.position, title=item.title) if item else None,
+    )
 
 
 def _present_event(meeting: Meeting, state: LiveState) -> events.PresentEvent:
     v = state.version
     return events.PresentEvent(
-        meeting_id=meeting.pk, seq=state.seq, at=state.presented_at, document_id=v.document_id, version_id=v.id,
-        title=v.document.title, page=state.page, page_count=v.page_count,
-        presenter=events.Presenter(user_id=state.presenter_id, room_id=state.presenter_room_id))
+        meeting_id=meeting.pk,
+        seq=state.seq,
+        at=state.presented_at,
+        document_id=v.document_id,
+        version_id=v.id,
+        title=v.document.title,
+        page=state.page,
+        page_count=v.page_count,
+        presenter=events.Presenter(user_id=state.presenter_id, room_id=state.presenter_room_id),
+    )

@@ -2,6 +2,7 @@
 declares a body over the limit is refused before Django parses it, and the file part is written
 straight to the agenda's spool (hashed as it comes, cut at the limit, removed on a full disk),
 never held in memory. Installed as the last middleware (settings.MIDDLEWARE)."""
+
 import re
 
 from django.core.files.uploadedfile import UploadedFile

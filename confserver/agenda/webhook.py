@@ -4,6 +4,7 @@ time. A delivery row is written with the publication; after commit one backgroun
 worker tries it; failures are recorded and retried by `deliver_due()` (run by
 `manage.py agenda_webhooks`) with growing delays, up to MAX_ATTEMPTS.
 """
+
 import hashlib
 import hmac
 import json
@@ -40,8 +41,9 @@ def enqueue(payload: dict, *, publication=None) -> WebhookDelivery | None:
     target = url()
     if not target:
         return None
-    d = WebhookDelivery.objects.create(publication=publication, url=target, payload=payload,
-                                       next_attempt_at=timezone.now())
+    d = WebhookDelivery.objects.create(
+        publication=publication, url=target, payload=payload, next_attempt_at=timezone.now()
+    )
     transaction.on_commit(lambda: _submit(d.id))
     return d
 
@@ -121,5 +123,7 @@ def deliver(delivery_id: int) -> bool:
 def deliver_due(now=None) -> int:
     """Retry every delivery whose time has come; returns how many succeeded."""
     now = now or timezone.now()
-    due = WebhookDelivery.objects.filter(delivered_at__isnull=True, next_attempt_at__lte=now).values_list("id", flat=True)
+    due = WebhookDelivery.objects.filter(delivered_at__isnull=True, next_attempt_at__lte=now).values_list(
+        "id", flat=True
+    )
     return sum(1 for i in list(due) if deliver(i))

@@ -1,4 +1,5 @@
-"""HTTP at the edge: request bodies bounded before they are read, requests that stall are closed.
+"""HTTP at the edge: request bodies bounded before they are read, requests that stall are closed,
+response bodies paced by the client's reading.
 
 Twisted reads a whole body (to a temporary file) before daphne sees the request, and daphne then
 queues all of it for the application at once; so a body is refused by its Content-Length as soon
@@ -6,7 +7,15 @@ as the headers are in (413, nothing read), and a chunked body is counted as it a
 the limit. Headers must arrive within `request_timeout_s`, and a body must keep `min_body_rate`
 bytes a second over each such window (Twisted's own timeout is an idle one, which a client sending
 one byte now and then never meets).
+
+daphne writes each `http.response.body` into the connection's buffer and returns at once, so an
+application streaming a file to a slow reader fills the worker's memory as fast as the disk reads
+(a whole one-hour recording). The request registers a push producer with its channel: Twisted pauses
+it when the transport's buffer passes RESPONSE_BUFFER (256 KB) and resumes it when the buffer is empty,
+and the application's `send` of a body with `more_body` waits while it is paused (`paced_send`), at most
+HTTP_RESPONSE_STALL_S: then the connection is cut.
 """
+
 import asyncio
 import json
 
@@ -22,8 +31,10 @@ LINGER_S = 2.0
 
 def _reply(status: int, reason: str, code: str, message: str) -> bytes:
     body = json.dumps({"code": code, "message": message}, ensure_ascii=False).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode("ascii") + body
 
 
@@ -35,6 +46,46 @@ TOO_SLOW = _reply(408, "Request Timeout", "request_timeout", "Yêu cầu gửi �
 
 
 STREAM_CHUNK = 64 * 1024  # bodies bigger than this reach the application in chunks of it, as it reads them
+
+
+RESPONSE_BUFFER = 256 * 1024  # a streamed response pauses while the connection holds more than this unsent
+
+
+class _Pacer:
+    """An IPushProducer for Twisted's channel: open while the transport takes writes, shut while its buffer
+    is full; shut for good (open, and `stopped`) when the connection goes."""
+
+    def __init__(self, paused: bool):
+        self.open = asyncio.Event()
+        self.stopped = False
+        if not paused:
+            self.open.set()
+
+    def pauseProducing(self):
+        if not self.stopped:
+            self.open.clear()
+
+    def resumeProducing(self):
+        self.open.set()
+
+    def stopProducing(self):
+        self.stopped = True
+        self.open.set()
+
+
+def paced_send(handle_reply):
+    """Wrap daphne's Server.handle_reply (the application's `send`) so that a body chunk with more to come
+    returns only once the connection's buffer has room (the request's pacer is open)."""
+
+    async def send(server, protocol, message):
+        await handle_reply(server, protocol, message)
+        if message.get("type") == "http.response.body" and message.get("more_body"):
+            wait = getattr(protocol, "edge_writable", None)
+            if wait is not None:
+                await wait()
+
+    send.edge_paced = True
+    return send
 
 
 class _EmptyBody:
@@ -61,6 +112,7 @@ class EdgeRequest(WebRequest):
     edge_limit = None
     edge_received = 0
     _edge_feeder = None
+    _edge_pacer = None
 
     def process(self):
         body = self.content
@@ -95,6 +147,47 @@ class EdgeRequest(WebRequest):
                     pause = min(0.01, pause + 0.001)
         except ValueError:  # the body file was closed: the connection is gone
             pass
+
+    def handle_reply(self, message):
+        streaming = message.get("type") == "http.response.body" and message.get("more_body")
+        if streaming and self._edge_pacer is None and not self.finished and self.channel is not None:
+            transport = self.channel.transport
+            if getattr(transport, "bufferSize", RESPONSE_BUFFER) < RESPONSE_BUFFER:
+                transport.bufferSize = RESPONSE_BUFFER  # Twisted's 64 KB pauses and resumes 4 times as often
+            self._edge_pacer = _Pacer(paused=self.channel._waitingForTransport)
+            self.registerProducer(self._edge_pacer, True)
+        elif not streaming and self._edge_pacer is not None:
+            self._edge_unpace()
+        super().handle_reply(message)
+
+    async def edge_writable(self):
+        """Return when the connection's buffer has room again, or the connection is gone. A client that takes
+        nothing for `response_stall_s` is cut: Twisted has no idle timeout while a response is being sent, and a
+        zero TCP window keeps a connection, the file it reads and the application's task for ever."""
+        pacer = self._edge_pacer
+        if pacer is None or self.finished or pacer.open.is_set():
+            return
+        try:
+            await asyncio.wait_for(pacer.open.wait(), self.channel.limits.response_stall_s)
+        except TimeoutError:
+            if self._edge_pacer is pacer and self.channel is not None:
+                self.channel.transport.abortConnection()  # connectionLost: the stream ends as for a reader gone
+
+    def _edge_unpace(self):
+        pacer, self._edge_pacer = self._edge_pacer, None
+        if pacer is None:
+            return
+        if self.producer is pacer and self.channel is not None:
+            self.unregisterProducer()
+        pacer.stopProducing()
+
+    def finish(self):
+        self._edge_unpace()
+        super().finish()
+
+    def connectionLost(self, reason):
+        self._edge_unpace()  # a waiting `send` returns; daphne drops what the application still sends
+        super().connectionLost(reason)
 
     def handleContentChunk(self, data):
         channel = self.channel

@@ -1,4 +1,5 @@
 """The edge's limits, read once from settings, and which body a request may send."""
+
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ def too_large_message(limit: int, subject: str = "Nội dung gửi lên") -> str
     return f"{subject} vượt quá giới hạn {size}."
 
 
-
 def address_key(address: str) -> str:
     """The client an address stands for, for per-address limits: an IPv6 address by its /64 (one
     subscriber holds a whole /64, endless addresses), an IPv4-mapped one as IPv4, anything else as is."""
@@ -31,6 +31,7 @@ def address_key(address: str) -> str:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return address
 
+
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int
@@ -38,6 +39,7 @@ class Limits:
     session_cookie: bytes
     request_timeout_s: float
     min_body_rate: int
+    response_stall_s: float
     ws_frames_per_s: float
     ws_bytes_per_s: int
     ws_burst_s: float
@@ -46,6 +48,7 @@ class Limits:
     ws_max_queued_bytes: int
     ws_max_per_address: int
     ws_exempt_loopback: bool
+    ws_send_now: bool = True
 
     @classmethod
     def from_settings(cls) -> "Limits":
@@ -57,6 +60,7 @@ class Limits:
             session_cookie=s.SESSION_COOKIE_NAME.encode("ascii"),
             request_timeout_s=s.HTTP_REQUEST_TIMEOUT_S,
             min_body_rate=s.HTTP_MIN_BODY_RATE,
+            response_stall_s=s.HTTP_RESPONSE_STALL_S,
             ws_frames_per_s=s.WS_MAX_FRAMES_PER_S,
             ws_bytes_per_s=s.WS_MAX_BYTES_PER_S,
             ws_burst_s=s.WS_BURST_S,
@@ -65,6 +69,7 @@ class Limits:
             ws_max_queued_bytes=s.WS_MAX_QUEUED_BYTES,
             ws_max_per_address=s.WS_MAX_PER_ADDRESS,
             ws_exempt_loopback=s.WS_EXEMPT_LOOPBACK,
+            ws_send_now=s.WS_SEND_NOW,
         )
 
     def body_limit(self, target: bytes, cookies: list | None) -> int:

@@ -10,7 +10,9 @@ are consumed (TCP back-pressure). The frame bound is above the ceiling's burst, 
 seen and closed before reading pauses, however slowly the application drains.
 Sockets per client address are capped at the handshake.
 """
+
 import ipaddress
+import struct
 import time
 
 from autobahn.websocket.types import ConnectionDeny
@@ -18,12 +20,19 @@ from daphne.utils import parse_x_forwarded_for
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import reactor
 
+from confserver.edge.fastwrite import send_now
 from confserver.edge.limits import Limits, address_key
+from confserver.observability import metrics
 
 CLOSE_FLOOD = 4029  # the application's own flood close code (signaling/consumers.py)
 FLOOD_REASON = "Gửi quá nhanh; kết nối bị đóng."
 RESUME_POLL_S = 0.02
 FLOOD_LINGER_S = 5.0
+# What the server itself sends is bounded apart from what it accepts: autobahn applies
+# maxMessagePayloadSize to both, and the chair's join snapshot is ~230 bytes a room (2.5 MB for
+# the 10,811 rooms of a national meeting), far over the inbound cap. This bound only catches a
+# runaway message of our own.
+OUTBOUND_MAX_BYTES = 64 << 20
 
 
 class Bucket:
@@ -59,12 +68,19 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
     _edge_paused = False
     _edge_poll = None
     _edge_queued_bytes = 0  # at least what waits for the application (recounted when it matters)
+    _edge_open = False  # counted in metrics.SOCKETS_OPEN
+
+    def connectionMade(self):
+        if self.factory.limits.ws_send_now:
+            send_now(self.transport)  # frames to the socket at once, not a loop round per socket
+        super().connectionMade()
 
     def onConnect(self, request):
         limits: Limits = self.factory.limits
         self._edge_frames = Bucket(limits.ws_frames_per_s, max(1.0, limits.ws_frames_per_s * limits.ws_burst_s))
-        self._edge_bytes = Bucket(limits.ws_bytes_per_s,
-                                  max(limits.ws_bytes_per_s * limits.ws_burst_s, limits.ws_max_message_bytes))
+        self._edge_bytes = Bucket(
+            limits.ws_bytes_per_s, max(limits.ws_bytes_per_s * limits.ws_burst_s, limits.ws_max_message_bytes)
+        )
         address = self._edge_client_address(request)
         if limits.ws_max_per_address and not (limits.ws_exempt_loopback and _is_loopback(address)):
             address = address_key(address)  # an IPv6 client by its /64
@@ -76,6 +92,12 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
             self._edge_address = address
         self._edge_known = True
         return super().onConnect(request)
+
+    def onOpen(self):
+        self._edge_open = True
+        metrics.SOCKETS_OPEN.inc()
+        metrics.SOCKETS_OPENED.inc()
+        super().onOpen()
 
     def onClose(self, wasClean, code, reason):
         self._edge_release()
@@ -103,10 +125,46 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
         if not self.edge_closing and self._edge_admit(len(payload)):
             super().onPing(payload)
 
+    def sendMessage(self, payload, isBinary=False, fragmentSize=None, sync=False, doNotCompress=False):
+        """Send under the outbound bound: the inbound cap (maxMessagePayloadSize) is lifted for the call.
+
+        autobahn reads the attribute only while it runs, synchronously, so received frames are
+        never judged by the outbound bound. A plain message (one unmasked, uncompressed frame, nothing
+        queued before it) is framed here: the same bytes as autobahn's, without its per-call checks,
+        counters and debug-log arguments (a third of a fan-out's cost per delivery, issue 11)."""
+        if (
+            self.state == self.STATE_OPEN
+            and not sync
+            and fragmentSize is None
+            and self._perMessageCompress is None
+            and not self.autoFragmentSize
+            and not self.send_queue
+            and not self.maskServerFrames
+            and not self.logFrames
+            and not self.logOctets
+            and self.trackedTimings is None
+            and type(payload) is bytes
+            and len(payload) <= OUTBOUND_MAX_BYTES
+        ):
+            self.transport.write(frame_head(payload, isBinary) + payload)
+            return
+        inbound, self.maxMessagePayloadSize = self.maxMessagePayloadSize, OUTBOUND_MAX_BYTES
+        try:
+            super().sendMessage(payload, isBinary, fragmentSize, sync, doNotCompress)
+        finally:
+            self.maxMessagePayloadSize = inbound
+
     def serverSend(self, content, binary=False):
         if self.state == self.STATE_OPEN or self.state == self.STATE_CONNECTING:
             super().serverSend(content, binary)
         # else: closing; what the application still says is dropped (autobahn raises on it)
+
+    def edge_send_text(self, text: str):
+        """What the application's `await send({"type": "websocket.send", "text": text})` does, in the call."""
+        if self.state == self.STATE_OPEN and text:
+            self.sendMessage(text.encode("utf8"))
+        else:
+            self.handle_reply({"type": "websocket.send", "text": text})  # daphne's own refusals and drops
 
     def _edge_admit(self, size: int) -> bool:
         now = time.monotonic()
@@ -166,6 +224,9 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
                 self.transport.resumeProducing()
 
     def _edge_release(self):
+        if self._edge_open:
+            self._edge_open = False
+            metrics.SOCKETS_OPEN.dec()
         if self._edge_poll is not None and self._edge_poll.active():
             self._edge_poll.cancel()
         self._edge_poll = None
@@ -183,13 +244,28 @@ class EdgeWebSocketProtocol(WebSocketProtocol):
         server = self.factory.server_class
         if server.proxy_forwarded_address_header:
             headers = {name.lower().encode("ascii"): value.encode("latin1") for name, value in request.headers.items()}
-            address, _ = parse_x_forwarded_for(headers, server.proxy_forwarded_address_header,
-                                               server.proxy_forwarded_port_header, None, address)
+            address, _ = parse_x_forwarded_for(
+                headers, server.proxy_forwarded_address_header, server.proxy_forwarded_port_header, None, address
+            )
         return address[0]
 
 
+def frame_head(payload: bytes, binary: bool = False) -> bytes:
+    """The header of one final, unmasked server frame (RFC 6455 5.2) carrying `payload`."""
+    first, n = 0x82 if binary else 0x81, len(payload)
+    if n <= 125:
+        return bytes((first, n))
+    if n <= 0xFFFF:
+        return _HEAD16.pack(first, 126, n)
+    return _HEAD64.pack(first, 127, n)
+
+
+_HEAD16, _HEAD64 = struct.Struct("!BBH"), struct.Struct("!BBQ")
+
+
 class EdgeWebSocketFactory(WebSocketFactory):
-    """daphne's WebSocket factory building edge protocols, with autobahn's frame and message sizes bounded."""
+    """daphne's WebSocket factory building edge protocols, with autobahn's frame and message sizes bounded
+    (what clients send: the protocol sends up to OUTBOUND_MAX_BYTES)."""
 
     protocol = EdgeWebSocketProtocol
     limits: Limits

@@ -5,6 +5,7 @@ moving bar) and an Opus tone, and decodes what it receives, recording each
 picture's colour. `CountingSubscriber` is the cheap kind for load: it
 publishes nothing, never decodes, and counts RTP at the socket.
 """
+
 import asyncio
 import fractions
 import functools
@@ -22,7 +23,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .config import IceConfig
 from .frames import vp8_is_keyframe
-from .taps import on_keyframe_request, quiet_peer, send_keyframe_request, tap_rtp, watch_encoded_frames
+from .taps import (
+    on_keyframe_request,
+    quiet_peer,
+    rtp_timestamp,
+    send_keyframe_request,
+    tap_rtp,
+    watch_encoded_frames,
+)
 from .transport import apply_ice_config, new_peer_connection
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
@@ -101,7 +109,9 @@ class ToneTrack(MediaStreamTrack):
     def __init__(self, hz: int = 440):
         super().__init__()
         # one second holds a whole number of cycles, so slices loop seamlessly
-        self._second = array("h", (int(8000 * math.sin(2 * math.pi * hz * i / AUDIO_RATE)) for i in range(AUDIO_RATE))).tobytes()
+        self._second = array(
+            "h", (int(8000 * math.sin(2 * math.pi * hz * i / AUDIO_RATE)) for i in range(AUDIO_RATE))
+        ).tobytes()
         self._count = 0
         self._start: float | None = None
 
@@ -132,6 +142,9 @@ class Picture:
 class VideoIn:
     pictures: list[Picture] = field(default_factory=list)
     keyframes_at: dict[int, bool] = field(default_factory=dict)  # pts -> keyframe, until decoded
+    # each frame given to the decoder: (arrival of its last packet as time.monotonic(), keyframe); the kernel's
+    # arrival time with Bot(arrivals=True), so a stalled event loop does not move it
+    encoded: list[tuple[float, bool]] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -148,7 +161,11 @@ def top_colour(frame: av.VideoFrame) -> tuple[int, int, int]:
     small = frame.reformat(width=4, height=4, format="rgb24")
     plane = small.planes[0]
     data = bytes(plane)
-    pixels = [data[row * plane.line_size + col * 3 : row * plane.line_size + col * 3 + 3] for row in range(2) for col in range(4)]
+    pixels = [
+        data[row * plane.line_size + col * 3 : row * plane.line_size + col * 3 + 3]
+        for row in range(2)
+        for col in range(4)
+    ]
     return tuple(round(sum(p[c] for p in pixels) / len(pixels)) for c in range(3))
 
 
@@ -171,9 +188,15 @@ class Bot:
         fps: int = 15,
         tone_hz: int = 440,
         ice: IceConfig | None = None,
+        arrivals: bool = False,
     ):
         self.name = name
         self.colour = colour
+        self.arrivals = arrivals  # time frames at the socket (the kernel's timestamps), see VideoIn.encoded
+        self._arrived: dict[int, float] = {}  # video RTP timestamp -> its last packet's arrival (monotonic)
+        self._video_pts: set[int] = set()  # the video payload types, once accept() has the answer
+        self._wall_minus_monotonic = 0.0
+        self.untimed = 0  # frames given to a decoder without a kernel time (before the tap, or not seen by it)
         self.ice = ice or IceConfig.loopback()
         self.pc = new_peer_connection(self.ice, max_bundle=True)
         self.keyframe_requests = 0
@@ -194,24 +217,38 @@ class Bot:
             if transceiver.kind == "video":
                 into = VideoIn()
                 self.video.append(into)
-                watch_encoded_frames(transceiver.receiver, functools.partial(self._encoded, into))
+                watch_encoded_frames(transceiver.receiver, functools.partial(self._encoded, into, transceiver.receiver))
             else:
                 self.audio.append(AudioIn())
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
-    @staticmethod
-    def _encoded(into: VideoIn, pts: int, data: bytes) -> None:
+    def _encoded(self, into: VideoIn, receiver, pts: int, data: bytes) -> None:
         # the libvpx decoder does not flag keyframes: read the frame tag instead
         if len(into.keyframes_at) > 1000:
             into.keyframes_at.clear()  # frames the decoder dropped
-        into.keyframes_at[pts] = vp8_is_keyframe(data)
+        key = into.keyframes_at[pts] = vp8_is_keyframe(data)
+        at = self._arrived.pop(rtp_timestamp(receiver, pts), None) if self.arrivals else None
+        if at is None:
+            self.untimed += 1
+        into.encoded.append((at or time.monotonic(), key))
+        if len(self._arrived) > 1000:
+            self._arrived.clear()
+
+    def _rtp_seen(self, packet: bytes, arrival: float) -> None:
+        """Every SRTP packet at the socket (header in clear) before aiortc has it: a video frame's time is when its
+        last packet arrived, at the kernel."""
+        if (packet[1] & 0x7F) in self._video_pts:
+            self._arrived[int.from_bytes(packet[4:8], "big")] = arrival - self._wall_minus_monotonic
 
     def _keyframe_requested(self) -> None:
         self.keyframe_requests += 1
 
     def _on_state(self) -> None:
-        if self.pc.connectionState == "connected":
+        if self.pc.connectionState == "connected" and not self._connected.is_set():
+            if self.arrivals:
+                self._wall_minus_monotonic = time.time() - time.monotonic()
+                tap_rtp(self.pc, self._rtp_seen, forward=True)
             self._connected.set()
 
     def _slot_of(self, track) -> tuple[str, int]:
@@ -255,6 +292,13 @@ class Bot:
 
     async def accept(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        self._video_pts = {
+            codec.payloadType
+            for transceiver in self.pc.getTransceivers()
+            if transceiver.kind == "video"
+            for codec in transceiver._codecs
+            if not codec.mimeType.lower().endswith("/rtx")
+        }
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)

@@ -1,4 +1,5 @@
 """ICE settings of the media relay (plain data, no aiortc import)."""
+
 from dataclasses import dataclass, field
 
 

@@ -4,6 +4,9 @@ The relay forwards whole encoded frames: it rebuilds each VP8 frame from the
 publisher's packets (RFC 7741), and repacketises it for every subscriber with
 that subscriber's own sequence numbers and picture IDs. No decoding happens.
 """
+
+from .temporal import vp8_temporal
+
 # RTP payload per packet, VP8 descriptor excluded: leaves room for the RTP
 # header, extensions, SRTP tag and a TURN header under a 1400-byte MTU.
 MAX_CHUNK = 1200
@@ -14,14 +17,16 @@ _EMPTY: list = []
 class Frame:
     """One encoded frame of one source: RTP timestamp, bytes, keyframe flag."""
 
-    __slots__ = ("ts", "data", "key", "level", "chunks")
+    __slots__ = ("ts", "data", "key", "level", "chunks", "tid", "sync")
 
-    def __init__(self, ts: int, data: bytes, key: bool, level=None):
+    def __init__(self, ts: int, data: bytes, key: bool, level=None, tid: int | None = None, sync: bool = False):
         self.ts = ts
         self.data = data
         self.key = key
         self.level = level  # Opus: (voice activity, -dBov) from the publisher, if sent
         self.chunks: list[bytes] | None = None  # VP8 payload slices, made once
+        self.tid = tid  # VP8 temporal layer (media/temporal.py), None if the publisher marks none
+        self.sync = sync  # VP8 layer sync: references only the base layer
 
 
 def split(data: bytes, size: int = MAX_CHUNK) -> list[bytes]:
@@ -84,6 +89,8 @@ class Vp8Assembler:
         self.ts: int | None = None  # timestamp of the frame being built, None if none
         self.parts: list[bytes] = []
         self.key = False
+        self.tid: int | None = None
+        self.sync = False
         self.pending: dict[int, tuple[int, int, bytes]] = {}
         self.gap_since = 0.0
         self.broken = True  # nothing is decodable before the first keyframe
@@ -127,6 +134,7 @@ class Vp8Assembler:
             self.ts = ts
             self.parts = [data]
             self.key = vp8_is_keyframe(data)
+            self.tid, self.sync = vp8_temporal(payload)
         elif self.ts is None or ts != self.ts:
             self.ts = None  # continuation of a frame whose start is lost
             return
@@ -142,7 +150,9 @@ class Vp8Assembler:
                     self.frames_dropped += 1
                     return
                 self.broken = False
-            out.append(Frame(frame_ts, parts[0] if len(parts) == 1 else b"".join(parts), self.key))
+            out.append(
+                Frame(frame_ts, parts[0] if len(parts) == 1 else b"".join(parts), self.key, None, self.tid, self.sync)
+            )
 
     def _abandon(self) -> None:
         if self.ts is not None:

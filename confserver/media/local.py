@@ -7,13 +7,17 @@ with the program (media/recorder.py).
 The embedded default calls this directly; in production a relay process
 (`manage.py run_relay`) runs it and service.py reaches it over the channel layer.
 """
+
 import asyncio
+import functools
 import importlib.util
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from django.conf import settings
+
+from confserver.errors import NotFound
 
 from .config import IceConfig
 from .relay import Relay
@@ -47,6 +51,7 @@ async def relay_for(meeting_id: int, live_program: dict | None = None, muted: se
         relay = _relays.get(meeting_id)
         if relay is None:
             relay = _relays[meeting_id] = Relay(ice_config())
+            relay.on_tier = functools.partial(_tier_moved, meeting_id)
             if live_program:
                 apply_program(relay, live_program)
             for room_id in muted or ():
@@ -54,13 +59,40 @@ async def relay_for(meeting_id: int, live_program: dict | None = None, muted: se
         return relay
 
 
+def _tier_moved(meeting_id: int, pid: str, tier: str, reason: str) -> None:
+    """The relay's loop moved a room to another tier: the room is told (its page says what it receives and why)."""
+    if pid.startswith("room-"):
+        _spawn(_tell_tier(meeting_id, room_of(pid), tier, reason))
+
+
+async def _tell_tier(meeting_id: int, room_id: int, tier: str, reason: str) -> None:
+    try:
+        await on_tier_moved(meeting_id, room_id, tier, reason)
+    except Exception:  # the room misses one notice; the next move tells it again
+        log.warning("meeting %s: telling room %s its tier failed", meeting_id, room_id, exc_info=True)
+
+
+async def _tell_room_its_tier(meeting_id: int, room_id: int, tier: str, reason: str) -> None:
+    from confserver.signaling import tiernotice
+
+    await tiernotice.tell_room(meeting_id, room_id, tier, reason)
+
+
+# Replaceable (tests observe it): told on the relay's loop when a room's tier loop moves it.
+on_tier_moved: Callable[[int, int, str, str], Awaitable[None]] = _tell_room_its_tier
+
+
 def apply_program(relay: Relay, program: dict):
-    """Video slot 0 carries the source (the chair in lecture mode); audio 0 the chair, audio 1 the source."""
+    """Video slot 0 carries the source (the chair in lecture mode), and the source room sees the chair;
+    audio 0 the chair, audio 1 the source."""
     chair = program.get("chair_room")
     source = program.get("source_room") if program.get("mode") != "lecture" else None
     video = source or chair
-    relay.set_program(peer_id(video) if video else None,
-                      [peer_id(chair) if chair else None, peer_id(source) if source else None])
+    relay.set_program(
+        peer_id(video) if video else None,
+        [peer_id(chair) if chair else None, peer_id(source) if source else None],
+        peer_id(chair) if chair else None,
+    )
 
 
 def _mute(relay: Relay, room_id: int, muted: bool):
@@ -132,13 +164,34 @@ async def quality(meeting_id: int) -> dict[int, dict]:
     out = {}
     for pid, s in relay.stats().items():
         out[room_of(pid)] = {
-            "connected": s.connected, "state": s.state, "kbps_in": round(s.bitrate_in_kbps), "kbps_out": round(s.bitrate_out_kbps),
-            "loss_in_pct": round(s.loss_in_pct, 1), "loss_out_pct": round(s.loss_out_pct, 1),
+            "connected": s.connected,
+            "state": s.state,
+            "kbps_in": round(s.bitrate_in_kbps),
+            "kbps_out": round(s.bitrate_out_kbps),
+            "loss_in_pct": round(s.loss_in_pct, 1),
+            "loss_out_pct": round(s.loss_out_pct, 1),
             "rtt_ms": round(s.rtt_ms) if s.rtt_ms is not None else None,
             "last_keyframe_s": round(time.time() - s.last_keyframe_in, 1) if s.last_keyframe_in else None,
             "muted": s.muted,
+            # the downlink's feedback (media/feedback.py), for a tier loop and the console
+            "remb_bps": s.remb_bps,
+            "loss_pct": s.loss_pct,
+            "jitter_ms": s.jitter_ms,
+            "nack_per_s": s.nack_per_s,
+            # what of the program's video it is sent (media/tiers.py) and why
+            "tier": s.tier,
+            "tier_reason": s.tier_reason,
+            "tier_pinned": s.tier_pinned,
+            "program_video": s.program_video,  # a drain's make-before-break waits for it (media/handoff.py)
         }
     return out
+
+
+async def pin_tier(meeting_id: int, room_id: int, tier: str | None) -> str:
+    relay = _relays.get(meeting_id)
+    if relay is None:
+        raise NotFound("media.unknown_peer", "Phòng chưa có kết nối hình, tiếng.")
+    return relay.pin_tier(peer_id(room_id), tier)
 
 
 async def end_meeting(meeting_id: int):
@@ -288,14 +341,19 @@ def recover_segments(channel: str | None = None) -> list:
     try:
         if channel is None or not settings.MEDIA_RELAY_CHANNELS:
             if channel is not None:
-                log.warning("relay %s: MEDIA_RELAY_CHANNELS is not set here; recovering every meeting's segments",
-                            channel)
+                log.warning(
+                    "relay %s: MEDIA_RELAY_CHANNELS is not set here; recovering every meeting's segments", channel
+                )
             rows = store.recover()
         else:
             from .remote import relay_channel
 
-            meetings = (Segment.objects.filter(state=SegmentState.WRITING).values_list("meeting_id", flat=True)
-                        .distinct().order_by("meeting_id"))
+            meetings = (
+                Segment.objects.filter(state=SegmentState.WRITING)
+                .values_list("meeting_id", flat=True)
+                .distinct()
+                .order_by("meeting_id")
+            )
             rows = [row for mid in list(meetings) if relay_channel(mid) == channel for row in store.recover(mid)]
     except Exception:
         log.exception("recovering unfinished recording segments failed")

@@ -8,24 +8,32 @@ stays one continuous stream. Nothing is decoded or encoded.
 
 Modules: `relay` (this one: peers, the program, stats, the relay's tasks),
 `routing` (feeds to slots: keyframe switching, timestamp continuity,
-retransmission), `transport` (the only place that touches aiortc, aioice and
-pylibsrtp internals), `taps` (hooks for the test and load peers).
+retransmission), `links` (relay-to-relay links: the cascade), `transport`
+(the only place that touches aiortc, aioice and pylibsrtp internals), `taps`
+(hooks for the test and load peers).
 """
+
 import asyncio
 import functools
 import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo
 from aiortc.sdp import candidate_from_sdp
 
 from confserver.errors import Conflict, DomainError, NotFound
+from confserver.observability import metrics
 
+from . import adapt, lowlayer
 from .config import IceConfig
+from .feedback import downlink
 from .frames import Frame
+from .links import Cascade
 from .recorder import ProgramRecorder
 from .routing import Feed, PeerSlot, Slot
 from .stats import PeerStats
@@ -37,6 +45,9 @@ from .transport import (
     new_peer_connection,
     send_rtcp_now,
 )
+
+if TYPE_CHECKING:
+    from .links import ParentLink
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,7 @@ class _Peer:
         self.feeds: dict[str, Feed] = {}
         self.slots: dict[str, list[Slot]] = {"video": [], "audio": []}
         self.muted = False
+        self.link = False  # the parent end of a relay-to-relay link (media/links.py), not a room
         self.state = "new"
         self.connect_timer: asyncio.TimerHandle | None = None
         self.next_rtcp = 0.0
@@ -80,7 +92,7 @@ class _Peer:
         return expected, received
 
 
-class Relay:
+class Relay(Cascade):
     """Forwards encoded frames between peers; pure asyncio, one per process.
 
     Peers offer (one sendrecv video + one sendrecv audio: their camera and mic,
@@ -90,6 +102,8 @@ class Relay:
     on_state(peer_id, state) is called with "connected", "failed" (ICE/DTLS
     failed, or not connected within connect_timeout: the peer is then closed
     and forgotten) and "closed" (by close_peer, or by the peer itself).
+    on_tier(peer_id, tier, reason), when set, is called when a room's tier loop moves it (media/adapt.py;
+    not when the chair pins it: that is the caller's own change).
     max_peers: refuse more (bench/relay.py measures what one core carries).
     """
 
@@ -106,16 +120,21 @@ class Relay:
         self.connect_timeout = connect_timeout
         self.max_peers = max_peers
         self._peers: dict[str, _Peer] = {}
-        self._program: tuple[str | None, list[str | None]] | None = None
+        self._program: tuple[str | None, list[str | None], str | None] | None = None
         self._recorder: ProgramRecorder | None = None
+        # the cascade (media/links.py): the link to the parent relay, and which child link each room below is behind
+        self._parent: ParentLink | None = None
+        self._via: dict[str, str] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sampler: asyncio.Task | None = None
         self._closed = False
+        self.on_tier: Callable[[str, str, str], None] | None = None
 
     # lifecycle
 
-    async def open_peer(self, peer_id: str, offer_sdp: str) -> str:
-        """Accept a peer's offer; return the answer SDP (all candidates included, no trickle)."""
+    async def open_peer(self, peer_id: str, offer_sdp: str, *, link: bool = False) -> str:
+        """Accept a peer's offer; return the answer SDP (all candidates included, no trickle).
+        `link`: the peer is a child relay (see open_link)."""
         if self._closed:
             raise Conflict("media.relay_closed", "the relay is closed")
         if peer_id in self._peers:
@@ -127,6 +146,7 @@ class Relay:
         # second m-line of the same kind on a transport that BUNDLE then stops.
         pc = new_peer_connection(self.ice, max_bundle=True)
         peer = _Peer(peer_id, pc)
+        peer.link = link
         self._peers[peer_id] = peer
         try:
             try:
@@ -148,6 +168,8 @@ class Relay:
         pc.on("connectionstatechange", functools.partial(self._state_changed, peer))
         peer.connect_timer = asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_timeout, peer)
         self._link_new_peer(peer)
+        if not link:
+            self._rooms_changed()
         return pc.localDescription.sdp
 
     def _adopt_transceivers(self, peer: _Peer) -> None:
@@ -160,7 +182,7 @@ class Relay:
             slots.append(PeerSlot(self, peer, kind, len(slots), sender))
             return slots[-1]
 
-        adopt_transceivers(peer.pc, new_feed, new_slot)
+        adopt_transceivers(peer.pc, new_feed, new_slot, functools.partial(lowlayer.new_feed, self, peer))
 
     def _link_new_peer(self, peer: _Peer) -> None:
         # slots that asked for this peer before it came, then the program
@@ -171,6 +193,7 @@ class Relay:
                         slot.route(peer.feeds[kind])
         if self._program is not None:
             self._apply_program(peer)
+            self._route_up()  # a source below that opens climbs to the parent
 
     def _state_changed(self, peer: _Peer) -> None:
         if self._peers.get(peer.id) is not peer:
@@ -235,6 +258,7 @@ class Relay:
     async def _close(self, peer: _Peer, notify: bool) -> None:
         if self._peers.get(peer.id) is not peer:
             return
+        metrics.peer_closed(peer)  # its counters stay in the process's totals
         del self._peers[peer.id]
         if peer.connect_timer is not None:
             peer.connect_timer.cancel()
@@ -244,7 +268,13 @@ class Relay:
                 slot._detach_current()
         for feed in peer.feeds.values():
             feed.close()
+        if getattr(peer, "tiering", None) is not None:
+            peer.tiering.pacer.close()
         peer.state = "closed"
+        if peer.link:
+            self._forget_link_rooms(peer.id)
+        else:
+            self._rooms_changed()
         # shielded: cancelling a waiter of aiortc's close() would cancel its shared future
         await asyncio.shield(peer.pc.close())
         if notify:
@@ -254,6 +284,9 @@ class Relay:
         """Close every peer and end every task the relay started."""
         self._closed = True
         self.stop_recording()
+        parent, self._parent = self._parent, None
+        if parent is not None:
+            await parent.close()
         for peer in list(self._peers.values()):
             await self._close(peer, notify=True)
         tasks = list(self._tasks)
@@ -277,17 +310,21 @@ class Relay:
         target.route_id = source_peer_id
         target.route(self._feed(source_peer_id, kind))
 
-    def set_program(self, video_source: str | None, audio_sources: list[str | None]) -> None:
+    def set_program(
+        self, video_source: str | None, audio_sources: list[str | None], source_view: str | None = None
+    ) -> None:
         """Route video slot 0 and audio slots 0..n-1 of every peer, now and for peers to come.
 
-        The program source itself keeps its previous picture on video slot 0
-        (typically the chair: whom it speaks to), and hears nothing on an audio
-        slot that would carry its own sound. A source that has not opened yet
-        is taken when it opens; what played before plays on until then.
+        The program source itself sees `source_view` on its video slot 0 (the
+        chair: whom it speaks to; its own picture is never sent back to it), or
+        keeps its previous picture when there is none, and hears nothing on an
+        audio slot that would carry its own sound. A source that has not opened
+        yet is taken when it opens; what played before plays on until then.
         """
-        self._program = (video_source, list(audio_sources))
+        self._program = (video_source, list(audio_sources), source_view)
         for peer in self._subscribers():
             self._apply_program(peer)
+        self._route_up()
 
     def _subscribers(self):
         """The peers, and the recorder while it records (slots that follow routes and the program)."""
@@ -296,17 +333,24 @@ class Relay:
             yield self._recorder
 
     def _apply_program(self, peer: "_Peer | ProgramRecorder") -> None:
-        video_source, audio_sources = self._program
+        video_source, audio_sources, source_view = self._program
         slots = peer.slots["video"]
+        if getattr(peer, "link", False):
+            self._apply_program_to_link(peer)
+            return
         if slots and video_source != peer.id:
             self._follow_program(slots[0], video_source)
+        elif slots and source_view is not None and source_view != peer.id:
+            # The room given the floor or broadcast watches the chair, not the source before it (issue 12, item 2).
+            self._follow_program(slots[0], source_view)
         for index, source in enumerate(audio_sources):
             if index < len(peer.slots["audio"]):
                 self._follow_program(peer.slots["audio"][index], None if source == peer.id else source)
 
     def _follow_program(self, slot: Slot, source_id: str | None) -> None:
-        slot.route_id = source_id
-        feed = self._feed(source_id, slot.kind)
+        # Below the root, the program comes down the parent link, whatever room it shows.
+        slot.route_id = source_id if self._parent is None else None
+        feed = self._program_feed(source_id, slot)
         if feed is None and source_id is not None:
             # the source has not opened yet: the program plays on until it comes
             slot._drop_pending()
@@ -343,6 +387,15 @@ class Relay:
         """Stop (or resume) forwarding a peer's audio to everyone."""
         self._peer(peer_id).muted = muted
 
+    def pin_tier(self, peer_id: str, tier: str | None) -> str:
+        """Pin a room to a tier (media/tiers.py: full, t0t1, t0, low, audio), or None to let its loop decide;
+        returns the room's tier now."""
+        from .tiers import MAX_TID
+
+        if tier is not None and tier not in MAX_TID:
+            raise DomainError("media.bad_tier", f"no tier {tier!r}")
+        return adapt.set_pinned(self._peer(peer_id), tier).tier
+
     def request_keyframe(self, peer_id: str) -> None:
         """Ask a publisher for a keyframe (coalesced like every other request)."""
         feed = self._peer(peer_id).feeds.get("video")
@@ -352,13 +405,14 @@ class Relay:
     # stats
 
     def stats(self) -> dict[str, PeerStats]:
-        return {peer_id: self._peer_stats(peer) for peer_id, peer in self._peers.items()}
+        return {peer_id: self._peer_stats(peer) for peer_id, peer in self._peers.items() if not peer.link}
 
     def _peer_stats(self, peer: _Peer) -> PeerStats:
         video = peer.feeds.get("video")
         slots = peer.slots["video"] + peer.slots["audio"]
         rtts = [s.rtt for s in slots if s.rtt is not None]
         rembs = [s.remb for s in peer.slots["video"] if s.remb is not None]
+        program = peer.slots["video"][0] if peer.slots["video"] else None
         return PeerStats(
             peer_id=peer.id,
             state=peer.state,
@@ -376,6 +430,9 @@ class Relay:
             frames_dropped_in=video.assembler.frames_dropped if video else 0,
             downlink_kbps=round(min(rembs) / 1000, 1) if rembs else None,
             muted=peer.muted,
+            program_video=bool(program and program.current and not program.waiting_key and program.packets),
+            **asdict(downlink(s.sender.feedback for s in slots if isinstance(s, PeerSlot))),
+            **adapt.summary(peer),
         )
 
     async def _sample_rates(self, period: float = 1.0) -> None:
@@ -394,6 +451,11 @@ class Relay:
                     lost = interval - (received - last_received)
                     peer.loss_in = lost / interval if interval > 0 and lost > 0 else 0.0
                 peer._mark = (now, bytes_in, bytes_out, expected, received)
+                if not peer.link and peer.state == "connected":
+                    before = getattr(getattr(peer, "tiering", None), "state", None)
+                    state = adapt.step(peer, now)  # the room's tier (issue 15)
+                    if before is not None and state.tier != before.tier and self.on_tier is not None:
+                        self._tier_moved(peer.id, state.tier, state.reason)
 
     async def _send_rtcp(self, tick: float = 0.1) -> None:
         """Each connected peer's RTCP, every 0.5-1.5 s (RFC 3550 6.2): one compound
@@ -402,7 +464,10 @@ class Relay:
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
-            for peer in list(self._peers.values()):
+            peers = list(self._peers.values())
+            if self._parent is not None:
+                peers.append(self._parent)
+            for peer in peers:
                 if peer.state != "connected" or now < peer.next_rtcp:
                     continue
                 peer.next_rtcp = now + 0.5 + random.random()
@@ -451,6 +516,16 @@ class Relay:
                 self.on_state(peer_id, state)
             except Exception:
                 log.exception("media relay: on_state(%s, %s) failed", peer_id, state)
+
+    def _tier_moved(self, peer_id: str, tier: str, reason: str) -> None:
+        try:
+            self.on_tier(peer_id, tier, reason)
+        except Exception:
+            log.exception("media relay: on_tier(%s, %s) failed", peer_id, tier)
+
+    def spawn(self, coro) -> asyncio.Task:
+        """Run `coro` as a task the relay owns (cancelled when it closes)."""
+        return self._spawn(coro)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)

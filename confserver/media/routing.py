@@ -6,6 +6,7 @@ keyframe, the fast start), and its outgoing RTP timestamps continue across switc
 writes its own RTP headers (sequence numbers, picture IDs, header extensions), keeps a
 retransmission history and answers NACKs; keyframe requests are coalesced per feed.
 """
+
 import asyncio
 import random
 import struct
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING
 from aiortc.codecs import is_rtx
 from aiortc.rtp import RtcpReceiverInfo, RtcpSenderInfo, RtcpSrPacket
 
+from . import red
 from .frames import Frame, SequenceFilter, Vp8Assembler, split
+from .temporal import NO_VIDEO, LayerRates, TemporalFilter
 from .transport import ForwardingSender, Link, PassthroughReceiver, link_of
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ FAST_START_FRAMES = 20  # 2/3 s at 30 fps: longer than a keyframe request takes 
 FAST_START_BYTES = 96 * 1024  # what a thin link takes in about a second
 FAST_START_STEP = 90  # RTP ticks between the cached frames sent at once (1 ms)
 HISTORY = 512  # retransmission history per outgoing video stream (power of 2)
+LOW_LIVE_S = 2.0  # a low layer with no frame for this long is not switched to (the publisher stopped it)
+RTX_MAX_AGE_S = 1.0  # a packet sent longer ago is not sent again, nor its NACK counted (a hole from before a restart)
 CLOCK = {"video": 90000, "audio": 48000}
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -40,6 +45,7 @@ _TS_SSRC = struct.Struct("!II")
 _SSRC = struct.Struct("!I")
 _SEQ = struct.Struct("!H")
 _DESC = struct.Struct("!BBH")
+_DESC_T = struct.Struct("!BBHB")  # with the temporal layer (T bit): a relay below applies tiers too (issue 15)
 
 
 class Feed:
@@ -52,6 +58,13 @@ class Feed:
         self.receiver = receiver
         self.slots: list[Slot] = []
         self.assembler = Vp8Assembler() if kind == "video" else None
+        self.layers = LayerRates() if kind == "video" else None  # what each temporal layer costs (issue 15)
+        # the shared low layer (media/lowlayer.py): the publisher's second video track, and back
+        self.low: Feed | None = None
+        self.main: Feed | None = None
+        self.frames_in = 0
+        self.last_frame_at = -1e9
+        self.key_head = b""
         self.sequence = SequenceFilter() if kind == "audio" else None
         self.media_ssrc: int | None = None
         self.bytes_in = 0
@@ -74,14 +87,19 @@ class Feed:
         self.media_ssrc = packet.ssrc
         if self.assembler is not None:
             assembler = self.assembler
-            frames = assembler.push(packet.sequence_number, packet.timestamp, packet.marker, payload, time.monotonic())
+            now = time.monotonic()
+            frames = assembler.push(packet.sequence_number, packet.timestamp, packet.marker, payload, now)
             if assembler.broken:
                 self.gop = []
                 if not self.want_key:
                     self.request_keyframe()
             for frame in frames:
+                self.frames_in += 1
+                self.last_frame_at = now
+                self.layers.add(frame.tid, len(frame.data))
                 if frame.key:
                     self.keyframes += 1
+                    self.key_head = frame.data[:10]  # its size (lowlayer.frame_size)
                     self.last_key_wall = time.time()
                     self._keyframe_came()
                     self.gop = [frame]
@@ -163,11 +181,18 @@ class Slot:
         self.ts_offset = 0
         self.last_ts = random.randint(0, 0xFFFFFFFF)
         self.last_time: float | None = None
+        # the temporal layers forwarded at the room's tier (media/temporal.py, media/adapt.py)
+        self.layers = TemporalFilter() if kind == "video" else None
+        self.no_fast_start = False  # the next start waits for a new keyframe (the pacer dropped a frame)
+        self.wants_low = False  # the room's tier is LOW: take a source's low layer when it sends one (lowlayer.py)
 
     # routing
 
     def route(self, feed: "Feed | None") -> None:
-        """Forward `feed` from now (audio), or from its next keyframe (video)."""
+        """Forward `feed` from now (audio), or from its next keyframe (video); a source's low layer
+        instead of its main feed while the slot wants it (and back)."""
+        if feed is not None and feed.kind == "video":
+            feed = self._variant(feed)
         if feed is self.current:
             self._drop_pending()
             return
@@ -188,6 +213,20 @@ class Slot:
             self.pending = feed
             feed.slots.append(self)
             feed.request_keyframe()
+
+    def _variant(self, feed: "Feed") -> "Feed":
+        main = feed.main or feed
+        low = main.low
+        if self.wants_low and low is not None and time.monotonic() - low.last_frame_at < LOW_LIVE_S:
+            return low
+        return main
+
+    def want_low(self, want: bool) -> None:
+        """Take the low layer of the source (or its main feed again), at the next keyframe of the one to take."""
+        self.wants_low = want
+        source = self.pending or self.current
+        if source is not None and self._variant(source) is not source:
+            self.route(source)
 
     def _drop_pending(self) -> None:
         if self.pending is not None:
@@ -220,6 +259,8 @@ class Slot:
                 feed.request_keyframe()
 
     def keyframe_requested(self) -> None:
+        if self.layers is not None and self.layers.cap == NO_VIDEO:
+            return  # an audio-only room asks for nothing: it restarts at a keyframe when video comes back
         for feed in (self.current, self.pending):
             if feed is not None and self.ready:
                 feed.request_keyframe()
@@ -240,16 +281,21 @@ class Slot:
             self.switches += 1
         if not self.ready:
             return
+        layers = self.layers
+        # a low layer's frames all pass (its tier is its resolution), unless the room is on audio only
+        if layers is not None and (feed.main is None or layers.cap == NO_VIDEO):
+            if not layers.admit(frame.tid, frame.sync, frame.key):
+                return
         catch_up = None
         if self.waiting_key:
             if not frame.key:
                 gop = feed.gop
-                if not gop or gop[-1] is not frame:
+                if not gop or gop[-1] is not frame or self.no_fast_start:
                     if not feed.want_key:
                         feed.request_keyframe()  # the cached frames ran out meanwhile
                     return
                 catch_up = gop[:-1]  # fast start from the cached keyframe
-            self.waiting_key = False
+            self.waiting_key = self.no_fast_start = False
         if self.anchor:
             # Continue the outgoing timestamps from the last frame sent, plus the time since.
             self.anchor = False
@@ -322,6 +368,13 @@ class PeerSlot(Slot):
         self.fraction_lost = 0.0
         self.rtt: float | None = None
         self.remb: int | None = None
+        self.retransmitted = 0  # packets sent again on a NACK
+        self.pacer = None  # the room's pacer while it paces (media/pacing.py), set per frame by _output
+        self.rtx_skipped = 0  # NACKed packets not sent again: within one RTT of the last time, or over budget
+        self.resent = [(-1, 0.0)] * HISTORY if kind == "video" else []  # (seq, when) sent again last
+        self.sent_at = [0.0] * HISTORY if kind == "video" else []  # when each packet of the history was sent
+        self.red_pt: int | None = None  # the room takes redundant audio (media/red.py)
+        self.red_prev: tuple[int, bytes] | None = None  # the last audio packet sent: (timestamp, Opus data)
 
     # setup
 
@@ -332,6 +385,8 @@ class PeerSlot(Slot):
         for codec in parameters.codecs:
             if is_rtx(codec) and codec.parameters.get("apt") == self.pt:
                 self.rtx_pt = codec.payloadType
+            elif codec.mimeType.lower() == red.MIME:
+                self.red_pt = codec.payloadType
         ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
         mid = (parameters.muxId or "").encode()
         mid_elem = bytes(((ids[MID_URI] << 4) | (len(mid) - 1),)) + mid if MID_URI in ids and mid else b""
@@ -363,7 +418,31 @@ class PeerSlot(Slot):
             link = self.link = link_of(self.sender.transport)
             if link is None:
                 return None
+        tiering = getattr(self.peer, "tiering", None)
+        self.pacer = tiering.pacer if tiering is not None and tiering.pacer.bucket is not None else None
         return link.send
+
+    def _emit(self, packet: bytes) -> None:
+        """A paced packet leaves the room's pacer: its sequence number now, so that the frames the pacer
+        drops leave no gap for the room to ask again (media/pacing.py)."""
+        link = self.link
+        if link is None:
+            return
+        seq = self.seq
+        packet = b"".join((packet[:2], _SEQ.pack(seq), packet[4:]))
+        self.history[seq & (HISTORY - 1)] = packet
+        self.sent_at[seq & (HISTORY - 1)] = time.monotonic()
+        self.seq = (seq + 1) & 0xFFFF
+        link.send(packet)
+
+    def paced_out(self) -> None:
+        """The room's pacer dropped one of this slot's frames: start again at a new keyframe (not the cached
+        one and the frames since: that burst is what the pacer could not take)."""
+        self.waiting_key = True
+        self.no_fast_start = True
+        for feed in (self.current, self.pending):
+            if feed is not None and self.ready:
+                feed.request_keyframe()
 
     def _send(self, send, frame: Frame, ts: int, ntp: int, ast: bytes) -> None:
         if self.kind == "video":
@@ -376,19 +455,47 @@ class PeerSlot(Slot):
                 head_tail = _TS_SSRC.pack(ts, self.ssrc) + self.ext_pre
             pid = self.picture_id
             self.picture_id = (pid + 1) & 0x7FFF
-            descriptor = _DESC.pack(0x90, 0x80, 0x8000 | pid)
+            tid = frame.tid
+            if tid is None:
+                descriptor = _DESC.pack(0x90, 0x80, 0x8000 | pid)
+                rest = _DESC.pack(0x80, 0x80, 0x8000 | pid)
+            else:
+                layer = tid << 6 | (0x20 if frame.sync else 0)
+                descriptor = _DESC_T.pack(0x90, 0xA0, 0x8000 | pid, layer)
+                rest = _DESC_T.pack(0x80, 0xA0, 0x8000 | pid, layer)
             last = len(chunks) - 1
             seq = self.seq
             pt = self.pt
             first_byte = self.first_byte
-            history = self.history
-            for i, chunk in enumerate(chunks):
-                packet = b"".join((_SEQ_HEAD.pack(first_byte, pt | 0x80 if i == last else pt, seq), head_tail, descriptor, chunk))
+            pacer = self.pacer
+            if pacer is not None:
+                for i, chunk in enumerate(chunks):  # numbered as they leave the pacer (_emit)
+                    pacer.video(
+                        self._emit,
+                        self,
+                        b"".join(
+                            (
+                                _SEQ_HEAD.pack(first_byte, pt | 0x80 if i == last else pt, 0),
+                                head_tail,
+                                descriptor,
+                                chunk,
+                            )
+                        ),
+                    )
+                    if i == 0:
+                        descriptor = rest
+                seq = self.seq
+            history, sent_at, sent = self.history, self.sent_at, time.monotonic()
+            for i, chunk in enumerate(chunks if pacer is None else ()):
+                packet = b"".join(
+                    (_SEQ_HEAD.pack(first_byte, pt | 0x80 if i == last else pt, seq), head_tail, descriptor, chunk)
+                )
                 history[seq & (HISTORY - 1)] = packet
+                sent_at[seq & (HISTORY - 1)] = sent
                 send(packet)
                 seq = (seq + 1) & 0xFFFF
                 if i == 0:
-                    descriptor = _DESC.pack(0x80, 0x80, 0x8000 | pid)
+                    descriptor = rest
             self.seq = seq
             count = last + 1
             octets = len(frame.data) + 4 * count
@@ -398,7 +505,13 @@ class PeerSlot(Slot):
                 ext = self.level_pre + bytes(((0x80 if level[0] else 0) | (level[1] & 0x7F),)) + self.level_post
             else:
                 ext = self.ext_plain
-            send(b"".join((_SEQ_HEAD.pack(self.first_byte, self.pt, self.seq), _TS_SSRC.pack(ts, self.ssrc), ext, frame.data)))
+            data, pt = frame.data, self.pt
+            if self.red_pt is not None:  # a room on a low tier gets each packet twice (media/red.py)
+                tiering = getattr(self.peer, "tiering", None)
+                if tiering is not None and red.wanted(tiering.state.tier):
+                    data, pt = red.payload(self.pt, data, ts, self.red_prev), self.red_pt
+                self.red_prev = (ts, frame.data)
+            send(b"".join((_SEQ_HEAD.pack(self.first_byte, pt, self.seq), _TS_SSRC.pack(ts, self.ssrc), ext, data)))
             self.seq = (self.seq + 1) & 0xFFFF
             count = 1
             octets = len(frame.data)
@@ -425,12 +538,44 @@ class PeerSlot(Slot):
             if rtt >= 0:
                 self.rtt = rtt if self.rtt is None else 0.85 * self.rtt + 0.15 * rtt
 
+    def fresh(self, seqs) -> list[int]:
+        """The NACKed sequence numbers sent within RTX_MAX_AGE_S: what says something about the link now."""
+        if not self.history:
+            return list(seqs)
+        now, history, sent_at = time.monotonic(), self.history, self.sent_at
+        fresh = []
+        for seq in seqs:
+            packet = history[seq & (HISTORY - 1)]
+            if (
+                packet is not None
+                and ((packet[2] << 8) | packet[3]) == seq
+                and now - sent_at[seq & (HISTORY - 1)] <= RTX_MAX_AGE_S
+            ):
+                fresh.append(seq)
+        return fresh
+
     def retransmit(self, seq: int) -> None:
         if not self.history:
             return
-        packet = self.history[seq & (HISTORY - 1)]
+        index = seq & (HISTORY - 1)
+        packet = self.history[index]
         if packet is None or ((packet[2] << 8) | packet[3]) != seq:
             return
+        # Never the same packet twice within one round trip (the room's NACK repeats before ours lands),
+        # and retransmissions only within their share of the room's budget (media/pacing.py).
+        now = time.monotonic()
+        if now - self.sent_at[index] > RTX_MAX_AGE_S:
+            self.rtx_skipped += 1
+            return
+        last_seq, last_at = self.resent[index]
+        if last_seq == seq and now - last_at < (self.rtt if self.rtt is not None else 0.1):
+            self.rtx_skipped += 1
+            return
+        tiering = getattr(self.peer, "tiering", None)
+        if tiering is not None and not tiering.pacer.allow_rtx(len(packet) + 2):
+            self.rtx_skipped += 1
+            return
+        self.resent[index] = (seq, now)
         if self.rtx_pt is not None:
             # RFC 4588: own SSRC and sequence, original sequence number first.
             head = 16 + 4 * ((packet[14] << 8) | packet[15]) if packet[0] & 0x10 else 12
@@ -448,6 +593,7 @@ class PeerSlot(Slot):
         link = link_of(self.sender.transport)
         if link is not None:
             link.send(packet)
+            self.retransmitted += 1
 
 
 def _extension_block(body: bytes) -> bytes:

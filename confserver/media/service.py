@@ -5,6 +5,7 @@ the channel layer (MEDIA_RELAY_CHANNELS set; see `manage.py run_relay`).
 A meeting's media lives on one relay, chosen by meeting id, so every room of a
 meeting meets the others whatever daphne worker its socket reached.
 """
+
 import base64
 import hashlib
 import hmac
@@ -55,6 +56,11 @@ async def end_meeting(meeting_id: int):
 
 async def on_program(meeting_id: int, program: dict):
     await _backend().on_program(meeting_id, program)
+
+
+async def pin_tier(meeting_id: int, room_id: int, tier: str | None) -> str:
+    """Pin a room to a tier (media/tiers.py), None to let its loop decide; returns its tier now."""
+    return await _backend().pin_tier(meeting_id, room_id, tier)
 
 
 async def on_mute(meeting_id: int, room_id: int, muted: bool):

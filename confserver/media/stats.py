@@ -1,4 +1,5 @@
 """What the relay reports about each peer (plain data)."""
+
 from dataclasses import dataclass
 
 
@@ -11,6 +12,10 @@ class PeerStats:
     rtt_ms: round trip from our sender reports and its receiver reports.
     last_keyframe_in: wall-clock time (time.time()) of its last keyframe, or None.
     downlink_kbps: the bandwidth the peer estimates for what we send (REMB), or None.
+    remb_bps, loss_pct, jitter_ms, nack_per_s: its downlink's feedback, fresh reports only (see
+    media/feedback.py `Downlink`): the inputs of a tier loop (issue 15).
+    tier, tier_reason, tier_pinned: what of the program's video the room is sent (media/tiers.py) and why.
+    program_video: its program slot has been sent a keyframe and forwards frames since (its picture can show).
     """
 
     peer_id: str
@@ -29,3 +34,11 @@ class PeerStats:
     frames_dropped_in: int
     downlink_kbps: float | None
     muted: bool
+    remb_bps: int | None = None
+    loss_pct: float = 0.0
+    jitter_ms: float | None = None
+    nack_per_s: float = 0.0
+    tier: str = "full"
+    tier_reason: str = "start"
+    tier_pinned: str | None = None
+    program_video: bool = False

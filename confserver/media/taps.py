@@ -1,6 +1,7 @@
 """Hooks into aiortc for the test and load peers (confserver/media/bot.py, bench/): they reach
 into senders, receivers and the asyncio selector (aiortc 1.16.0). The relay never uses them.
 """
+
 import asyncio
 import queue
 import socket
@@ -52,6 +53,12 @@ def watch_encoded_frames(receiver: RTCRtpReceiver, callback: Callable[[int, byte
     receiver._RTCRtpReceiver__decoder_queue = _WatchedQueue(callback)
 
 
+def rtp_timestamp(receiver: RTCRtpReceiver, pts: int) -> int:
+    """The RTP timestamp of the frame a stock receiver gave its decoder as `pts` (it counts from its first frame)."""
+    origin = receiver._RTCRtpReceiver__timestamp_mapper._origin
+    return (pts + (origin or 0)) & 0xFFFFFFFF
+
+
 class _QuietReceiver(PassthroughReceiver):
     """A receiver that neither decodes nor keeps anything (load peers read the socket)."""
 
@@ -92,7 +99,10 @@ _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 class RtpTap:
     """A connected peer's UDP socket read by us (see `tap_rtp`)."""
 
-    def __init__(self, pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None], polled: bool):
+    def __init__(
+        self, pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None], polled: bool, forward: bool = False
+    ):
+        self.forward = forward
         dtls = pc.getTransceivers()[0].receiver.transport
         self.unprotect: Callable[[bytes], bytes] = dtls._rx_srtp.unprotect
         self._protocol = dtls.transport._connection._nominated[1].protocol
@@ -125,14 +135,19 @@ class RtpTap:
                         seconds, nanoseconds = unpack(value)
                         arrival = seconds + nanoseconds * 1e-9
                 on_rtp(data, arrival if arrival is not None else time.time())
+                if self.forward:  # seen, and still aiortc's (a peer that decodes)
+                    self._protocol.datagram_received(data, addr)
             else:
                 self._protocol.datagram_received(data, addr)
 
 
-def tap_rtp(pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None], *, polled: bool = False) -> RtpTap:
+def tap_rtp(
+    pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None], *, polled: bool = False, forward: bool = False
+) -> RtpTap:
     """Read a connected peer's UDP socket ourselves: SRTP packets go to on_rtp(packet,
     kernel arrival time as time.time()) still encrypted (the RTP header is in clear);
     STUN, DTLS and SRTCP go on to aiortc. `polled`: nothing reads until the caller
     calls drain() (many load peers then cost one wake-up per tick, not per packet).
+    `forward`: SRTP goes on to aiortc too, after on_rtp (a decoding peer timed at the kernel).
     """
-    return RtpTap(pc, on_rtp, polled)
+    return RtpTap(pc, on_rtp, polled, forward)

@@ -5,22 +5,31 @@ aiortc 1.16.0, aioice 0.13.0 and pylibsrtp 1.0 (pinned). Each use:
   RTCPeerConnection creates from the offer, before anything starts): the stock
   receiver always decodes; this one keeps its receive bookkeeping (statistics,
   NACK, REMB, RTX) and hands each packet to the relay instead of the jitter
-  buffer and decoder thread, which never starts.
+  buffer and decoder thread, which never starts; it also enters its RTX SSRCs in the
+  transport's RTP router (aiortc routes retransmissions by payload type, which two video
+  m-lines on one transport share).
 * `ForwardingSender` (swapped in the same way): its RTP loop idles; the relay
   writes RTP headers itself, protects them with the DTLS transport's SRTP
   session and sends them on the nominated ICE pair's socket in one synchronous
   call (`Link`), keeps its own retransmission history, and passes keyframe
-  requests upstream.
+  requests upstream; every RTCP packet a subscriber sends about it (REMB, receiver
+  reports, NACK) is also noted in its `feedback` (media/feedback.py: a tier loop's inputs); the
+  receiver report on a publisher's audio carries the loss its rooms report (`echoed_loss`).
 * RTCP: both classes' per-object RTCP tasks idle, and one relay task sends each
   peer's sender and receiver reports as one compound packet (`send_rtcp_now`).
 * `adopt_transceivers` keeps VP8/Opus only and sets each m-line's direction
-  (the transceivers' private codec list and offered direction).
+  (the transceivers' private codec list and offered direction), and puts Opus FEC, DTX and
+  an average bitrate in the answer's fmtp (`opus_parameters`), and the `red` a browser offers
+  after Opus (`_offered_red`, read from the pending remote description); `take_receiver`
+  and `take_sender` make the swaps above on transceivers we create ourselves
+  (the child end of a relay-to-relay link, media/links.py).
 * `_gather_candidates` replaces aioice's candidate gathering per connection:
   chosen host addresses (loopback included), a port range, a 1:1 NAT address,
   4 MB socket buffers.
 
 The test and load peers' hooks into aiortc are in `taps.py`.
 """
+
 import asyncio
 import errno
 import functools
@@ -29,6 +38,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aioice import ice as aioice_ice
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
@@ -55,12 +65,21 @@ from aiortc.rtp import (
 
 from confserver.errors import DomainError
 
+from . import red
 from .config import IceConfig
+from .feedback import SenderFeedback, echoed_loss
+
+if TYPE_CHECKING:
+    from .routing import Feed, PeerSlot
 
 log = logging.getLogger("confserver.media.relay")
 
 SOCKET_BUFFER = 4 * 1024 * 1024  # avoids kernel drops under load
 CODEC = {"video": "video/vp8", "audio": "audio/opus"}
+CLOCK = {"video": 90000, "audio": 48000}
+# Speech in a meeting room: 32 kbps is transparent for one voice (and Chromium's own mono default), so this
+# is a ceiling (stereo, music) that a weak link's tier may lower later; MEDIA_OPUS_MAXAVGBITRATE sets it.
+OPUS_MAX_AVERAGE_BITRATE = 32000
 
 
 # --- ICE ----------------------------------------------------------------------------
@@ -245,7 +264,9 @@ def _lean_protect(session):
 def send_rtcp_now(dtls, packet) -> None:
     link = link_of(dtls)
     if link is not None:
-        link.transport.sendto(link.session.protect_rtcp(packet if isinstance(packet, bytes) else bytes(packet)), link.addr)
+        link.transport.sendto(
+            link.session.protect_rtcp(packet if isinstance(packet, bytes) else bytes(packet)), link.addr
+        )
 
 
 # --- receiving: publisher -> relay ----------------------------------------------------
@@ -255,6 +276,7 @@ class PassthroughReceiver(RTCRtpReceiver):
     """RTCRtpReceiver that hands packets to a `routing.Feed` instead of decoding them."""
 
     _feed: "Feed"  # routing.Feed
+    _red: tuple[int, int] | None = None  # (RED's payload type, Opus's) when the peer may send RED
 
     async def receive(self, parameters) -> None:
         # RTCRtpReceiver.receive() without the decoder thread.
@@ -263,10 +285,20 @@ class PassthroughReceiver(RTCRtpReceiver):
         codecs = self._RTCRtpReceiver__codecs
         for codec in parameters.codecs:
             codecs[codec.payloadType] = codec
+        # a sender may use any negotiated payload type: RED from a publisher goes on as its primary Opus
+        red_pts = [c.payloadType for c in parameters.codecs if c.mimeType.lower() == red.MIME]
+        self._red = (red_pts[0], parameters.codecs[0].payloadType) if red_pts else None
         for encoding in parameters.encodings:
             if encoding.rtx:
                 self._RTCRtpReceiver__rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc
         self.transport._register_rtp_receiver(self, parameters)
+        # aiortc's router knows only the primary SSRCs and falls back on the payload type, which
+        # names every video m-line of a bundle: with two (a link's down tracks) retransmissions
+        # were dropped. Route them by their own SSRC.
+        router = self.transport._rtp_router
+        for encoding in parameters.encodings:
+            if encoding.rtx:
+                router.ssrc_table[encoding.rtx.ssrc] = self
         self._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(self._run_rtcp())
         self._RTCRtpReceiver__started = True
 
@@ -302,6 +334,10 @@ class PassthroughReceiver(RTCRtpReceiver):
             if original_ssrc is None or len(packet.payload) < 2 or apt not in codecs:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+        elif self._red is not None and packet.payload_type == self._red[0]:
+            packet.payload, packet.payload_type = red.primary(packet.payload)[0], self._red[1]
+            if not packet.payload:
+                return  # a RED packet cut short
         nack = self._RTCRtpReceiver__nack_generator
         if nack is not None and nack.add(packet):
             await self._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
@@ -330,13 +366,15 @@ class PassthroughReceiver(RTCRtpReceiver):
             return None
         reports = []
         now = time.time()
+        media_ssrc = getattr(self._feed, "media_ssrc", None)
+        echo = echoed_loss(self._feed) if media_ssrc in streams else 0  # the rooms' loss (feedback.py)
         for ssrc, stream in streams.items():
             lsr, seen_at = self._sr_seen.get(ssrc, (0, None))
             delay = now - seen_at if seen_at is not None else 0
             reports.append(
                 RtcpReceiverInfo(
                     ssrc=ssrc,
-                    fraction_lost=stream.fraction_lost,
+                    fraction_lost=max(stream.fraction_lost, echo) if ssrc == media_ssrc else stream.fraction_lost,
                     packets_lost=stream.packets_lost,
                     highest_sequence=stream.max_seq,
                     jitter=stream.jitter,
@@ -362,6 +400,7 @@ class ForwardingSender(RTCRtpSender):
     """RTCRtpSender whose frames are pushed by the relay (see `routing.PeerSlot`)."""
 
     _slot: "PeerSlot"  # routing.PeerSlot
+    feedback: SenderFeedback  # what the subscriber reports about this stream
 
     @property
     def ssrc(self) -> int:
@@ -403,8 +442,10 @@ class ForwardingSender(RTCRtpSender):
             for report in packet.reports:
                 if report.ssrc == self._ssrc:
                     slot.reported(report)
+                    self.feedback.report(report.fraction_lost, report.jitter)
         elif isinstance(packet, RtcpRtpfbPacket):
             if packet.fmt == RTCP_RTPFB_NACK:
+                self.feedback.asked(slot.fresh(packet.lost))
                 for seq in packet.lost:
                     slot.retransmit(seq)
         elif isinstance(packet, RtcpPsfbPacket):
@@ -418,6 +459,7 @@ class ForwardingSender(RTCRtpSender):
                     return
                 if self._ssrc in ssrcs:
                     slot.remb = bitrate
+                    self.feedback.remb(bitrate)
 
 
 # --- taking over the transceivers of an offer ----------------------------------------
@@ -436,33 +478,101 @@ def adopt_transceivers(
     pc: RTCPeerConnection,
     new_feed: Callable[[str, "PassthroughReceiver"], object],
     new_slot: Callable[[str, "ForwardingSender"], object],
+    new_low_feed: Callable[["PassthroughReceiver"], object] | None = None,
 ) -> None:
     """Take over the transceivers setRemoteDescription made from an offer: the first m-line of
     each kind the peer sends on becomes a feed (`new_feed(kind, receiver)`), every m-line it
-    receives on an output slot (`new_slot(kind, sender)`); call before createAnswer."""
+    receives on an output slot (`new_slot(kind, sender)`); call before createAnswer. With
+    `new_low_feed`, a second video m-line the peer only sends on is its low layer (media/lowlayer.py)."""
     received: set[str] = set()
     for transceiver in pc.getTransceivers():
         kind = transceiver.kind
         codecs = _keep_codecs(kind, transceiver._codecs)
         if not codecs:
             raise DomainError("media.codec_unsupported", f"the {kind} m-line offers no {CODEC[kind]}")
+        if kind == "audio":
+            codecs[0].parameters.update(opus_parameters())
+            codecs += _offered_red(pc, transceiver.mid, codecs[0].payloadType)
         transceiver._codecs = codecs
         offered = transceiver._offerDirection  # seen from our side
         receives = offered in ("sendrecv", "recvonly") and kind not in received  # one track per kind
         sends = offered in ("sendrecv", "sendonly")
+        low_feed = None
+        if new_low_feed is not None and kind == "video" and offered == "recvonly" and "video" in received:
+            receives, low_feed, new_low_feed = True, new_low_feed, None  # one low layer
         transceiver.direction = {
             (True, True): "sendrecv",
             (True, False): "recvonly",
             (False, True): "sendonly",
             (False, False): "inactive",
         }[receives, sends]
-        if receives:
+        if low_feed is not None:
+            take_receiver(transceiver.receiver, low_feed)
+        elif receives:
             received.add(kind)
-            receiver = transceiver.receiver
-            receiver.__class__ = PassthroughReceiver
-            receiver._sr_seen = {}
-            receiver._feed = new_feed(kind, receiver)
+            take_receiver(transceiver.receiver, functools.partial(new_feed, kind))
         if sends:
-            sender = transceiver.sender
-            sender.__class__ = ForwardingSender
-            sender._slot = new_slot(kind, sender)
+            take_sender(transceiver.sender, functools.partial(new_slot, kind))
+
+
+def _offered_red(pc: RTCPeerConnection, mid: str | None, opus_pt: int) -> list:
+    """The `red/48000/2` the peer offers on the m-line `mid` with our Opus as its blocks (aiortc drops it from its
+    answers): kept after Opus, a browser sends Opus and may be sent RED (media/red.py)."""
+    offer = pc._RTCPeerConnection__pendingRemoteDescription  # the parsed offer, until the answer is set
+    for media in offer.media if offer is not None else ():
+        if media.kind != "audio" or media.rtp.muxId != mid:
+            continue
+        for codec in media.rtp.codecs:
+            blocks = list(codec.parameters)
+            if (
+                codec.mimeType.lower() == "audio/red"
+                and codec.clockRate == 48000
+                and len(blocks) == 1
+                and set(str(blocks[0]).split("/")) == {str(opus_pt)}
+            ):
+                return [codec]
+    return []
+
+
+def opus_parameters() -> dict:
+    """The Opus fmtp of the relay's answers (RFC 7587 7.1): what a publisher's encoder should send us.
+    The relay forwards Opus untouched, so this sets the browser's encoder: in-band FEC (a low-rate copy
+    of the previous frame, which the receiving rooms' decoders use on loss), DTX (no packets in silence,
+    a 400 ms keep-alive instead: a meeting room is silent most of the time) and an average bitrate."""
+    return {
+        "minptime": 10,
+        "useinbandfec": 1,
+        "usedtx": 1,
+        "maxaveragebitrate": _setting("MEDIA_OPUS_MAXAVGBITRATE", OPUS_MAX_AVERAGE_BITRATE),
+    }
+
+
+def _setting(name: str, default):
+    from django.conf import settings
+
+    return getattr(settings, name, default) if settings.configured else default
+
+
+def take_receiver(receiver: RTCRtpReceiver, new_feed: Callable[["PassthroughReceiver"], object]) -> object:
+    """Make `receiver` hand its packets to the feed `new_feed(receiver)` returns; before it starts."""
+    receiver.__class__ = PassthroughReceiver
+    receiver._sr_seen = {}
+    receiver._feed = new_feed(receiver)
+    return receiver._feed
+
+
+def take_sender(sender: RTCRtpSender, new_slot: Callable[["ForwardingSender"], object]) -> object:
+    """Make `sender` send what the slot `new_slot(sender)` returns forwards; before it starts."""
+    sender.__class__ = ForwardingSender
+    sender.feedback = SenderFeedback(CLOCK[sender.kind])
+    sender._slot = new_slot(sender)
+    return sender._slot
+
+
+def offer_relay_codecs(transceiver) -> None:
+    """Offer only what the relay forwards (VP8 with its RTX, or Opus) on a transceiver we create:
+    the child end of a relay-to-relay link (media/links.py) offers like a room would."""
+    codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    main = [c for c in codecs if c.mimeType.lower() == CODEC[transceiver.kind]]
+    rtx = [c for c in codecs if c.mimeType.lower().endswith("/rtx")]
+    transceiver.setCodecPreferences(main + rtx)

@@ -3,9 +3,9 @@
 Reviewers, hosts and administrators whose unit covers the meeting's host unit (the scope rule of
 confserver/rooms/policy.py), and only once the meeting has ended; room terminals never.
 """
-import ipaddress
 
 from confserver.accounts.models import Role
+from confserver.audit.context import client_address
 from confserver.errors import Conflict, Forbidden, NotFound
 from confserver.rooms import meetings, policy
 from confserver.rooms.models import Meeting, MeetingState
@@ -40,15 +40,7 @@ def reviewable_segment(user, segment_id: int) -> Segment:
     return segment
 
 
-def client_address(request) -> str | None:
-    """REMOTE_ADDR, which is the client's behind a proxy when daphne runs with --proxy-headers (README)."""
-    raw = (request.META.get("REMOTE_ADDR") or "").strip()
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
-
-
 def log_access(request, meeting: Meeting, segment: Segment | None, action: AccessAction) -> RecordingAccess:
-    return RecordingAccess.objects.create(user=request.auth, meeting=meeting, segment=segment, action=action,
-                                          client_address=client_address(request))
+    return RecordingAccess.objects.create(
+        user=request.auth, meeting=meeting, segment=segment, action=action, client_address=client_address(request)
+    )

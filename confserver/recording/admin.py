@@ -1,50 +1,30 @@
 """Recordings in the admin: the access log (issue 10, item 6), legal holds and the one-file exports (item 5, 9)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
+from confserver.security.admin_access import AdministratorsOnly, ReadOnly, is_administrator
+
 from .models import LegalHold, RecordingAccess, RecordingExport, Segment, SegmentState
 
 
-def _is_administrator(request) -> bool:
-    from confserver.accounts.models import Role
-
-    return request.user.is_active and (request.user.is_superuser or getattr(request.user, "role", None) == Role.ADMIN)
-
-
-class AdministratorsOnly:
-    """Only administrators (role admin, or superusers) open it, whatever model permissions a staff account was
-    given: who watched which meeting is itself sensitive (issue 10, item 6: shown to administrators)."""
-
-    def has_module_permission(self, request):
-        return _is_administrator(request) and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_administrator(request) and super().has_view_permission(request, obj)
-
-
 @admin.register(RecordingAccess)
-class RecordingAccessAdmin(AdministratorsOnly, admin.ModelAdmin):
+class RecordingAccessAdmin(AdministratorsOnly, ReadOnly, admin.ModelAdmin):
     list_display = ("at", "user", "action", "meeting", "segment", "client_address")
     list_filter = ("action", "at")
     search_fields = ("user__username", "meeting__title", "client_address")
     date_hierarchy = "at"
     list_select_related = ("user", "meeting", "segment")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class LegalHoldForm(forms.ModelForm):
-    clear = forms.BooleanField(label="Gỡ lệnh giữ này", required=False,
-                               help_text="Sau khi gỡ, bản ghi lại theo thời hạn lưu trữ (RECORDING_RETENTION_DAYS).")
+    clear = forms.BooleanField(
+        label="Gỡ lệnh giữ này",
+        required=False,
+        help_text="Sau khi gỡ, bản ghi lại theo thời hạn lưu trữ (RECORDING_RETENTION_DAYS).",
+    )
 
     class Meta:
         model = LegalHold
@@ -101,34 +81,37 @@ class LegalHoldAdmin(AdministratorsOnly, admin.ModelAdmin):
                 obj.clear_reason = ""  # a reason without ticking "clear" clears nothing
             obj.save()
         if not change and Segment.objects.filter(meeting_id=obj.meeting_id, state=SegmentState.PRUNED).exists():
-            self.message_user(request, "Lưu ý: một phần bản ghi của cuộc họp này đã bị xoá theo thời hạn lưu trữ "
-                                       "trước khi đặt lệnh giữ.", level=messages.WARNING)
+            self.message_user(
+                request,
+                "Lưu ý: một phần bản ghi của cuộc họp này đã bị xoá theo thời hạn lưu trữ trước khi đặt lệnh giữ.",
+                level=messages.WARNING,
+            )
 
     def has_add_permission(self, request):
-        return _is_administrator(request) and super().has_add_permission(request)
+        return is_administrator(request) and super().has_add_permission(request)
 
     def has_change_permission(self, request, obj=None):
-        return _is_administrator(request) and super().has_change_permission(request, obj)
+        return is_administrator(request) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False  # the record of a hold is evidence too
 
 
 @admin.register(RecordingExport)
-class RecordingExportAdmin(AdministratorsOnly, admin.ModelAdmin):
+class RecordingExportAdmin(AdministratorsOnly, ReadOnly, admin.ModelAdmin):
     """The one-file recordings, read-only: their state, failures and build times (finalize_recording)."""
 
-    list_display = ("meeting", "state", "progress", "bytes", "duration_ms", "segments", "finished_at", "mix_s",
-                    "remux_s")
+    list_display = (
+        "meeting",
+        "state",
+        "progress",
+        "bytes",
+        "duration_ms",
+        "segments",
+        "finished_at",
+        "mix_s",
+        "remux_s",
+    )
     list_filter = ("state",)
     search_fields = ("meeting__title",)
     list_select_related = ("meeting",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

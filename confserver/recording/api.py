@@ -4,6 +4,7 @@
 Mounted at /api/recordings in confserver/api.py. Files are sent by serve.py: byte ranges from the view, or
 `X-Accel-Redirect` to the reverse proxy when `RECORDINGS_ACCEL_PREFIX` is set.
 """
+
 from datetime import date, datetime
 
 from ninja import Router, Schema
@@ -36,8 +37,12 @@ def list_segments(request, meeting_id: int):
     meeting = reviewable_meeting(request.auth, meeting_id)
     rows = list(Segment.objects.filter(meeting=meeting).order_by("index"))
     log_access(request, meeting, None, AccessAction.VIEW)
-    return [SegmentOut(id=s.id, index=s.index, start=s.started_at, end=s.ended_at, bytes=s.bytes, state=s.state,
-                       sha256=s.sha256) for s in rows]
+    return [
+        SegmentOut(
+            id=s.id, index=s.index, start=s.started_at, end=s.ended_at, bytes=s.bytes, state=s.state, sha256=s.sha256
+        )
+        for s in rows
+    ]
 
 
 class ReviewListRow(Schema):
@@ -106,10 +111,13 @@ class ReviewOut(Schema):
 
 
 @router.get("/meetings", response={200: list[ReviewListRow], **ERRORS})
-def review_list(request, unit: str | None = None, date_from: date | None = None, date_to: date | None = None,
-                q: str | None = None):
+def review_list(
+    request, unit: str | None = None, date_from: date | None = None, date_to: date | None = None, q: str | None = None
+):
     """The ended meetings the caller may review (issue 10, item 7), filtered by unit subtree, day and title."""
-    return review.reviewable_meetings(request.auth, review.Filters(unit=unit, date_from=date_from, date_to=date_to, q=q))
+    return review.reviewable_meetings(
+        request.auth, review.Filters(unit=unit, date_from=date_from, date_to=date_to, q=q)
+    )
 
 
 @router.get("/meetings/{meeting_id}", response={200: ReviewOut, **ERRORS})
@@ -135,9 +143,15 @@ def segment_file(request, segment_id: int, download: bool = False):
     if path is None:
         raise missing
     action = AccessAction.DOWNLOAD if download else AccessAction.VIEW
-    return serve.send(request, path, segment.path, always_log=download, missing=missing,
-                      log=lambda: log_access(request, segment.meeting, segment, action),
-                      attachment=f"cuoc-hop-{segment.meeting_id}-{segment.index:05d}.webm" if download else None)
+    return serve.send(
+        request,
+        path,
+        segment.path,
+        always_log=download,
+        missing=missing,
+        log=lambda: log_access(request, segment.meeting, segment, action),
+        attachment=f"cuoc-hop-{segment.meeting_id}-{segment.index:05d}.webm" if download else None,
+    )
 
 
 from . import export_api  # noqa: E402,F401  (its routes join this router)

@@ -5,21 +5,24 @@ Nothing is decoded here: packets are copied with new timestamps, so real gaps (t
 recording) stay gaps, and timestamps only go forward. `join` works on files alone (the bench calls it);
 `build` picks a meeting's segments, checks each against its hash, mixes and joins them.
 """
+
 import hashlib
 import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import av
 
 from . import mix
 from .models import Segment, SegmentState
-from .segments import opus_template, sha256_file
+from .segments import file_class, opus_template, sha256_file
 from .store import root
+from .webm import WebmFile
 
 log = logging.getLogger("confserver.recording")
 
@@ -104,30 +107,29 @@ def _channels(parts: list[Part]) -> int:
     return 2
 
 
-def join(parts: list[Part], dst: Path, progress: Callable[[int], None] | None = None) -> JoinStats:
+def join(
+    parts: list[Part], dst: Path, progress: Callable[[int], None] | None = None, writer: str | None = None
+) -> JoinStats:
     """Write `dst` from `parts` (in order): one video and one audio track, timestamps in ms, monotonic.
 
     `progress(ms)` is called now and then with the result's time reached. Written to a temporary name and
-    renamed, so `dst` is absent or whole."""
+    renamed, so `dst` is absent or whole. `writer` as segments.file_class (settings.RECORDING_WRITER): with 'webm'
+    the file has the live segments' layout (webm.py: a cluster from each keyframe, <= 1 s, a cue for each),
+    in which Chromium seeks with fewer and smaller range requests than in FFmpeg's (bench/_recording_seek.py)."""
     t0 = time.perf_counter()
     stats = JoinStats()
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        with av.open(str(tmp), "w", format="webm") as out:
-            width, height = _video_size(parts)
-            video = out.add_mux_stream("vp8", width=width, height=height)
-            audio = out.add_stream_from_template(opus_template(_channels(parts)))
-            out.start_encoding()
+        with _output(tmp, parts, writer) as put:
             last = {0: -1, 1: -1}
             for part in parts:
-                for ms, order, packet in _merged(_packets(part.video, "video", part.offset_ms),
-                                                 _packets(part.audio, "audio", part.offset_ms)):
+                for ms, order, packet in _merged(
+                    _packets(part.video, "video", part.offset_ms), _packets(part.audio, "audio", part.offset_ms)
+                ):
                     # Segments may overlap by a few ms at a roll-over: never back, never equal, per track.
                     ts = last[order] = max(ms, last[order] + 1)
-                    packet.pts = packet.dts = ts
-                    packet.stream = video if order == 0 else audio
-                    out.mux(packet)
+                    put(order, ts, packet)
                     if order == 0:
                         stats.video_packets += 1
                     else:
@@ -142,14 +144,43 @@ def join(parts: list[Part], dst: Path, progress: Callable[[int], None] | None = 
     return stats
 
 
+@contextmanager
+def _output(path: Path, parts: list[Part], writer: str | None):
+    """`put(order, ms, packet)` into a new WebM at `path` (order 0: the video track, 1: the audio track)."""
+    size, channels = _video_size(parts), _channels(parts)
+    if file_class(writer) is WebmFile:
+        f = WebmFile(path, 0, size, channels, audio_tracks=1)
+        try:
+            yield lambda order, ms, packet: f.write(order, ms, bytes(packet), order == 1 or packet.is_keyframe)
+        finally:
+            f.close()
+        return
+    with av.open(str(path), "w", format="webm") as out:
+        streams = (
+            out.add_mux_stream("vp8", width=size[0], height=size[1]),
+            out.add_stream_from_template(opus_template(channels)),
+        )
+        out.start_encoding()
+
+        def put(order, ms, packet):
+            packet.pts = packet.dts = ms
+            packet.stream = streams[order]
+            out.mux(packet)
+
+        yield put
+
+
 # ---- a meeting's export, from its rows ----------------------------------------------------------------------
+
 
 def source_key(segments: list[Segment]) -> str:
     """Changes whenever a segment is added, closed, recovered, re-hashed or pruned: the export is then stale."""
     h = hashlib.sha256()
     for s in segments:
-        h.update(f"{s.id}|{s.index}|{s.state}|{s.sha256}|{s.started_at.isoformat()}|"
-                 f"{s.ended_at.isoformat() if s.ended_at else ''}\n".encode())
+        h.update(
+            f"{s.id}|{s.index}|{s.state}|{s.sha256}|{s.started_at.isoformat()}|"
+            f"{s.ended_at.isoformat() if s.ended_at else ''}\n".encode()
+        )
     return h.hexdigest()
 
 
@@ -247,14 +278,26 @@ def build(meeting_id: int, report: Callable[[int, str], None] | None = None) -> 
     end_ms = max(p.offset_ms for p in parts) + _span_ms(parts_rows[-1])
     rel = export_rel_path(meeting_id, key)
     report(50, "Đang ghép các đoạn thành một tệp")
-    stats = join(parts, root() / rel,
-                 lambda ms: report(50 + min(49, ms * 50 // max(1, end_ms)), "Đang ghép các đoạn thành một tệp"))
+    stats = join(
+        parts,
+        root() / rel,
+        lambda ms: report(50 + min(49, ms * 50 // max(1, end_ms)), "Đang ghép các đoạn thành một tệp"),
+    )
     t = time.perf_counter()
     digest = sha256_file(root() / rel)
     hash_s = time.perf_counter() - t
-    return Built(path=rel, bytes=(root() / rel).stat().st_size, sha256=digest, key=key,
-                 duration_ms=stats.duration_ms, segments=len(parts_rows), skipped=skipped, mix_s=round(mix_s, 3),
-                 remux_s=round(stats.seconds + check_s + hash_s, 3), t0_ms=_ms(first - origin))
+    return Built(
+        path=rel,
+        bytes=(root() / rel).stat().st_size,
+        sha256=digest,
+        key=key,
+        duration_ms=stats.duration_ms,
+        segments=len(parts_rows),
+        skipped=skipped,
+        mix_s=round(mix_s, 3),
+        remux_s=round(stats.seconds + check_s + hash_s, 3),
+        t0_ms=_ms(first - origin),
+    )
 
 
 def remove_leftovers(meeting_id: int) -> None:

@@ -7,6 +7,9 @@ GET  /api/recordings/meetings/{id}/download  the file as an attachment (logged a
 GET  /api/recordings/meetings/{id}/video     the file for the review page's player (logged as a view)
 Same permission as every recording view (access.py): reviewers, hosts, administrators of the subtree.
 """
+
+import time
+
 from django.utils import timezone
 from ninja import Schema
 
@@ -55,8 +58,11 @@ def export_status(meeting_id: int, row: RecordingExport | None) -> dict:
     state = "none" if row is None else row.state
     if row is not None and row.state == ExportState.READY and not finalize.up_to_date(row, segments):
         state = "stale"
-    elif row is not None and row.state in (ExportState.RUNNING, ExportState.QUEUED) and \
-            not finalize.alive(row, timezone.now()):
+    elif (
+        row is not None
+        and row.state in (ExportState.RUNNING, ExportState.QUEUED)
+        and not finalize.alive(row, timezone.now())
+    ):
         state = "stale"  # its builder stopped beating; the next request starts another
     ready = state == ExportState.READY
     message = STATE_TEXT[state]
@@ -72,11 +78,18 @@ def export_status(meeting_id: int, row: RecordingExport | None) -> dict:
     t0 = (first.started_at - segments[0].started_at).total_seconds() if first and segments else 0.0
     base = f"/api/recordings/meetings/{meeting_id}"
     return {
-        "state": str(state), "ready": ready, "progress": 100 if ready else (row.progress if row else 0),
-        "message": message, "bytes": row.bytes if ready else 0, "sha256": row.sha256 if ready else "",
-        "duration_s": round(row.duration_ms / 1000, 3) if ready else None, "t0": round(t0, 3),
-        "segments": row.segments if ready else 0, "skipped": skipped,
-        "video_url": f"{base}/video" if ready else None, "download_url": f"{base}/download" if ready else None,
+        "state": str(state),
+        "ready": ready,
+        "progress": 100 if ready else (row.progress if row else 0),
+        "message": message,
+        "bytes": row.bytes if ready else 0,
+        "sha256": row.sha256 if ready else "",
+        "duration_s": round(row.duration_ms / 1000, 3) if ready else None,
+        "t0": round(t0, 3),
+        "segments": row.segments if ready else 0,
+        "skipped": skipped,
+        "video_url": f"{base}/video" if ready else None,
+        "download_url": f"{base}/download" if ready else None,
     }
 
 
@@ -91,7 +104,9 @@ def _recorded(meeting) -> None:
 
 
 def _not_ready() -> Conflict:
-    return Conflict("export_not_ready", "Tệp gộp của cuộc họp chưa sẵn sàng; hãy xem theo từng đoạn hoặc chờ dựng xong.")
+    return Conflict(
+        "export_not_ready", "Tệp gộp của cuộc họp chưa sẵn sàng; hãy xem theo từng đoạn hoặc chờ dựng xong."
+    )
 
 
 def _not_pruned(row: RecordingExport | None) -> None:
@@ -129,20 +144,55 @@ def download(request, meeting_id: int):
     path = serve.inside_root(row.path) if row is not None and finalize.up_to_date(row) else None
     if path is None:
         return 202, export_status(meeting.id, row)
-    return serve.send(request, path, row.path, always_log=True, missing=_not_ready(),
-                      log=lambda: log_access(request, meeting, None, AccessAction.DOWNLOAD),
-                      attachment=f"cuoc-hop-{meeting.id}.webm")
+    return serve.send(
+        request,
+        path,
+        row.path,
+        always_log=True,
+        missing=_not_ready(),
+        log=lambda: log_access(request, meeting, None, AccessAction.DOWNLOAD),
+        attachment=f"cuoc-hop-{meeting.id}.webm",
+    )
 
 
 @router.get("/meetings/{meeting_id}/video", response={200: None, 206: None, 416: None, **ERRORS})
 def video(request, meeting_id: int):
     """The one file for the review page's <video>, with byte ranges; a playback is logged once, as a view."""
-    meeting = reviewable_meeting(request.auth, meeting_id)
-    _recorded(meeting)
+    meeting, rel, path = _playable(request.auth, meeting_id)
+    return serve.send(
+        request,
+        path,
+        rel,
+        always_log=False,
+        missing=_not_ready(),
+        log=lambda: log_access(request, meeting, None, AccessAction.VIEW),
+    )
+
+
+# A player asks for a range per seek: the queries on this path are its wait. Once a user's permission and the
+# export were checked for a meeting, that user's next ranges of it within PLAYER_GRANT_S skip them (4 of the
+# request's 6 queries; bench/_recording_seek.py). A permission withdrawn or an export rebuilt meanwhile is seen
+# that much later; a file removed meanwhile is refused by serve.send as before. Per process, bounded.
+PLAYER_GRANT_S = 5.0
+_GRANTS_MAX = 1000
+_grants: dict[tuple[int, int], tuple[float, object, str, object]] = {}
+
+
+def _playable(user, meeting_id: int):
+    """(meeting, the export's path under RECORDINGS_ROOT, its file) if `user` may play it now; raises otherwise."""
+    key, now = (user.pk, meeting_id), time.monotonic()
+    grant = _grants.get(key)
+    if grant is not None and grant[0] > now:
+        return grant[1:]
+    meeting = reviewable_meeting(user, meeting_id)
+    # An export up to date implies segments, so whether there are any is asked only when there is none.
     row = RecordingExport.objects.filter(meeting=meeting).first()
     _not_pruned(row)
     path = serve.inside_root(row.path) if finalize.up_to_date(row) else None
     if path is None:
+        _recorded(meeting)
         raise _not_ready()
-    return serve.send(request, path, row.path, always_log=False, missing=_not_ready(),
-                      log=lambda: log_access(request, meeting, None, AccessAction.VIEW))
+    if len(_grants) >= _GRANTS_MAX:
+        _grants.clear()
+    _grants[key] = (now + PLAYER_GRANT_S, meeting, row.path, path)
+    return meeting, row.path, path

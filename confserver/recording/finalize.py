@@ -7,6 +7,7 @@ RECORDING_FINALIZE_TIMEOUT_S (then stopped: its row goes stale and the next requ
 meeting's RecordingExport row (one builder at a time; a builder that stopped beating is replaced), builds
 (export.build), and leaves the row `ready` or `failed` with the reason, which the review page shows.
 """
+
 import errno
 import logging
 import os
@@ -49,8 +50,14 @@ def start_in_background(meeting_id: int) -> None:
     if nice:
         cmd = ["nice", "-n", str(nice), *cmd]
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None,
+            start_new_session=True,
+            close_fds=True,
+        )
     except OSError:
         log.exception("could not start finalize_recording %s", meeting_id)
         return
@@ -69,6 +76,7 @@ def _reap(proc: subprocess.Popen, meeting_id: int) -> None:
 
 
 # ---- the state of a meeting's export -----------------------------------------------------------------------
+
 
 def segments_of(meeting_id: int) -> list[Segment]:
     return list(Segment.objects.filter(meeting_id=meeting_id).order_by("index"))
@@ -112,14 +120,20 @@ def ensure(meeting_id: int, retry_failed_after_s: float | None = None) -> Record
     if row is not None and (row.state == ExportState.PRUNED or alive(row, now)) or up_to_date(row, segments):
         return row
     retry = retry_failed_after_s if retry_failed_after_s is not None else settings.RECORDING_EXPORT_RETRY_S
-    if (row is not None and row.state == ExportState.FAILED and row.source_key == export.source_key(segments)
-            and row.finished_at and row.finished_at > now - timedelta(seconds=retry)):
+    if (
+        row is not None
+        and row.state == ExportState.FAILED
+        and row.source_key == export.source_key(segments)
+        and row.finished_at
+        and row.finished_at > now - timedelta(seconds=retry)
+    ):
         return row
     row = row or row_for(meeting_id)
-    queued = (RecordingExport.objects.filter(pk=row.pk)
-              .filter(~Q(state__in=[ExportState.RUNNING, ExportState.QUEUED]) | _stale_q(now))
-              .update(state=ExportState.QUEUED, requested_at=now, progress=0,
-                      phase="Đang chờ tiến trình dựng tệp", error=""))
+    queued = (
+        RecordingExport.objects.filter(pk=row.pk)
+        .filter(~Q(state__in=[ExportState.RUNNING, ExportState.QUEUED]) | _stale_q(now))
+        .update(state=ExportState.QUEUED, requested_at=now, progress=0, phase="Đang chờ tiến trình dựng tệp", error="")
+    )
     row.refresh_from_db()
     if queued:
         transaction.on_commit(lambda: start_in_background(meeting_id))
@@ -128,21 +142,33 @@ def ensure(meeting_id: int, retry_failed_after_s: float | None = None) -> Record
 
 def _stale_q(now) -> Q:
     old = now - stale_after()
-    return (Q(state=ExportState.RUNNING) & (Q(heartbeat_at__lt=old) | Q(heartbeat_at=None))) | \
-        (Q(state=ExportState.QUEUED) & (Q(requested_at__lt=old) | Q(requested_at=None)))
+    return (Q(state=ExportState.RUNNING) & (Q(heartbeat_at__lt=old) | Q(heartbeat_at=None))) | (
+        Q(state=ExportState.QUEUED) & (Q(requested_at__lt=old) | Q(requested_at=None))
+    )
 
 
 # ---- the builder (manage.py finalize_recording) --------------------------------------------------------------
+
 
 def claim(meeting_id: int) -> RecordingExport | None:
     """Make this process the meeting's builder; None if another live builder holds it."""
     row = row_for(meeting_id)
     now = timezone.now()
     pid = os.getpid()
-    got = (RecordingExport.objects.filter(pk=row.pk)
-           .filter(~Q(state=ExportState.RUNNING) | Q(worker_pid=pid) | _stale_q(now))
-           .update(state=ExportState.RUNNING, worker_pid=pid, started_at=now, heartbeat_at=now, finished_at=None,
-                   progress=0, phase="Bắt đầu dựng tệp", error=""))
+    got = (
+        RecordingExport.objects.filter(pk=row.pk)
+        .filter(~Q(state=ExportState.RUNNING) | Q(worker_pid=pid) | _stale_q(now))
+        .update(
+            state=ExportState.RUNNING,
+            worker_pid=pid,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            progress=0,
+            phase="Bắt đầu dựng tệp",
+            error="",
+        )
+    )
     if not got:
         return None
     row.refresh_from_db()
@@ -161,7 +187,8 @@ class _Reporter:
             return
         self.last = now
         RecordingExport.objects.filter(pk=self.row.pk, worker_pid=os.getpid()).update(
-            progress=max(0, min(99, percent)), phase=text[:200], heartbeat_at=timezone.now())
+            progress=max(0, min(99, percent)), phase=text[:200], heartbeat_at=timezone.now()
+        )
 
 
 def run(meeting_id: int, rounds: int = 3) -> RecordingExport | None:
@@ -197,18 +224,37 @@ def _build(meeting_id: int) -> RecordingExport | None:
         log.exception("finalize_recording %s failed", meeting_id)
         return _fail(row, pid, failure_text(e))
     mine = RecordingExport.objects.filter(pk=row.pk, worker_pid=pid).update(
-        state=ExportState.READY, progress=100, phase="Đã dựng xong", path=built.path, bytes=built.bytes,
-        sha256=built.sha256, source_key=built.key, duration_ms=built.duration_ms, segments=built.segments,
-        skipped=built.skipped, error="", finished_at=timezone.now(), heartbeat_at=timezone.now(),
-        mix_s=built.mix_s, remux_s=built.remux_s, pruned_at=None)
+        state=ExportState.READY,
+        progress=100,
+        phase="Đã dựng xong",
+        path=built.path,
+        bytes=built.bytes,
+        sha256=built.sha256,
+        source_key=built.key,
+        duration_ms=built.duration_ms,
+        segments=built.segments,
+        skipped=built.skipped,
+        error="",
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        mix_s=built.mix_s,
+        remux_s=built.remux_s,
+        pruned_at=None,
+    )
     if not mine:  # replaced as stale meanwhile: the other builder's result stands
         if built.path != RecordingExport.objects.get(pk=row.pk).path:
             (root() / built.path).unlink(missing_ok=True)
         return None
     if old_path and old_path != built.path:
         (root() / old_path).unlink(missing_ok=True)  # the stale file; its row now names the new one
-    log.info("finalize_recording %s: %s, %s bytes, mix %.2f s, remux %.2f s", meeting_id, built.path, built.bytes,
-             built.mix_s, built.remux_s)
+    log.info(
+        "finalize_recording %s: %s, %s bytes, mix %.2f s, remux %.2f s",
+        meeting_id,
+        built.path,
+        built.bytes,
+        built.mix_s,
+        built.remux_s,
+    )
     return RecordingExport.objects.get(pk=row.pk)
 
 
@@ -227,6 +273,10 @@ def failure_text(e: Exception) -> str:
 def _fail(row: RecordingExport, pid: int, message: str) -> RecordingExport:
     key = export.source_key(segments_of(row.meeting_id))
     RecordingExport.objects.filter(pk=row.pk, worker_pid=pid).update(
-        state=ExportState.FAILED, error=message[:2000], phase="Lỗi khi dựng tệp", finished_at=timezone.now(),
-        source_key=key)
+        state=ExportState.FAILED,
+        error=message[:2000],
+        phase="Lỗi khi dựng tệp",
+        finished_at=timezone.now(),
+        source_key=key,
+    )
     return RecordingExport.objects.get(pk=row.pk)

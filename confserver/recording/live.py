@@ -11,6 +11,7 @@ The live state is the `recording` field of the meeting's ctl hash in the live st
 {on, since, by, failure}; clients read it as `recording {on, since, failure?}` in the snapshot and in the
 `recording` event. The timeline is its durable copy (`kept_sync` reads it back after the store lost it).
 """
+
 import asyncio
 import contextvars
 import logging
@@ -39,14 +40,14 @@ KINDS = (STARTED, STOPPED, FAILED)
 # What the relay reports when the recorder stops by itself, and what the console says about it.
 FAILURES = {
     "queue_full": "Ghi hình đã dừng: máy ghi không theo kịp (hàng đợi đầy). Cuộc họp vẫn tiếp tục; "
-                  "bấm “Ghi hình lại” để ghi tiếp.",
+    "bấm “Ghi hình lại” để ghi tiếp.",
     "disk_error": "Ghi hình đã dừng: lỗi ổ đĩa hoặc hết chỗ lưu bản ghi. Cuộc họp vẫn tiếp tục; "
-                  "hãy giải phóng ổ đĩa rồi bấm “Ghi hình lại”.",
+    "hãy giải phóng ổ đĩa rồi bấm “Ghi hình lại”.",
     "error": "Ghi hình đã dừng do lỗi máy ghi. Cuộc họp vẫn tiếp tục; bấm “Ghi hình lại” để ghi tiếp.",
     "start_failed": "Không bắt đầu ghi hình được. Cuộc họp vẫn tiếp tục; hãy thử “Ghi hình lại”.",
     "stop_failed": "Máy ghi không trả lời khi dừng; ghi hình được coi là đã dừng.",
     "restarted": "Máy chủ vừa khởi động lại nên ghi hình bị gián đoạn; hệ thống đang ghi hình lại. Nếu dấu "
-                 "“Đang ghi hình” không hiện lại, bấm “Ghi hình lại”.",
+    "“Đang ghi hình” không hiện lại, bấm “Ghi hình lại”.",
 }
 DETAIL_MAX = 500
 RESTART = "restart"  # `by` of a recording started again by a process (relay, or embedded) that restarted
@@ -57,8 +58,14 @@ LOCK_WAIT_S = 10.0
 FAILURE_RETRY_S = 60.0
 FAILURE_RETRY_PAUSE_S = 1.0
 STALE_MARGIN_S = 2.0
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError, OperationalError,
-                InterfaceError)
+_UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+    OperationalError,
+    InterfaceError,
+)
 
 # Inside a start or stop, the change under way: a failure the relay reports from within it (the same
 # task, or a task it spawned) is noted here instead of waiting for the lock that change holds.
@@ -88,8 +95,12 @@ def kept_sync(meeting_id: int, *, restarted: bool = False) -> dict:
     """The recording state the timeline last recorded, for a live store that lost it. With `restarted`
     (the store lived in a process that restarted, and its relay with it) a recording that was on is
     reported as stopped by the restart, which nobody recorded (durable.restore then has it resumed)."""
-    row = (TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=KINDS).order_by("-at", "-id")
-           .values("kind", "at", "data").first())
+    row = (
+        TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=KINDS)
+        .order_by("-at", "-id")
+        .values("kind", "at", "data")
+        .first()
+    )
     if row is None or row["kind"] != STARTED:
         failure = None
         if row is not None and row["kind"] == FAILED:
@@ -101,8 +112,15 @@ def kept_sync(meeting_id: int, *, restarted: bool = False) -> dict:
             Meeting.objects.select_for_update().filter(pk=meeting_id).first()
             last = TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=KINDS).order_by("-at", "-id").first()
             if last is not None and last.kind == STARTED:
-                timeline.record(Meeting(pk=meeting_id), FAILED, at=now, code="restarted", during="recording",
-                                was_on=True, detail="the server process restarted; its relay and recorder with it")
+                timeline.record(
+                    Meeting(pk=meeting_id),
+                    FAILED,
+                    at=now,
+                    code="restarted",
+                    during="recording",
+                    was_on=True,
+                    detail="the server process restarted; its relay and recorder with it",
+                )
         return dict(OFF, failure=_failure("restarted", now))
     return {"on": True, "since": row["at"].isoformat(), "by": row["data"].get("by"), "failure": None}
 
@@ -116,6 +134,7 @@ def _event(rec: dict, **extra) -> dict:
 
 
 # ---- the chair's requests ------------------------------------------------------------
+
 
 async def start(actor: Actor) -> Outcome:
     """The chair starts (or restarts) recording, in the test run or while live."""
@@ -149,6 +168,7 @@ async def stop(actor: Actor) -> Outcome:
 
 # ---- the meeting's state ----------------------------------------------------------------
 
+
 async def state_changed(meeting_id: int, new_state: str) -> list[dict]:
     """Recording follows the meeting: on by itself when it goes live (RECORDING_DEFAULT_ON), off when
     it ends. Returns the events to tell. Never raises: the meeting's state has changed already, and what
@@ -173,6 +193,7 @@ async def state_changed(meeting_id: int, new_state: str) -> list[dict]:
 
 
 # ---- the relay's report -----------------------------------------------------------------
+
 
 async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
     """The recorder stopped by itself (`queue_full`, `disk_error`, `error`): the meeting's recording
@@ -207,8 +228,15 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
                 log.warning("meeting %s: recording failure not applied yet (retrying)", meeting_id, exc_info=True)
             if not recorded:
                 try:
-                    await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=reported, code=code,
-                                              detail=detail, during="recording", was_on=None)
+                    await db(timeline.record)(
+                        Meeting(pk=meeting_id),
+                        FAILED,
+                        at=reported,
+                        code=code,
+                        detail=detail,
+                        during="recording",
+                        was_on=None,
+                    )
                     recorded = True
                 except _UNREACHABLE:
                     log.warning("meeting %s: recording failure not in the timeline yet", meeting_id, exc_info=True)
@@ -218,6 +246,7 @@ async def recording_failed(meeting_id: int, code: str, detail: str) -> None:
 
 
 # ---- a relay process that restarted ----------------------------------------------------------
+
 
 async def relay_started(channel: str | None, start=None) -> list[int]:
     """A relay process (`manage.py run_relay --channel …`) started, perhaps after one died: a recording the
@@ -286,9 +315,15 @@ async def _resume(meeting_id: int, channel: str | None, start=None) -> bool:
         meeting_state = await current_state(meeting_id)
         if meeting_state not in ACTIVE:
             return False
-        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=timezone.now(), code="restarted",
-                                  during="recording", was_on=True,
-                                  detail=f"relay process {channel or ''} restarted; its recorder with it")
+        await db(timeline.record)(
+            Meeting(pk=meeting_id),
+            FAILED,
+            at=timezone.now(),
+            code="restarted",
+            during="recording",
+            was_on=True,
+            detail=f"relay process {channel or ''} restarted; its recorder with it",
+        )
         rec = await _start(meeting_id, None, RESTART, meeting_state, start=start)
     await _tell(meeting_id, Outcome(events=[_event(rec, by=RESTART)]))
     log.warning("meeting %s: recording %s after the relay restarted", meeting_id, "resumed" if rec["on"] else "failed")
@@ -296,6 +331,7 @@ async def _resume(meeting_id: int, channel: str | None, start=None) -> bool:
 
 
 # ---- changing it ----------------------------------------------------------------------
+
 
 async def _start(meeting_id: int, user, by: str, meeting_state: str, start=None) -> dict:
     """Ask the relay (`start`: another way to reach it) to record the program; the new state (off with a
@@ -317,13 +353,15 @@ async def _start(meeting_id: int, user, by: str, meeting_state: str, start=None)
             await _stop_quietly(meeting_id)
         rec = dict(OFF, failure=_failure(code, now))
         await _set(meeting_id, rec)
-        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, actor=user, at=now, code=code, detail=detail,
-                                  during="start", by=by)
+        await db(timeline.record)(
+            Meeting(pk=meeting_id), FAILED, actor=user, at=now, code=code, detail=detail, during="start", by=by
+        )
         return rec
     rec = {"on": True, "since": now.isoformat(), "by": by, "failure": None}
     await _set(meeting_id, rec)
-    await db(timeline.record)(Meeting(pk=meeting_id), STARTED, actor=user, at=now, by=by,
-                              test_run=meeting_state == MeetingState.TEST_RUN)
+    await db(timeline.record)(
+        Meeting(pk=meeting_id), STARTED, actor=user, at=now, by=by, test_run=meeting_state == MeetingState.TEST_RUN
+    )
     return rec
 
 
@@ -346,8 +384,9 @@ async def _stop(meeting_id: int, user, by: str) -> dict:
     if change["failure"] is not None:
         code, detail = change["failure"]
         rec["failure"] = _failure(code, now)
-        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, actor=user, at=now, code=code, detail=detail,
-                                  during="stop", by=by)
+        await db(timeline.record)(
+            Meeting(pk=meeting_id), FAILED, actor=user, at=now, code=code, detail=detail, during="stop", by=by
+        )
     await _set(meeting_id, rec)
     return rec
 
@@ -364,8 +403,9 @@ async def _fail(meeting_id: int, code: str, detail: str, reported, *, recorded: 
     was_on = rec["on"] and not newer
     ended = await current_state(meeting_id) == MeetingState.ENDED
     if not recorded:
-        await db(timeline.record)(Meeting(pk=meeting_id), FAILED, at=reported, code=code, detail=detail,
-                                  during="recording", was_on=was_on)
+        await db(timeline.record)(
+            Meeting(pk=meeting_id), FAILED, at=reported, code=code, detail=detail, during="recording", was_on=was_on
+        )
     if not was_on or ended:
         return None  # stopped (or ended) meanwhile: the failure is in the timeline, nothing else changes
     rec = dict(OFF, failure=_failure(code, now))

@@ -4,13 +4,15 @@ Decision 45/2018/QĐ-TTg lists what the minutes hold (chair, attendees, the cour
 the chair's conclusions); Form 1.9 of Decree 30/2020/NĐ-CP is their layout (minutes_pdf.py). The draft is
 built from the database only: the roll call (Participation), the agenda items and floor grants as the
 timeline recorded them (kinds "state", "agenda_item", "floor_granted", "floor_revoked", "floor_released",
-"present"), the documents presented.
+"present"), the documents presented; the delegates (issue 14: who was present where, check-in times, the quorum at
+the opening), their speeches and the votes (minutes_delegates.py).
 
 Finalising fixes the minutes for good: the recording's segment count and last segment hash are taken then
 (the hash chain makes the last hash vouch for every segment before it), the PDF is generated once, signed
 with the agency's certificate when one is configured (minutes_sign.py), and stored on the row; downloads
 serve those exact bytes.
 """
+
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +21,7 @@ from django.utils import timezone
 
 from confserver.errors import Conflict, DomainError, Forbidden
 from confserver.rooms import meetings, policy
-from confserver.rooms.models import Meeting, MeetingState, Room, RollCall
+from confserver.rooms.models import Meeting, MeetingState, RollCall, Room
 
 from .access import check_can_review
 from .models import Minutes, MinutesState, Segment, SegmentState
@@ -49,6 +51,7 @@ def times(meeting: Meeting) -> Times:
 @dataclass(frozen=True)
 class Seal:
     """What the minutes say of the recording: how many segments, the last one's SHA-256 (empty: none)."""
+
     segments: int
     last_sha256: str
     unfinished: bool = False  # a segment is still being written or waits for recovery: no final hash yet
@@ -91,8 +94,10 @@ def _attendance_section(meeting: Meeting) -> dict:
             absent.append(f"{name}: vắng mặt, lý do: {p.absence_reason}")
         else:
             unmarked.append(f"{name}: chưa điểm danh")
-    lines = [f"Đơn vị chủ trì: {meeting.host_unit.name}.",
-             f"Có mặt: {len(present)} điểm cầu; vắng mặt: {len(absent)}; chưa điểm danh: {len(unmarked)}."]
+    lines = [
+        f"Đơn vị chủ trì: {meeting.host_unit.name}.",
+        f"Có mặt: {len(present)} điểm cầu; vắng mặt: {len(absent)}; chưa điểm danh: {len(unmarked)}.",
+    ]
     return {"heading": "Thành phần tham dự", "lines": lines + present + absent + unmarked}
 
 
@@ -112,9 +117,18 @@ def _document_titles(meeting: Meeting, chair_side: bool) -> dict[int, str]:
 
 
 def _course_sections(meeting: Meeting, end: datetime | None, chair_side: bool = True) -> list[dict]:
-    """Agenda items in the order they were taken up, each with its floor grants and documents presented."""
-    events = list(meeting.timeline.filter(kind__in=["agenda_item", "floor_granted", "present", *FLOOR_ENDS])
-                  .select_related("room__unit").order_by("at", "id"))
+    """Agenda items in the order they were taken up, each with its floor grants, documents presented, delegates'
+    speeches and votes (minutes_delegates.py)."""
+    from . import minutes_delegates  # it builds on the delegates and votes apps
+
+    events = list(
+        meeting.timeline.filter(
+            kind__in=["agenda_item", "floor_granted", "present", *FLOOR_ENDS, *minutes_delegates.KINDS]
+        )
+        .select_related("room__unit")
+        .order_by("at", "id")
+    )
+    course = minutes_delegates.Course(meeting)
     titles = _document_titles(meeting, chair_side)
     sections = [{"heading": "Khai mạc", "lines": []}]
     speaking = None  # (line index in its section, section, room id, start)
@@ -133,8 +147,12 @@ def _course_sections(meeting: Meeting, end: datetime | None, chair_side: bool = 
             if e.data.get("item_id") is None:
                 sections.append({"heading": "Ngoài chương trình", "lines": []})
             else:
-                sections.append({"heading": f"Nội dung {e.data.get('position')}: {e.data.get('title')}",
-                                 "lines": [f"Bắt đầu lúc {_hm(e.at)}."]})
+                sections.append(
+                    {
+                        "heading": f"Nội dung {e.data.get('position')}: {e.data.get('title')}",
+                        "lines": [f"Bắt đầu lúc {_hm(e.at)}."],
+                    }
+                )
         elif e.kind == "floor_granted" and e.room is not None:
             close(e.at)
             current["lines"].append(f"{e.room.unit.name} ({e.room.name}) phát biểu từ {_hm(e.at)} đến …: ")
@@ -146,6 +164,8 @@ def _course_sections(meeting: Meeting, end: datetime | None, chair_side: bool = 
             line = f"Trình chiếu tài liệu {titles.get(e.data.get('document_id'), '“tài liệu đã xoá”')}"
             if not any(line in x for x in current["lines"]):
                 current["lines"].append(f"{line} từ {_hm(e.at)}.")
+        elif (line := course.line(e)) is not None:
+            current["lines"].append(line)
     close(end)
     return [s for s in sections if s["lines"] or s["heading"] != "Khai mạc"]
 
@@ -157,21 +177,35 @@ def chair_room(meeting: Meeting) -> Room | None:
 def draft(meeting: Meeting, chair_side: bool = True) -> Minutes:
     """An unsaved Minutes built from the record, in Vietnamese; the host edits it and types the conclusions.
     `chair_side` False: as a reviewer may read it (no confidential document's title)."""
+    from . import minutes_delegates
+
     t = times(meeting)
     room = chair_room(meeting)
     place = f"{room.name}, {meeting.host_unit.name}" if room else meeting.host_unit.name
     creator = meeting.created_by
     chair = (creator.get_full_name() if creator else "") or ""
     content = [
-        {"heading": "Thời gian", "lines": [f"Bắt đầu lúc {_hm(t.start)}, ngày {_date(t.start)}; "
-                                           f"kết thúc lúc {_hm(t.end)}, ngày {_date(t.end)}."]},
-        {"heading": "Hình thức", "lines": [f"Họp trực tuyến: “{meeting.title}”, kết nối từ {place} "
-                                          "đến các điểm cầu."]},
+        {
+            "heading": "Thời gian",
+            "lines": [
+                f"Bắt đầu lúc {_hm(t.start)}, ngày {_date(t.start)}; kết thúc lúc {_hm(t.end)}, ngày {_date(t.end)}."
+            ],
+        },
+        {"heading": "Hình thức", "lines": [f"Họp trực tuyến: “{meeting.title}”, kết nối từ {place} đến các điểm cầu."]},
         _attendance_section(meeting),
+        *filter(None, [minutes_delegates.section(meeting, t.start)]),
         *_course_sections(meeting, t.end, chair_side),
     ]
-    return Minutes(meeting=meeting, number="…/BB-UBND", place=place, chair_name=chair, secretary_name="",
-                   content=content, conclusions="", state=MinutesState.DRAFT)
+    return Minutes(
+        meeting=meeting,
+        number="…/BB-UBND",
+        place=place,
+        chair_name=chair,
+        secretary_name="",
+        content=content,
+        conclusions="",
+        state=MinutesState.DRAFT,
+    )
 
 
 def _date(at: datetime | None) -> str:
@@ -218,9 +252,11 @@ def _check_unchanged(row: Minutes, expected) -> None:
     current = row.updated_at if row.pk else None
     if _ms(current) != _ms(expected):
         who = row.updated_by.username if row.pk and row.updated_by_id else "người khác"
-        raise Conflict("minutes_changed",
-                       f"Biên bản vừa được {who} lưu lúc {_hm(current)}; nội dung của bạn chưa được lưu. "
-                       "Tải bản mới nhất hoặc lưu đè.")
+        raise Conflict(
+            "minutes_changed",
+            f"Biên bản vừa được {who} lưu lúc {_hm(current)}; nội dung của bạn chưa được lưu. "
+            "Tải bản mới nhất hoặc lưu đè.",
+        )
 
 
 def _ms(at: datetime | None):
@@ -269,9 +305,11 @@ def finalize(user, meeting_id: int, expected_updated_at=UNSET) -> Minutes:
         raise DomainError("minutes_number_required", "Cần nhập số biên bản trước khi hoàn thành.")
     seal = recording_seal(meeting)
     if seal.unfinished:
-        raise Conflict("recording_unfinished",
-                       "Bản ghi hình còn đoạn đang ghi hoặc chờ khôi phục, chưa có mã băm cuối cùng. "
-                       "Hoàn thành biên bản sau khi bản ghi đã đóng (báo quản trị hệ thống nếu kéo dài).")
+        raise Conflict(
+            "recording_unfinished",
+            "Bản ghi hình còn đoạn đang ghi hoặc chờ khôi phục, chưa có mã băm cuối cùng. "
+            "Hoàn thành biên bản sau khi bản ghi đã đóng (báo quản trị hệ thống nếu kéo dài).",
+        )
     identity = minutes_sign.load() if minutes_sign.configured() else None  # a bad certificate: stop here
     row.state, row.updated_by, row.finalized_at = MinutesState.FINAL, user, timezone.now()
     row.segment_count, row.last_segment_sha256 = seal.segments, seal.last_sha256

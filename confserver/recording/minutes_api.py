@@ -6,6 +6,7 @@ Form 1.9 as PDF: the stored, possibly signed file once final (each download logg
 Reviewers read; terminals never. An editor sends back
 the `updated_at` it loaded as `expected_updated_at` so that it cannot overwrite someone else's newer save.
 """
+
 from datetime import datetime
 from urllib.parse import quote
 
@@ -83,18 +84,31 @@ def _out(m: Minutes, user) -> MinutesOut:
     t = minutes.times(m.meeting)
     seal = minutes.seal_of(m)
     fixed = m.state == MinutesState.FINAL and m.finalized_at is not None
-    return MinutesOut(meeting_id=m.meeting_id, saved=m.pk is not None, state=m.state,
-                      meeting_title=m.meeting.title,
-                      agency=minutes.agency_name(m.meeting), number=m.number, place=m.place,
-                      chair_name=m.chair_name, secretary_name=m.secretary_name, content=m.content,
-                      conclusions=m.conclusions, start=t.start, end=t.end,
-                      updated_at=m.updated_at if m.pk else None,
-                      updated_by=m.updated_by.username if m.pk and m.updated_by_id else None,
-                      finalized_at=m.finalized_at,
-                      recording=RecordingSealOut(segments=seal.segments, last_sha256=seal.last_sha256,
-                                                 unfinished=seal.unfinished, fixed=fixed),
-                      signed=bool(m.signer), signer=m.signer, signing_configured=minutes_sign.configured(),
-                      can_edit=m.state != MinutesState.FINAL and minutes.can_edit(user, m.meeting))
+    return MinutesOut(
+        meeting_id=m.meeting_id,
+        saved=m.pk is not None,
+        state=m.state,
+        meeting_title=m.meeting.title,
+        agency=minutes.agency_name(m.meeting),
+        number=m.number,
+        place=m.place,
+        chair_name=m.chair_name,
+        secretary_name=m.secretary_name,
+        content=m.content,
+        conclusions=m.conclusions,
+        start=t.start,
+        end=t.end,
+        updated_at=m.updated_at if m.pk else None,
+        updated_by=m.updated_by.username if m.pk and m.updated_by_id else None,
+        finalized_at=m.finalized_at,
+        recording=RecordingSealOut(
+            segments=seal.segments, last_sha256=seal.last_sha256, unfinished=seal.unfinished, fixed=fixed
+        ),
+        signed=bool(m.signer),
+        signer=m.signer,
+        signing_configured=minutes_sign.configured(),
+        can_edit=m.state != MinutesState.FINAL and minutes.can_edit(user, m.meeting),
+    )
 
 
 @router.get("/meetings/{meeting_id}", response={200: MinutesOut, **ERRORS})

@@ -5,6 +5,7 @@ Vietnamese needs a Unicode font: DejaVu Serif from Debian's fonts-dejavu-core (b
 segment hash are printed above the signature blocks and written into the metadata (Subject, Keywords, and XMP in
 the namespace XMP_NS) so that the minutes and the recording vouch for each other. Signing: minutes_sign.py.
 """
+
 from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -42,8 +43,11 @@ def seal_lines(seal: Seal, final: bool) -> list[str]:
     note = "" if final else " (tính đến lúc xuất dự thảo; chốt khi hoàn thành biên bản)"
     if seal.unfinished:
         return [f"Bản ghi hình: {seal.segments} đoạn, còn đoạn chưa đóng{note}."]
-    return [f"Bản ghi hình: {seal.segments} đoạn, nối nhau bằng chuỗi mã băm SHA-256{note}.",
-            "Mã băm đoạn ghi hình cuối:", seal.last_sha256]
+    return [
+        f"Bản ghi hình: {seal.segments} đoạn, nối nhau bằng chuỗi mã băm SHA-256{note}.",
+        "Mã băm đoạn ghi hình cuối:",
+        seal.last_sha256,
+    ]
 
 
 def _metadata(pdf: FPDF, m: Minutes, seal: Seal) -> None:
@@ -56,22 +60,31 @@ def _metadata(pdf: FPDF, m: Minutes, seal: Seal) -> None:
     if seal.last_sha256:
         subject += f"; bản ghi hình {seal.segments} đoạn, mã băm đoạn ghi hình cuối (SHA-256) {seal.last_sha256}"
     pdf.set_subject(subject)
-    pdf.set_keywords(f"biên bản, {m.number}, recording-segments={seal.segments}, "
-                     f"recording-last-segment-sha256={seal.last_sha256 or '-'}")
-    values = {"MeetingId": m.meeting_id, "MinutesNumber": m.number, "MinutesState": m.state,
-              "RecordingSegments": seal.segments, "RecordingLastSegmentSHA256": seal.last_sha256}
+    pdf.set_keywords(
+        f"biên bản, {m.number}, recording-segments={seal.segments}, "
+        f"recording-last-segment-sha256={seal.last_sha256 or '-'}"
+    )
+    values = {
+        "MeetingId": m.meeting_id,
+        "MinutesNumber": m.number,
+        "MinutesState": m.state,
+        "RecordingSegments": seal.segments,
+        "RecordingLastSegmentSHA256": seal.last_sha256,
+    }
     fields = "".join(f"<cs:{k}>{escape(str(v))}</cs:{k}>" for k, v in values.items())
     pdf.set_xmp_metadata(
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        f'<rdf:Description rdf:about="" xmlns:cs="{XMP_NS}">{fields}</rdf:Description></rdf:RDF></x:xmpmeta>')
+        f'<rdf:Description rdf:about="" xmlns:cs="{XMP_NS}">{fields}</rdf:Description></rdf:RDF></x:xmpmeta>'
+    )
 
 
 def render(m: Minutes) -> bytes:
     """The PDF bytes of `m` (saved or a draft)."""
     folder = _font_dir()
     if not (folder / "DejaVuSerif.ttf").is_file():
-        raise DomainError("minutes_font_missing", "Máy chủ thiếu phông chữ DejaVu Serif (gói fonts-dejavu-core).",
-                          status=500)
+        raise DomainError(
+            "minutes_font_missing", "Máy chủ thiếu phông chữ DejaVu Serif (gói fonts-dejavu-core).", status=500
+        )
     meeting = m.meeting
     t = times(meeting)
     pdf = FPDF(format="A4")

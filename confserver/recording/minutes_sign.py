@@ -5,10 +5,11 @@ chain), MINUTES_SIGNING_PASSWORD its password; when the path is empty the minute
 Only PDFs we generated ourselves (minutes_pdf.py) are signed here, so pyHanko runs in the server process;
 uploaded, possibly hostile PDFs are read by pyHanko only in the agenda's sandbox (agenda/signatures.py).
 """
+
 import io
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
@@ -37,9 +38,12 @@ def configured() -> bool:
 
 
 def _certificate_error(detail: str) -> DomainError:
-    return DomainError("minutes_signing_certificate",
-                       f"Không dùng được chứng thư số ký biên bản (MINUTES_SIGNING_P12): {detail} "
-                       "Biên bản chưa được hoàn thành; báo quản trị hệ thống.", status=500)
+    return DomainError(
+        "minutes_signing_certificate",
+        f"Không dùng được chứng thư số ký biên bản (MINUTES_SIGNING_P12): {detail} "
+        "Biên bản chưa được hoàn thành; báo quản trị hệ thống.",
+        status=500,
+    )
 
 
 def load() -> Identity:
@@ -68,20 +72,28 @@ def load() -> Identity:
             log.error("minutes signing: %s is not PKCS#12: %s", path, exc)
             raise _certificate_error("tệp không phải PKCS#12 (.p12/.pfx).") from None
         log.error("minutes signing: wrong password for %s", path)
-        raise DomainError("minutes_signing_password",
-                          "Mật khẩu chứng thư số ký biên bản (MINUTES_SIGNING_PASSWORD) không đúng. "
-                          "Biên bản chưa được hoàn thành; báo quản trị hệ thống.", status=500) from None
+        raise DomainError(
+            "minutes_signing_password",
+            "Mật khẩu chứng thư số ký biên bản (MINUTES_SIGNING_PASSWORD) không đúng. "
+            "Biên bản chưa được hoàn thành; báo quản trị hệ thống.",
+            status=500,
+        ) from None
     if key is None or cert is None:
         raise _certificate_error("tệp không chứa khóa ký và chứng thư của nó.")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        raise _certificate_error(f"chứng thư chỉ có hiệu lực từ {cert.not_valid_before_utc:%d/%m/%Y} "
-                                 f"đến {cert.not_valid_after_utc:%d/%m/%Y}.")
+        raise _certificate_error(
+            f"chứng thư chỉ có hiệu lực từ {cert.not_valid_before_utc:%d/%m/%Y} "
+            f"đến {cert.not_valid_after_utc:%d/%m/%Y}."
+        )
     asn1_cert = _asn1(cert)
     signer = signers.SimpleSigner(
         signing_cert=asn1_cert,
-        signing_key=asn1_keys.PrivateKeyInfo.load(key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())),
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        ),
         cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in extra or []]),
     )
     subject = asn1_cert.subject.native.get("common_name") or asn1_cert.subject.human_friendly

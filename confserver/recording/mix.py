@@ -7,6 +7,7 @@ aligned to the chair's packets so the copied and the encoded parts follow each o
 Timestamps stay those of the segment (ms from its origin). Decided in issue 10: mixing runs after the segment,
 never in the relay.
 """
+
 import logging
 import os
 import struct
@@ -168,7 +169,7 @@ def _chunks(packets: list[AudioPacket], start: int, n: int, nch: int):
         f = av.AudioFrame(format="fltp", layout=layout, samples=k)
         f.sample_rate = RATE
         for c in range(nch):
-            f.planes[c].update(bytes(planes[c][:k * 4]))
+            f.planes[c].update(bytes(planes[c][: k * 4]))
             planes[c][:] = bytes(CHUNK * 4)
         f.pts, f.time_base = w0, TIME_BASE
         return f
@@ -190,7 +191,7 @@ def _chunks(packets: list[AudioPacket], start: int, n: int, nch: int):
                     continue
                 upto = min(hi, w0 + CHUNK)
                 for c in range(nch):
-                    planes[c][(lo - w0) * 4:(upto - w0) * 4] = data[c][(lo - pos) * 4:(upto - pos) * 4]
+                    planes[c][(lo - w0) * 4 : (upto - w0) * 4] = data[c][(lo - pos) * 4 : (upto - pos) * 4]
                 lo = upto
             pos += frame.samples
     while w0 < start + n:
@@ -222,7 +223,7 @@ def _pull(sink, out: bytearray, nch: int) -> None:
             frame = sink.pull()
         except (BlockingIOError, EOFError, av.error.EOFError):
             return
-        out += bytes(frame.planes[0])[:frame.samples * 4 * nch]
+        out += bytes(frame.planes[0])[: frame.samples * 4 * nch]
 
 
 def mix_region(chair: list[AudioPacket], source: list[AudioPacket], a: int, b: int, channels: int) -> list[bytes]:
@@ -271,7 +272,7 @@ def mix_region(chair: list[AudioPacket], source: list[AudioPacket], a: int, b: i
     _pull(sink, pcm, nch)
     encode(final=True)
     out.extend(bytes(p) for p in enc.encode(None))
-    return out[1:frames_out + 1]
+    return out[1 : frames_out + 1]
 
 
 def mix_file(src: Path, dst: Path) -> MixStats:

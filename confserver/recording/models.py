@@ -1,4 +1,5 @@
 """One row per recorded segment: where it is, what it hashed to, and the hash of the one before."""
+
 from django.db import models
 
 
@@ -11,8 +12,9 @@ class SegmentState(models.TextChoices):
 
 class Segment(models.Model):
     # PROTECT: a recording is part of the meeting's record; it is never dropped with the meeting row.
-    meeting = models.ForeignKey("rooms.Meeting", on_delete=models.PROTECT, related_name="segments",
-                                verbose_name="cuộc họp")
+    meeting = models.ForeignKey(
+        "rooms.Meeting", on_delete=models.PROTECT, related_name="segments", verbose_name="cuộc họp"
+    )
     index = models.PositiveIntegerField("số thứ tự")
     started_at = models.DateTimeField("bắt đầu (UTC)")
     ended_at = models.DateTimeField("kết thúc (UTC)", null=True, blank=True)
@@ -45,10 +47,12 @@ class RecordingAccess(models.Model):
     # PROTECT: the log is evidence; an account or meeting with log rows is deactivated, not deleted.
     user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name="tài khoản")
     at = models.DateTimeField("thời điểm (UTC)", auto_now_add=True, db_index=True)
-    meeting = models.ForeignKey("rooms.Meeting", on_delete=models.PROTECT, related_name="recording_accesses",
-                                verbose_name="cuộc họp")
-    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="accesses",
-                                verbose_name="đoạn ghi hình")
+    meeting = models.ForeignKey(
+        "rooms.Meeting", on_delete=models.PROTECT, related_name="recording_accesses", verbose_name="cuộc họp"
+    )
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="accesses", verbose_name="đoạn ghi hình"
+    )
     action = models.CharField("hành động", max_length=16, choices=AccessAction.choices)
     client_address = models.GenericIPAddressField("địa chỉ máy khách", null=True, blank=True)
 
@@ -58,7 +62,8 @@ class RecordingAccess(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self):
-        return f"{self.user_id} {self.get_action_display()} {self.meeting_id}/{self.segment_id or '-'} {self.at:%Y-%m-%d %H:%M}"
+        what = f"{self.meeting_id}/{self.segment_id or '-'}"
+        return f"{self.user_id} {self.get_action_display()} {what} {self.at:%Y-%m-%d %H:%M}"
 
 
 class MinutesState(models.TextChoices):
@@ -71,8 +76,9 @@ class Minutes(models.Model):
 
     `content` is a list of sections in order: {"heading": str, "lines": [str, ...]}."""
 
-    meeting = models.OneToOneField("rooms.Meeting", on_delete=models.PROTECT, related_name="minutes",
-                                   verbose_name="cuộc họp")
+    meeting = models.OneToOneField(
+        "rooms.Meeting", on_delete=models.PROTECT, related_name="minutes", verbose_name="cuộc họp"
+    )
     number = models.CharField("số biên bản", max_length=60, blank=True)
     place = models.CharField("địa điểm", max_length=300, blank=True)
     chair_name = models.CharField("chủ trì", max_length=200, blank=True)
@@ -80,8 +86,9 @@ class Minutes(models.Model):
     content = models.JSONField("nội dung", default=list, blank=True)
     conclusions = models.TextField("kết luận", blank=True)
     state = models.CharField("trạng thái", max_length=16, choices=MinutesState.choices, default=MinutesState.DRAFT)
-    updated_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+", verbose_name="người sửa")
+    updated_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="người sửa"
+    )
     updated_at = models.DateTimeField("sửa lúc", auto_now=True)
     # Fixed when finalised (minutes.finalize): the recording's seal, the issued PDF (signed when a certificate
     # is configured; downloads serve these bytes) and the signing certificate's name (empty: unsigned).
@@ -112,8 +119,9 @@ class RecordingExport(models.Model):
 
     `source_key` hashes the segments it was built from: when they change the file is rebuilt."""
 
-    meeting = models.OneToOneField("rooms.Meeting", on_delete=models.PROTECT, related_name="recording_export",
-                                   verbose_name="cuộc họp")
+    meeting = models.OneToOneField(
+        "rooms.Meeting", on_delete=models.PROTECT, related_name="recording_export", verbose_name="cuộc họp"
+    )
     state = models.CharField("trạng thái", max_length=16, choices=ExportState.choices, default=ExportState.QUEUED)
     progress = models.PositiveSmallIntegerField("tiến độ (%)", default=0)
     phase = models.CharField("đang làm", max_length=200, blank=True)
@@ -145,14 +153,15 @@ class RecordingExport(models.Model):
 class LegalHold(models.Model):
     """A legal hold: while one is active (not cleared) prune_recordings never removes the meeting's recording."""
 
-    meeting = models.ForeignKey("rooms.Meeting", on_delete=models.PROTECT, related_name="legal_holds",
-                                verbose_name="cuộc họp")
+    meeting = models.ForeignKey(
+        "rooms.Meeting", on_delete=models.PROTECT, related_name="legal_holds", verbose_name="cuộc họp"
+    )
     reason = models.TextField("lý do giữ bản ghi")
-    set_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+",
-                               verbose_name="người đặt")
+    set_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name="người đặt")
     set_at = models.DateTimeField("đặt lúc", auto_now_add=True)
-    cleared_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                                   verbose_name="người gỡ")
+    cleared_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="người gỡ"
+    )
     cleared_at = models.DateTimeField("gỡ lúc", null=True, blank=True)
     clear_reason = models.TextField("lý do gỡ", blank=True)
 

@@ -1,4 +1,5 @@
 """The recorder's input: one already-encoded VP8 or Opus packet with its timestamp."""
+
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -45,3 +46,39 @@ def vp8_size(data: bytes) -> tuple[int, int] | None:
     if not vp8_is_keyframe(data):
         return None
     return int.from_bytes(data[6:8], "little") & 0x3FFF, int.from_bytes(data[8:10], "little") & 0x3FFF
+
+
+# The relay's hand-over (media/recorder.py): a batch of `(stream, data, rtp_ts, keyframe)` tuples, `stream` being
+# STREAM_VIDEO or STREAM_AUDIO + track, `rtp_ts` the slot's 32-bit RTP timestamp on the stream's clock (CLOCKS),
+# zero when recording started. A tuple instead of an EncodedPacket, and the timestamps unwrapped by the writer
+# thread (RtpClock) rather than on the relay's event loop: that loop forwards every meeting of the process.
+STREAM_VIDEO = 0
+STREAM_AUDIO = 1
+CLOCKS = (90000,) + (48000,) * AUDIO_TRACKS  # per stream: RTP's video and Opus clocks
+
+
+class RtpClock:
+    """Unwraps each stream's 32-bit RTP timestamps into ms since recording started (one clock for all streams)."""
+
+    __slots__ = ("_last", "_pts")
+
+    def __init__(self):
+        self._last = [0] * len(CLOCKS)
+        self._pts = [0] * len(CLOCKS)
+
+    def pts(self, stream: int, ts: int) -> int:
+        """The stream's timestamp unwrapped, in its clock's units since recording started."""
+        delta = (ts - self._last[stream]) & 0xFFFFFFFF
+        self._last[stream] = ts
+        pts = self._pts[stream] = self._pts[stream] + (delta - 0x100000000 if delta >= 0x80000000 else delta)
+        return pts
+
+    def ms(self, stream: int, ts: int) -> int:
+        """round(pts * 1000 / clock), half to even, as segments.to_ms does for an EncodedPacket."""
+        delta = (ts - self._last[stream]) & 0xFFFFFFFF
+        self._last[stream] = ts
+        pts = self._pts[stream] + (delta - 0x100000000 if delta >= 0x80000000 else delta)
+        self._pts[stream] = pts
+        q, r = divmod(pts * 1000, CLOCKS[stream])
+        twice = 2 * r
+        return q + 1 if twice > CLOCKS[stream] or (twice == CLOCKS[stream] and q & 1) else q

@@ -1,4 +1,5 @@
 """HTTP byte ranges (RFC 9110 §14) for serving segments: Chromium seeks in a <video> only through them."""
+
 import re
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)

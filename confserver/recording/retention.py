@@ -4,6 +4,7 @@
 active legal hold, and marks their rows `pruned`: the rows (times, sizes, hashes, the chain) stay as the record
 of what existed, and verify_recording reports those segments as pruned.
 """
+
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -47,10 +48,15 @@ def due(now: datetime | None = None) -> list[Meeting]:
     if not days:
         return []
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    has_files = Q(segments__state__in=[SegmentState.CLOSED, SegmentState.RECOVERED, SegmentState.WRITING]) | \
-        Q(recording_export__state__in=[s for s in ExportState.values if s != ExportState.PRUNED])
-    return list(Meeting.objects.filter(state=MeetingState.ENDED, ended_at__lt=cutoff)
-                .filter(has_files).distinct().order_by("ended_at", "id"))
+    has_files = Q(segments__state__in=[SegmentState.CLOSED, SegmentState.RECOVERED, SegmentState.WRITING]) | Q(
+        recording_export__state__in=[s for s in ExportState.values if s != ExportState.PRUNED]
+    )
+    return list(
+        Meeting.objects.filter(state=MeetingState.ENDED, ended_at__lt=cutoff)
+        .filter(has_files)
+        .distinct()
+        .order_by("ended_at", "id")
+    )
 
 
 def _files(meeting: Meeting) -> list[Path]:
@@ -96,10 +102,15 @@ def prune(dry_run: bool = False, now: datetime | None = None) -> list[Pruned]:
             if dry_run:
                 continue
             Segment.objects.filter(meeting=meeting).exclude(state=SegmentState.PRUNED).update(
-                state=SegmentState.PRUNED, pruned_at=now)
+                state=SegmentState.PRUNED, pruned_at=now
+            )
             RecordingExport.objects.filter(meeting=meeting).update(
-                state=ExportState.PRUNED, pruned_at=now, worker_pid=None, progress=0,
-                phase="Đã xoá theo thời hạn lưu trữ")
+                state=ExportState.PRUNED,
+                pruned_at=now,
+                worker_pid=None,
+                progress=0,
+                phase="Đã xoá theo thời hạn lưu trữ",
+            )
         for p in files:
             try:
                 p.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ chapters, roll call, attendance and presented documents, all derived from the ti
 Times inside a meeting are seconds from its origin: the first segment's start when it was recorded
 (so a chapter's start is a position in the recording), else the moment it went live.
 """
+
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -30,10 +31,10 @@ LIST_MAX = 500  # meetings listed at most (the newest); filters reach the others
 
 @dataclass
 class Filters:
-    unit: str | None = None       # a unit code: meetings hosted in its subtree
+    unit: str | None = None  # a unit code: meetings hosted in its subtree
     date_from: date | None = None  # by the day the meeting went live (else was scheduled), local time
     date_to: date | None = None
-    q: str | None = None          # text in the title
+    q: str | None = None  # text in the title
 
 
 def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
@@ -73,14 +74,24 @@ def reviewable_meetings(user, filters: Filters | None = None) -> list[dict]:
     out = []
     for m in qs:
         kept = m.n_segments - m.n_pruned  # segments whose files are still there
-        out.append({
-            "id": m.id, "title": m.title, "host_unit": m.host_unit.code, "host_unit_name": m.host_unit.name,
-            "scheduled_start": m.scheduled_start, "started_at": m.started_at, "ended_at": m.ended_at,
-            "duration_s": _seconds(m.started_at, m.ended_at),
-            "rooms_invited": m.n_invited, "rooms_present": m.n_present,
-            "recorded": kept > 0, "segments": m.n_segments,
-            "verified": kept > 0 and m.n_unsealed == 0, "pruned": m.n_pruned > 0,
-        })
+        out.append(
+            {
+                "id": m.id,
+                "title": m.title,
+                "host_unit": m.host_unit.code,
+                "host_unit_name": m.host_unit.name,
+                "scheduled_start": m.scheduled_start,
+                "started_at": m.started_at,
+                "ended_at": m.ended_at,
+                "duration_s": _seconds(m.started_at, m.ended_at),
+                "rooms_invited": m.n_invited,
+                "rooms_present": m.n_present,
+                "recorded": kept > 0,
+                "segments": m.n_segments,
+                "verified": kept > 0 and m.n_unsealed == 0,
+                "pruned": m.n_pruned > 0,
+            }
+        )
     return out
 
 
@@ -109,27 +120,52 @@ def meeting_review(user, meeting_id: int) -> dict:
     names = {p.room_id: p.room.name for p, _ in parts}
     pruned = [s.pruned_at for s in segments if s.state == SegmentState.PRUNED]
     return {
-        "meeting": meeting, "origin": origin, "live_at": live, "ended_at": ended,
+        "meeting": meeting,
+        "origin": origin,
+        "live_at": live,
+        "ended_at": ended,
         # when the retention removed the recording's files (None: not removed); the page then plays nothing
         "pruned_at": max((at for at in pruned if at), default=None),
         "pruned": bool(pruned),
         "duration_s": _seconds(live, ended),
         "chapters": chapters(meeting, rows, origin, end, names),
         "roll_call": [p for p, full in parts if full],
-        "attendance": [{"room_id": e.room_id, "room_name": names.get(e.room_id, str(e.room_id)), "kind": e.kind,
-                        "at": e.at, "t": rel(e.at), "reason": e.data.get("reason")}
-                       for e in rows if e.kind in ("join", "leave") and e.room_id is not None],
+        "attendance": [
+            {
+                "room_id": e.room_id,
+                "room_name": names.get(e.room_id, str(e.room_id)),
+                "kind": e.kind,
+                "at": e.at,
+                "t": rel(e.at),
+                "reason": e.data.get("reason"),
+            }
+            for e in rows
+            if e.kind in ("join", "leave") and e.room_id is not None
+        ],
         "documents": presented(user, meeting, rows, origin, end),
-        "segments": [{"id": s.id, "index": s.index, "start": s.started_at, "end": s.ended_at, "bytes": s.bytes,
-                      "state": s.state, "sha256": s.sha256,
-                      "t": rel(s.started_at), "t_end": rel(s.ended_at) if s.ended_at else None} for s in segments],
+        "segments": [
+            {
+                "id": s.id,
+                "index": s.index,
+                "start": s.started_at,
+                "end": s.ended_at,
+                "bytes": s.bytes,
+                "state": s.state,
+                "sha256": s.sha256,
+                "t": rel(s.started_at),
+                "t_end": rel(s.ended_at) if s.ended_at else None,
+            }
+            for s in segments
+        ],
     }
 
 
 def _bounds(meeting: Meeting, rows) -> tuple[datetime | None, datetime | None]:
     """When it went live and ended, from the `state` rows (the meeting row's fields as fallback)."""
     live = next((e.at for e in rows if e.kind == "state" and e.data.get("state") == MeetingState.LIVE), None)
-    ended = next((e.at for e in reversed(rows) if e.kind == "state" and e.data.get("state") == MeetingState.ENDED), None)
+    ended = next(
+        (e.at for e in reversed(rows) if e.kind == "state" and e.data.get("state") == MeetingState.ENDED), None
+    )
     return live or meeting.started_at, ended or meeting.ended_at
 
 
@@ -165,16 +201,26 @@ def chapters(meeting: Meeting, rows, origin, end, names: dict[int, str]) -> list
             item = None
             if e.data.get("item_id") is not None:
                 title = e.data.get("title") or f"Nội dung số {e.data.get('position')}"
-                item = {"kind": "agenda_item", "title": f"Nội dung: {title}", "room_id": None,
-                        "item_id": e.data["item_id"], "start_at": e.at}
+                item = {
+                    "kind": "agenda_item",
+                    "title": f"Nội dung: {title}",
+                    "room_id": None,
+                    "item_id": e.data["item_id"],
+                    "start_at": e.at,
+                }
         elif e.kind in ("floor_granted", "broadcast"):
             close(floor, e.at)
             floor = None
             if e.room_id is not None and not (e.kind == "broadcast" and e.room_id == chair_room):
                 name = names.get(e.room_id) or (e.room.name if e.room else str(e.room_id))
                 label = "Phát biểu" if e.kind == "floor_granted" else "Phát hình"
-                floor = {"kind": "floor" if e.kind == "floor_granted" else "broadcast", "title": f"{label}: {name}",
-                         "room_id": e.room_id, "item_id": None, "start_at": e.at}
+                floor = {
+                    "kind": "floor" if e.kind == "floor_granted" else "broadcast",
+                    "title": f"{label}: {name}",
+                    "room_id": e.room_id,
+                    "item_id": None,
+                    "start_at": e.at,
+                }
         elif floor is not None and (e.kind in FLOOR_ENDS or (e.kind == "leave" and e.room_id == floor["room_id"])):
             close(floor, e.at)
             floor = None
@@ -209,9 +255,17 @@ def presented(user, meeting: Meeting, rows, origin, end) -> list[dict]:
         if e.kind == "present":
             doc = e.data.get("document_id")
             title = titles.get(doc) if readable is None or doc in readable else agenda_access.redacted_title(meeting)
-            out.append({"start": round((e.at - origin).total_seconds(), 3), "end": None, "document_id": doc,
-                        "version_id": e.data.get("version_id"), "page": e.data.get("page"), "title": title,
-                        "room_id": e.room_id})
+            out.append(
+                {
+                    "start": round((e.at - origin).total_seconds(), 3),
+                    "end": None,
+                    "document_id": doc,
+                    "version_id": e.data.get("version_id"),
+                    "page": e.data.get("page"),
+                    "title": title,
+                    "room_id": e.room_id,
+                }
+            )
     if out and out[-1]["end"] is None and end is not None:
         out[-1]["end"] = round((end - origin).total_seconds(), 3)
     return out

@@ -1,24 +1,26 @@
-"""Copy encoded VP8/Opus packets into WebM segments, without decoding, on a thread of their own.
+"""Copy encoded VP8/Opus packets into WebM segments, without decoding (recorder.py runs them on its writer thread).
 
 Issue 10 (recording): segments start on a keyframe, roll over every RECORDING_SEGMENT_S, and use
 the muxer options that keep a SIGKILL's loss to 1-2 s instead of ~11 s.
 """
+
 import hashlib
 import io
 import logging
 import struct
-import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import av
 
-from .packets import AUDIO, AUDIO_TRACKS, VIDEO, EncodedPacket, vp8_size
+from .packets import AUDIO_TRACKS, CLOCKS, STREAM_AUDIO, STREAM_VIDEO, VIDEO, EncodedPacket, RtpClock, vp8_size
+from .webm import WebmFile
 
 log = logging.getLogger("confserver.recording")
 
@@ -34,6 +36,7 @@ MS = Fraction(1, 1000)  # Matroska's own time base
 PREVIOUS_TAG = "PREVIOUS_SEGMENT_SHA256"
 DEFAULT_SIZE = (640, 360)  # only for the header of a segment that opens on audio; decoders read the keyframe
 WRITE_ERRORS = (OSError, av.error.FFmpegError)
+TICKS_PER_MS = tuple(clock // 1000 for clock in CLOCKS)  # per hand-over stream (packets.CLOCKS: 90 and 48)
 
 
 def _ogg_crc(data: bytes) -> int:
@@ -66,13 +69,14 @@ def opus_template(channels: int) -> "av.audio.stream.AudioStream":
             tags = b"OpusTags" + struct.pack("<II", 0, 0)
             silence = b"\xf8\xff\xfe"  # one 20 ms packet, for the demuxer's probe
             ogg = _ogg_page(head, 0, 2) + _ogg_page(tags, 1, 0) + _ogg_page(silence, 2, 4, 312 + 960)
-            _opus_templates[channels] = av.open(io.BytesIO(ogg), format="ogg")
+            _opus_templates[channels] = av.open(io.BytesIO(ogg), "r", format="ogg")
         return _opus_templates[channels].streams.audio[0]
 
 
 @dataclass(frozen=True)
 class SegmentStart:
     """What a sink answers when a segment opens: its file, and the hash of the segment before (the chain link)."""
+
     path: Path
     previous_sha256: str = ""
 
@@ -134,26 +138,34 @@ class SegmentFile:
     Streams: 0 is the VP8 video, then one Opus stream per audio track (packets.AUDIO_CHAIR, AUDIO_SOURCE).
     """
 
-    def __init__(self, path: Path, origin_ms: int, size: tuple[int, int], audio_channels: int = 2,
-                 audio_tracks: int = AUDIO_TRACKS, previous_sha256: str = ""):
+    def __init__(
+        self,
+        path: Path,
+        origin_ms: int,
+        size: tuple[int, int],
+        audio_channels: int = 2,
+        audio_tracks: int = AUDIO_TRACKS,
+        previous_sha256: str = "",
+    ):
         self.path = path
         self.origin_ms = origin_ms
         self.has_video = False
         self.end_ms = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
+        container = av.open(str(path), "w", format="webm", options=MUXER_OPTIONS)
+        self._container: av.container.OutputContainer | None = container  # None once closed
         if previous_sha256:
-            self._container.metadata[PREVIOUS_TAG] = previous_sha256
+            container.metadata[PREVIOUS_TAG] = previous_sha256
         # Streams by index: 0 the video, 1 + track the audio tracks.
-        self._streams = [self._container.add_mux_stream("vp8", width=size[0], height=size[1])]
-        for track in range(audio_tracks):
-            self._streams.append(self._container.add_stream_from_template(opus_template(audio_channels)))
+        self._streams = [container.add_mux_stream("vp8", width=size[0], height=size[1])]
+        for _ in range(audio_tracks):
+            self._streams.append(container.add_stream_from_template(opus_template(audio_channels)))
         self._last = [-1] * len(self._streams)
-        self._mux = self._container.mux_one
+        self._mux = container.mux_one
         self._in_ms = False  # once the muxer's streams count in ms, packets need no time base to convert
 
-    def write(self, kind: str, ms: int, data: bytes, keyframe: bool, track: int = 0) -> None:
-        index = 0 if kind == VIDEO else 1 + track
+    def write(self, index: int, ms: int, data: bytes, keyframe: bool) -> None:
+        """`index`: packets.STREAM_VIDEO, or STREAM_AUDIO + the audio track."""
         # A source switch or a jittery clock may step back: keep each stream strictly increasing.
         ts = ms - self.origin_ms
         last = self._last[index]
@@ -175,7 +187,7 @@ class SegmentFile:
             # Matroska's streams count in ms once the header is written (the first mux): a packet without a
             # time base is then taken as in the stream's, with no conversion.
             self._in_ms = all(stream.time_base == MS for stream in self._streams)
-        if kind == VIDEO:
+        if index == STREAM_VIDEO:
             self.has_video = True
 
     def close(self) -> int:
@@ -185,31 +197,106 @@ class SegmentFile:
         return self.path.stat().st_size
 
 
+def file_class(writer: str | None = None) -> type:
+    """The segment file for `writer` ('webm': webm.WebmFile, 'pyav': SegmentFile), by default settings.RECORDING_WRITER
+    ('pyav' without Django settings)."""
+    if writer is None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        try:
+            writer = getattr(settings, "RECORDING_WRITER", "pyav")
+        except ImproperlyConfigured:
+            writer = "pyav"
+    if writer == "webm":
+        return WebmFile
+    if writer == "pyav":
+        return SegmentFile
+    raise ValueError(f"RECORDING_WRITER must be 'webm' or 'pyav', not {writer!r}")
+
+
 class SegmentedWriter:
     """Synchronous: writes packets into consecutive segments of `segment_s`, each opening on a VP8 keyframe."""
 
-    def __init__(self, sink: SegmentSink, segment_s: float, clock: Callable[[], float] = time.time,
-                 audio_channels: int = 2):
+    def __init__(
+        self,
+        sink: SegmentSink,
+        segment_s: float,
+        clock: Callable[[], float] = time.time,
+        audio_channels: int = 2,
+        writer: str | None = None,
+    ):
         self.sink = sink
+        self.file_class = file_class(writer)
         self.audio_channels = audio_channels  # WebRTC negotiates opus/48000/2, whatever the content
         self.segment_ms = int(segment_s * 1000)
         self.clock = clock
-        self.file: SegmentFile | None = None
+        self.file: SegmentFile | WebmFile | None = None
         self.started_at: datetime | None = None
         self.size: tuple[int, int] | None = None
         self.closed: list[ClosedSegment] = []
         self.dropped = 0
-        self._tb, self._tb_num, self._tb_den = None, 0, 1  # the last packet's time base, and its terms
+        self._tb: Fraction | None = None  # the last packet's time base, and its terms
+        self._tb_num, self._tb_den = 0, 1
+        self._rtp = RtpClock()  # the relay's hand-over (write_frames)
 
     def write(self, p: EncodedPacket) -> None:
         tb = p.time_base
         if tb is not self._tb:  # one Fraction object per clock: read its terms once
             self._tb, self._tb_num, self._tb_den = tb, tb.numerator * 1000, tb.denominator
-        ms = _to_ms(p.pts, self._tb_num, self._tb_den)
+        self._write(
+            STREAM_VIDEO if p.kind == VIDEO else STREAM_AUDIO + p.track,
+            _to_ms(p.pts, self._tb_num, self._tb_den),
+            p.data,
+            p.keyframe,
+        )
+
+    def write_frames(self, frames) -> None:
+        """The relay's hand-over: `(stream, data, rtp_ts, keyframe)` tuples (packets.RtpClock's timestamps)."""
+        # The writer thread's hot path: RtpClock.ms and _write's common case (an open segment that has had its
+        # keyframe; no video keyframe, which may roll over) inlined, one Python call a packet instead of three.
+        clock = self._rtp
+        if self.file_class is WebmFile:
+            self._write_frames_webm(frames, clock)
+            return
+        last, acc = clock._last, clock._pts
         f = self.file
-        if p.kind == VIDEO:
-            if p.keyframe:
-                self.size = vp8_size(p.data) or self.size
+        put = f.write if f is not None and f.has_video else None
+        for stream, data, ts, key in frames:
+            delta = (ts - last[stream]) & 0xFFFFFFFF
+            last[stream] = ts
+            pts = acc[stream] = acc[stream] + (delta - 0x100000000 if delta >= 0x80000000 else delta)
+            # ms = round(pts * 1000 / clock), half to even, as RtpClock.ms
+            unit = TICKS_PER_MS[stream]
+            q, r = divmod(pts, unit)
+            twice = 2 * r
+            ms = q + 1 if twice > unit or (twice == unit and q & 1) else q
+            if put is not None and not (key and stream == STREAM_VIDEO):
+                put(stream, ms, data, key)
+            else:
+                self._write(stream, ms, data, key)
+                f = self.file
+                put = f.write if f is not None and f.has_video else None
+
+    def _write_frames_webm(self, frames, clock: RtpClock) -> None:
+        # WebmFile.write_frames takes the run of packets up to the next video keyframe in one loop; the keyframe
+        # (a roll-over, maybe) and anything before the segment's first video go the general way.
+        i, n = 0, len(frames)
+        while i < n:
+            f = self.file
+            if isinstance(f, WebmFile) and f.has_video:  # always a WebmFile here (file_class): for the type checker
+                i = f.write_frames(frames, i, clock)
+                if i == n:
+                    return
+            stream, data, ts, key = frames[i]
+            self._write(stream, clock.ms(stream, ts), data, key)
+            i += 1
+
+    def _write(self, stream: int, ms: int, data: bytes, keyframe: bool) -> None:
+        f = self.file
+        if stream == STREAM_VIDEO:
+            if keyframe:
+                self.size = vp8_size(data) or self.size
                 if f is None or (f.has_video and ms - f.origin_ms >= self.segment_ms):
                     f = self._roll(ms)
             elif f is None or not f.has_video:
@@ -217,16 +304,17 @@ class SegmentedWriter:
                 return
         elif f is None or (not f.has_video and ms - f.origin_ms >= self.segment_ms):
             f = self._roll(ms)  # audio starts at once; audio-only segments roll over on time
-        f.write(p.kind, ms, p.data, p.keyframe, p.track)
+        f.write(stream, ms, data, keyframe)
 
-    def _roll(self, ms: int) -> SegmentFile:
+    def _roll(self, ms: int) -> "SegmentFile | WebmFile":
         self.close()
-        self.started_at = datetime.fromtimestamp(self.clock(), timezone.utc)
+        self.started_at = datetime.fromtimestamp(self.clock(), UTC)
         start = self.sink.opened(self.started_at)
         if not isinstance(start, SegmentStart):
             start = SegmentStart(start)
-        self.file = SegmentFile(start.path, ms, self.size or DEFAULT_SIZE, self.audio_channels,
-                                previous_sha256=start.previous_sha256)
+        self.file = self.file_class(
+            start.path, ms, self.size or DEFAULT_SIZE, self.audio_channels, previous_sha256=start.previous_sha256
+        )
         return self.file
 
     def close(self) -> ClosedSegment | None:
@@ -235,8 +323,10 @@ class SegmentedWriter:
         if f is None:
             return None
         size = f.close()
-        done = ClosedSegment(f.path, self.started_at, self.started_at + timedelta(milliseconds=f.end_ms),
-                             size, sha256_file(f.path))
+        assert self.started_at is not None  # set with the file it opened (_roll)
+        done = ClosedSegment(
+            f.path, self.started_at, self.started_at + timedelta(milliseconds=f.end_ms), size, sha256_file(f.path)
+        )
         self.sink.closed(done)
         self.closed.append(done)
         return done
@@ -251,117 +341,11 @@ class SegmentedWriter:
                 pass
 
 
-_STOP = object()
+def __getattr__(name: str):
+    """`segments.Recorder`, where callers import it from: it lives in recorder.py (a meeting's queue, written by
+    the process's writer thread), which imports this module."""
+    if name == "Recorder":
+        from .recorder import Recorder
 
-
-class Recorder:
-    """Owns a writer thread fed through a bounded queue; `put` never blocks and never raises.
-
-    On a full queue or a write error it stops, closes what it can and calls `on_failure(code, detail)`
-    once, from a thread that is not the caller's. Codes: queue_full, disk_error, error.
-    """
-
-    def __init__(self, sink: SegmentSink, on_failure: Callable[[str, str], None] | None = None,
-                 segment_s: float | None = None, max_queue: int | None = None, name: str = "recorder"):
-        from django.conf import settings
-
-        self._writer = SegmentedWriter(sink, segment_s if segment_s is not None else settings.RECORDING_SEGMENT_S)
-        # Batches (lists of packets) go through a SimpleQueue; the bound is on packets, counted in _pending.
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.max_queue = max_queue or settings.RECORDING_QUEUE_PACKETS
-        self._pending = 0  # packets queued and not yet written (under _lock)
-        self._on_failure = on_failure
-        self._lock = threading.Lock()
-        self.failure: tuple[str, str] | None = None
-        self.stopped = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def segments(self) -> list[ClosedSegment]:
-        return list(self._writer.closed)
-
-    def put(self, packet: EncodedPacket) -> bool:
-        """Queue one packet; False once the recorder has stopped or failed."""
-        return self.put_many((packet,))
-
-    def put_many(self, packets: "list[EncodedPacket] | tuple[EncodedPacket, ...]") -> bool:
-        """Queue packets, in order, as one hand-over (one queue operation and at most one wake-up of the writer
-        for the whole batch); all or none. False once the recorder has stopped or failed, or when the batch
-        would take the queue past `max_queue` packets (then the recorder fails with queue_full). The writer thread
-        reads the list itself: the caller must not change it afterwards."""
-        if self.stopped:
-            return False
-        n = len(packets)
-        with self._lock:
-            full = self._pending + n > self.max_queue
-            if not full:
-                self._pending += n
-        if full:
-            # The writer may be stuck on the disk: tell the owner from a fresh thread, now.
-            if self._fail("queue_full", f"hàng đợi đầy ({self.max_queue} gói) / queue full"):
-                threading.Thread(target=self._report, name="recorder-failure", daemon=True).start()
-            return False
-        if n:
-            self._queue.put(packets)
-        return True
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Finish the queued packets, close the segment; True if the writer thread ended in time."""
-        self.stopped = True
-        self._queue.put(_STOP)  # unbounded in items: the bound is on packets, and nothing more is put now
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _fail(self, code: str, detail: str) -> bool:
-        with self._lock:
-            if self.failure is not None:
-                return False
-            self.failure = (code, detail)
-            self.stopped = True
-            return True
-
-    def _report(self) -> None:
-        log.error("recording stopped: %s %s", *self.failure)
-        if self._on_failure is not None:
-            try:
-                self._on_failure(*self.failure)
-            except Exception:
-                log.exception("recording failure callback raised")
-
-    def _run(self) -> None:
-        writer = self._writer
-        try:
-            while True:
-                batch = self._queue.get()
-                if batch is _STOP or self.failure is not None:
-                    break
-                write = writer.write
-                for packet in batch:
-                    write(packet)
-                with self._lock:
-                    self._pending -= len(batch)
-            # Stopped, or the queue overflowed: the segment written so far is still closed properly.
-            writer.close()
-        except WRITE_ERRORS as e:
-            writer.abandon()
-            if self._fail("disk_error", f"lỗi ghi đĩa / write failed: {e}"):
-                self._report()
-        except Exception as e:  # never let the thread die silently
-            log.exception("recorder crashed")
-            writer.abandon()
-            if self._fail("error", repr(e)):
-                self._report()
-        finally:
-            self._drain()
-            try:
-                writer.sink.finished()
-            except Exception:
-                log.exception("recording sink cleanup failed")
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                return
+        return Recorder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

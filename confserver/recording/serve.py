@@ -4,10 +4,11 @@ Django's FileResponse ignores Range, and Chromium seeks a <video> only through r
 `RECORDINGS_ACCEL_PREFIX` set the file is handed to the proxy (nginx `internal` location) after the permission
 check, and the proxy serves the bytes and the ranges.
 """
+
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote
 
 from django.conf import settings
@@ -19,15 +20,31 @@ from confserver.errors import DomainError
 from . import ranges
 
 CHUNK = 256 * 1024
+# A player asks for `bytes=N-` (to the end), reads what its demuxer needs (about 100 KB after a seek) and hangs
+# up. daphne has no backpressure (the ASGI `send` returns at once, Twisted buffers whatever it is given), so
+# such a request read the rest of the file into the worker's memory at disk speed until the browser hung up:
+# tens of MB per seek (≈ 90 MB/s, the RSS grew by the file's size), competing for the CPU with the next seek's
+# request (bench/_recording_seek.py). A player's open-ended range is answered with at most this many bytes; the
+# Content-Range says which, and the player asks for the rest when it needs it (checked with Chromium).
+PLAYER_SPAN = 1024 * 1024
 
 
-def send(request, path: Path, rel: str, *, log: Callable[[], object], always_log: bool, missing: DomainError,
-         attachment: str | None = None):
+def send(
+    request,
+    path: Path,
+    rel: str,
+    *,
+    log: Callable[[], object],
+    always_log: bool,
+    missing: DomainError,
+    attachment: str | None = None,
+):
     """200 whole, 206 for `Range: bytes=a-b | a- | -n`, 416 beyond the end, or an X-Accel-Redirect.
 
     `log()` is called for a request from byte 0 (or without Range), or for every request with `always_log`: a
     player asks for many ranges while it plays and seeks, and one playback is logged once. `attachment` names
-    the file for a download (Content-Disposition). The file is opened before anything is answered or logged:
+    the file for a download (Content-Disposition); without it (a player) `bytes=a-` gets at most PLAYER_SPAN
+    bytes. The file is opened before anything is answered or logged:
     one removed meanwhile (the retention, a rebuilt download) raises `missing`; one removed while it is being
     sent is still sent whole (the open file outlives its name)."""
     header = request.META.get("HTTP_RANGE")
@@ -58,6 +75,9 @@ def send(request, path: Path, rel: str, *, log: Callable[[], object], always_log
     if always_log or span is None or span[0] == 0:
         log()
     first, last = span if span is not None else (0, size - 1)
+    if span is not None and attachment is None and _open_ended(header):
+        last = min(last, first + PLAYER_SPAN - 1)
+        span = first, last
     length = last - first + 1 if size else 0
     # Under ASGI (daphne) Django collects a synchronous iterator into one list before sending it
     # (StreamingHttpResponse.__aiter__): hand it an asynchronous one there, so memory stays one chunk.
@@ -84,6 +104,11 @@ def _from_start(header: str | None) -> bool:
     except ranges.Unsatisfiable:
         return False
     return span is None or span[0] == 0
+
+
+def _open_ended(header: str) -> bool:
+    """`bytes=a-`: to the end of the file (a suffix `bytes=-n` and a closed `bytes=a-b` are bounded already)."""
+    return header.rstrip().endswith("-")
 
 
 def _read(f, offset: int, length: int):

@@ -1,4 +1,5 @@
 """Segments in the database: the sink the recorder writes through, and recovery after a crash."""
+
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -38,8 +39,11 @@ class DatabaseSink:
     def _opened(self, started_at: datetime) -> SegmentStart:
         # A segment of this meeting left `writing` by a writer that is gone (its recovery failed, or the
         # process died before recover() ran) is finished first, so the new segment chains on to its hash.
-        for orphan in Segment.objects.filter(meeting_id=self.meeting_id, state=SegmentState.WRITING) \
-                .exclude(id__in=_live_rows()).order_by("index"):
+        for orphan in (
+            Segment.objects.filter(meeting_id=self.meeting_id, state=SegmentState.WRITING)
+            .exclude(id__in=_live_rows())
+            .order_by("index")
+        ):
             recover_segment(orphan)
         with transaction.atomic():
             last = Segment.objects.filter(meeting_id=self.meeting_id).order_by("-index").first()
@@ -47,8 +51,9 @@ class DatabaseSink:
             # Unknown while the one before is unfinished: the link stays empty and verify reports the break.
             previous = last.sha256 if last and last.state in SEALED else ""
             rel = f"{self.meeting_id}/{index:05d}-{started_at:%Y%m%dT%H%M%SZ}.webm"
-            row = Segment.objects.create(meeting_id=self.meeting_id, index=index, started_at=started_at, path=rel,
-                                         previous_sha256=previous)
+            row = Segment.objects.create(
+                meeting_id=self.meeting_id, index=index, started_at=started_at, path=rel, previous_sha256=previous
+            )
         path = root() / rel
         self._rows[path] = row.id
         with _live_lock:
@@ -66,7 +71,8 @@ class DatabaseSink:
         with _live_lock:
             _live.discard(row_id)
         done = Segment.objects.filter(id=row_id, state=SegmentState.WRITING).update(
-            ended_at=segment.ended_at, bytes=segment.size, sha256=segment.sha256, state=SegmentState.CLOSED)
+            ended_at=segment.ended_at, bytes=segment.size, sha256=segment.sha256, state=SegmentState.CLOSED
+        )
         if not done:  # recovered meanwhile by another process (a misconfigured relay): its copy stands
             log.error("segment %s closed after it was recovered elsewhere; %s kept as it is", row_id, segment.path)
 
@@ -177,8 +183,11 @@ def recover_segment(row: Segment) -> Segment:
     fields = {"state": SegmentState.RECOVERED, "path": str(dst.relative_to(root()))}
     try:
         if count:
-            fields.update(bytes=dst.stat().st_size, sha256=sha256_file(dst),
-                          ended_at=row.started_at + timedelta(milliseconds=last_ms))
+            fields.update(
+                bytes=dst.stat().st_size,
+                sha256=sha256_file(dst),
+                ended_at=row.started_at + timedelta(milliseconds=last_ms),
+            )
         else:
             dst.unlink(missing_ok=True)  # nothing readable: verify_recording reports the file missing
             fields.update(bytes=0, sha256="", ended_at=row.started_at)

@@ -1,5 +1,6 @@
 """Check a meeting's recording against its rows: each file present, unchanged, and chained to the one before
 (the row's link and the link written in the file's header), the one-file download, and the final minutes."""
+
 from dataclasses import dataclass
 
 from .export import source_key
@@ -96,8 +97,12 @@ class MinutesCheck:
 def verify_minutes(meeting_id: int) -> MinutesCheck:
     """The final minutes fixed the recording's segment count and last segment hash: do the rows still say so?
     With the chain intact (verify) a match vouches for every segment; the minutes' PDF is signed."""
-    m = Minutes.objects.filter(meeting_id=meeting_id, state=MinutesState.FINAL).exclude(finalized_at=None) \
-        .defer("pdf").first()
+    m = (
+        Minutes.objects.filter(meeting_id=meeting_id, state=MinutesState.FINAL)
+        .exclude(finalized_at=None)
+        .defer("pdf")
+        .first()
+    )
     if m is None:
         return MinutesCheck(None, NONE)
     rows = list(Segment.objects.filter(meeting_id=meeting_id).order_by("index").values_list("sha256", flat=True))

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.utils import timezone
 
+from confserver.security.admin_access import ReadOnly
+
 from .models import AdminUnit, Meeting, Participation, Room, RoomToken, TimelineEvent
 
 
@@ -41,22 +43,13 @@ class MeetingAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(admin.ModelAdmin):
+class TimelineEventAdmin(ReadOnly, admin.ModelAdmin):
     """What happened in each meeting, read-only: the record recordings and minutes are cut from."""
 
     list_display = ("at", "kind", "meeting", "room", "actor")
     list_filter = ("kind",)
     search_fields = ("meeting__title", "room__name")
     list_select_related = ("meeting", "room", "actor")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RoomToken)

@@ -1,6 +1,7 @@
 """Who reads a meeting's attendance: the chair side and reviewers every room's row
 (invitation status, roll call, absence reason); a room terminal its own row, and of
 the other rooms only who they are (its page names the room that speaks)."""
+
 from confserver.accounts.models import Role
 
 from . import meetings, policy

@@ -1,4 +1,5 @@
 """Demo data: Huế in one of its two structures, with accounts and one meeting."""
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,9 +33,11 @@ def load_demo(structure: str = "2025") -> dict:
         _account(username, **fields)
     # Room terminals sign in with their signed link, never a password.
     have = set(User.objects.filter(role=Role.TERMINAL).values_list("room_id", flat=True))
-    terminals = [User(username=f"phong-{room.unit.code}-{room.id}", role=Role.TERMINAL, unit=room.unit, room=room)
-                 for room in Room.objects.filter(unit__path__startswith=hue.path).select_related("unit")
-                 if room.id not in have]
+    terminals = [
+        User(username=f"phong-{room.unit.code}-{room.id}", role=Role.TERMINAL, unit=room.unit, room=room)
+        for room in Room.objects.filter(unit__path__startswith=hue.path).select_related("unit")
+        if room.id not in have
+    ]
     for t in terminals:
         t.set_unusable_password()
     User.objects.bulk_create(terminals)
@@ -42,8 +45,14 @@ def load_demo(structure: str = "2025") -> dict:
     meeting = Meeting.objects.filter(host_unit=hue, title__startswith="Hội nghị trực tuyến (demo)").first()
     if meeting is None:
         start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        meeting = create_meeting(host, host_unit_code=HUE, title="Hội nghị trực tuyến (demo) triển khai nhiệm vụ quý IV",
-                                 scheduled_start=start, scheduled_end=start + timedelta(hours=2), selection=Selection())
+        meeting = create_meeting(
+            host,
+            host_unit_code=HUE,
+            title="Hội nghị trực tuyến (demo) triển khai nhiệm vụ quý IV",
+            scheduled_start=start,
+            scheduled_end=start + timedelta(hours=2),
+            selection=Selection(),
+        )
     return {"meeting": meeting, "accounts": list(accounts), "password": DEMO_PASSWORD}
 
 

@@ -1,4 +1,5 @@
 """Subtree queries over the materialised path: one indexed query, no walk."""
+
 from django.db.models import QuerySet
 
 from .models import PATH_SEP, AdminUnit, Level
@@ -8,8 +9,9 @@ def make_path(parent_path: str | None, code: str) -> str:
     return f"{parent_path or ''}{code}{PATH_SEP}"
 
 
-def subtree(unit: AdminUnit, *, max_level: int | None = None, only_level: int | None = None,
-            include_self: bool = True) -> QuerySet[AdminUnit]:
+def subtree(
+    unit: AdminUnit, *, max_level: int | None = None, only_level: int | None = None, include_self: bool = True
+) -> QuerySet[AdminUnit]:
     """Every unit under `unit` (itself included unless told), optionally cut at a level.
 
     `max_level` keeps units down to that level (e.g. Level.DISTRICT keeps the
@@ -34,3 +36,16 @@ def ancestors(unit: AdminUnit) -> QuerySet[AdminUnit]:
 
 def communes(unit: AdminUnit) -> QuerySet[AdminUnit]:
     return subtree(unit, only_level=Level.COMMUNE)
+
+
+def tree(unit: AdminUnit) -> QuerySet[AdminUnit]:
+    """The subtree of `unit` in tree order (by path), each unit with `n_rooms`, its active rooms: what
+    the meetings page draws as a tree with checkboxes and counts from (issue 12, item 4)."""
+    from django.db.models import Count, Q
+
+    return (
+        subtree(unit)
+        .select_related("parent")
+        .order_by("path")
+        .annotate(n_rooms=Count("rooms", filter=Q(rooms__is_active=True)))
+    )

@@ -3,6 +3,7 @@
 All or nothing: the whole file is validated before anything is written, and
 the writes run in one transaction. Re-importing the same file changes nothing.
 """
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,10 @@ def parse_units(lines) -> list[tuple[int, UnitLine]]:
 
 def _plan(parsed: list[tuple[int, UnitLine]]):
     """Resolve parents and paths against the file and the database; no writes."""
-    existing = {u.code: u for u in AdminUnit.objects.all().only("id", "code", "name", "division_type", "level", "parent_id", "path")}
+    existing = {
+        u.code: u
+        for u in AdminUnit.objects.all().only("id", "code", "name", "division_type", "level", "parent_id", "path")
+    }
     code_of_id = {u.id: u.code for u in existing.values()}
     paths: dict[str, str] = {}
     levels: dict[str, int] = {}
@@ -89,7 +93,9 @@ def _plan(parsed: list[tuple[int, UnitLine]]):
         else:
             raise UnitFileError(number, f"mã cha '{unit.parent}' chưa có ở các dòng trước hoặc trong cơ sở dữ liệu")
         if level <= parent_level:
-            raise UnitFileError(number, f"đơn vị '{unit.code}' ({unit.type.value}) không thể nằm dưới đơn vị cùng cấp hoặc cấp dưới")
+            raise UnitFileError(
+                number, f"đơn vị '{unit.code}' ({unit.type.value}) không thể nằm dưới đơn vị cùng cấp hoặc cấp dưới"
+            )
         paths[unit.code] = make_path(parent_path, unit.code)
         levels[unit.code] = level
     return existing, code_of_id, paths, levels
@@ -109,7 +115,9 @@ def import_units(lines) -> ImportResult:
             if levels[unit.code] != level:
                 continue
             parent_id = ids[unit.parent] if unit.parent else None
-            fields = dict(name=unit.name, division_type=unit.type.value, level=level, parent_id=parent_id, path=paths[unit.code])
+            fields = dict(
+                name=unit.name, division_type=unit.type.value, level=level, parent_id=parent_id, path=paths[unit.code]
+            )
             current = existing.get(unit.code)
             if current is None:
                 to_create.append(AdminUnit(code=unit.code, **fields))
@@ -138,7 +146,7 @@ def _move_descendants_not_in_file(moved, codes_in_file):
     for old, new in moved:
         stale = [u for u in AdminUnit.objects.filter(path__startswith=old) if u.code not in codes_in_file]
         for u in stale:
-            u.path = new + u.path[len(old):]
+            u.path = new + u.path[len(old) :]
         AdminUnit.objects.bulk_update(stale, ["path"], batch_size=BATCH)
 
 

@@ -1,4 +1,5 @@
 """Meetings: creation for a subtree, invitations, the state machine, attendance."""
+
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,12 +23,14 @@ TRANSITIONS = {
 
 @dataclass(frozen=True)
 class Selection:
-    """Which units of the host's subtree take part: the whole subtree (down to
-    `max_level`), or the picked `unit_codes` (the host unit always takes part)."""
+    """Which units of the host's subtree take part: a subtree (the host's, or that of `root` inside it),
+    down to `max_level` or only at `only_level`; or the picked `unit_codes`. The host unit always takes part."""
 
     mode: str = "subtree"  # "subtree" | "units"
     max_level: int | None = None
     unit_codes: tuple[str, ...] = ()
+    only_level: int | None = None
+    root: str | None = None  # e.g. a district: "the district with its communes", "all communes of the district"
 
 
 def get_unit(code: str) -> AdminUnit:
@@ -55,7 +58,15 @@ def get_meeting(meeting_id: int) -> Meeting:
 def selected_units(host_unit: AdminUnit, selection: Selection):
     """The chosen units: a queryset for a subtree (used as a subquery), a list for picks."""
     if selection.mode == "subtree":
-        return subtree(host_unit, max_level=selection.max_level)
+        top = host_unit
+        if selection.root and selection.root != host_unit.code:
+            top = get_unit(selection.root)
+            if not top.is_within(host_unit):
+                raise policy.Forbidden("outside_subtree", f"Đơn vị nằm ngoài đơn vị chủ trì: {top.code}.")
+        units = subtree(top, max_level=selection.max_level, only_level=selection.only_level)
+        if top != host_unit or selection.only_level is not None:
+            units = units | AdminUnit.objects.filter(pk=host_unit.pk)
+        return units
     if selection.mode != "units":
         raise DomainError("bad_selection", f"Cách chọn '{selection.mode}' không hợp lệ.")
     codes = set(selection.unit_codes)
@@ -78,16 +89,38 @@ def _invite_units(meeting: Meeting, units) -> int:
     return len(new)
 
 
+def check_schedule(start: datetime, end: datetime, test_run_at: datetime | None = None) -> None:
+    if end <= start:
+        raise DomainError("bad_schedule", "Giờ kết thúc phải sau giờ bắt đầu.")
+    if test_run_at is not None and test_run_at > start:
+        raise DomainError("bad_test_run", "Giờ chạy thử phải trước hoặc đúng giờ bắt đầu cuộc họp.")
+
+
 @transaction.atomic
-def create_meeting(user, *, host_unit_code: str, title: str, scheduled_start: datetime,
-                   scheduled_end: datetime, selection: Selection) -> Meeting:
+def create_meeting(
+    user,
+    *,
+    host_unit_code: str,
+    title: str,
+    scheduled_start: datetime,
+    scheduled_end: datetime,
+    selection: Selection,
+    test_run_at: datetime | None = None,
+    place: str = "",
+) -> Meeting:
     host_unit = get_unit(host_unit_code)
     policy.check_host_for_unit(user, host_unit)
-    if scheduled_end <= scheduled_start:
-        raise DomainError("bad_schedule", "Giờ kết thúc phải sau giờ bắt đầu.")
+    check_schedule(scheduled_start, scheduled_end, test_run_at)
     units = selected_units(host_unit, selection)
-    meeting = Meeting.objects.create(host_unit=host_unit, title=title, scheduled_start=scheduled_start,
-                                     scheduled_end=scheduled_end, created_by=user)
+    meeting = Meeting.objects.create(
+        host_unit=host_unit,
+        title=title,
+        scheduled_start=scheduled_start,
+        scheduled_end=scheduled_end,
+        test_run_at=test_run_at,
+        place=place,
+        created_by=user,
+    )
     invited = _invite_units(meeting, units)
     timeline.record(meeting, "created", actor=user, invited=invited)
     return meeting
@@ -162,7 +195,9 @@ def mark_roll_call(user, meeting: Meeting, room_id: int, status: str, reason: st
     part.absence_reason = reason.strip() if value == RollCall.ABSENT else ""
     part.roll_call_at = timezone.now()
     part.save(update_fields=["roll_call", "absence_reason", "roll_call_at"])
-    timeline.record(meeting, "roll_call_mark", actor=user, room=part.room, status=value.value, reason=part.absence_reason)
+    timeline.record(
+        meeting, "roll_call_mark", actor=user, room=part.room, status=value.value, reason=part.absence_reason
+    )
     return part
 
 

@@ -1,4 +1,5 @@
 """Administrative units, their meeting rooms, meetings and who takes part."""
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -103,13 +104,18 @@ class MeetingState(models.TextChoices):
 
 
 class Meeting(models.Model):
-    host_unit = models.ForeignKey(AdminUnit, on_delete=models.PROTECT, related_name="hosted_meetings", verbose_name="đơn vị chủ trì")
+    host_unit = models.ForeignKey(
+        AdminUnit, on_delete=models.PROTECT, related_name="hosted_meetings", verbose_name="đơn vị chủ trì"
+    )
     title = models.CharField("tiêu đề", max_length=300)
     scheduled_start = models.DateTimeField("bắt đầu dự kiến")
     scheduled_end = models.DateTimeField("kết thúc dự kiến")
+    test_run_at = models.DateTimeField("chạy thử lúc", null=True, blank=True)
+    place = models.CharField("địa điểm", max_length=300, blank=True)
     state = models.CharField("trạng thái", max_length=16, choices=MeetingState.choices, default=MeetingState.SCHEDULED)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                                   verbose_name="người tạo")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name="người tạo"
+    )
     created_at = models.DateTimeField("tạo lúc", auto_now_add=True)
     started_at = models.DateTimeField("khai mạc lúc", null=True, blank=True)
     ended_at = models.DateTimeField("kết thúc lúc", null=True, blank=True)
@@ -119,7 +125,9 @@ class Meeting(models.Model):
         verbose_name_plural = "cuộc họp"
         ordering = ["-scheduled_start", "-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(scheduled_end__gt=models.F("scheduled_start")), name="meeting_end_after_start")
+            models.CheckConstraint(
+                condition=models.Q(scheduled_end__gt=models.F("scheduled_start")), name="meeting_end_after_start"
+            )
         ]
 
     def __str__(self):
@@ -142,9 +150,13 @@ class RollCall(models.TextChoices):
 class Participation(models.Model):
     """One invited room of a meeting."""
 
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participations", verbose_name="cuộc họp")
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="participations", verbose_name="cuộc họp"
+    )
     room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="participations", verbose_name="phòng họp")
-    status = models.CharField("tình trạng mời", max_length=16, choices=InviteStatus.choices, default=InviteStatus.INVITED)
+    status = models.CharField(
+        "tình trạng mời", max_length=16, choices=InviteStatus.choices, default=InviteStatus.INVITED
+    )
     invited_at = models.DateTimeField("mời lúc", auto_now_add=True)
     confirmed_at = models.DateTimeField("xác nhận lúc", null=True, blank=True)
     joined_at = models.DateTimeField("vào họp lúc", null=True, blank=True)
@@ -182,6 +194,7 @@ class TimelineKind(models.TextChoices):
     MUTED = "muted", "Tắt tiếng phòng"
     UNMUTED = "unmuted", "Bật tiếng phòng"
     DROPPED = "dropped", "Ngắt phòng khỏi cuộc họp"
+    READMITTED = "readmitted", "Cho phòng vào lại"
     ROLL_CALL_START = "roll_call_start", "Bắt đầu điểm danh"
     ROLL_CALL_END = "roll_call_end", "Kết thúc điểm danh"
     ROLL_CALL_ANSWER = "roll_call_answer", "Phòng báo có mặt"
@@ -194,6 +207,17 @@ class TimelineKind(models.TextChoices):
     RECORDING_STARTED = "recording_started", "Bắt đầu ghi hình"
     RECORDING_STOPPED = "recording_stopped", "Dừng ghi hình"
     RECORDING_FAILED = "recording_failed", "Ghi hình bị lỗi"
+    RELAY_FAILOVER = "relay_failover", "Chuyển phòng sang máy chủ truyền hình khác"
+    DELEGATE_CHECKIN = "delegate_checkin", "Đại biểu điểm danh có mặt"
+    # Speakers and votes of delegates (confserver/votes/, issue 14)
+    SPEAKER_REGISTERED = "speaker_registered", "Đại biểu đăng ký phát biểu"
+    SPEAKER_WITHDRAWN = "speaker_withdrawn", "Đại biểu rút đăng ký phát biểu"
+    SPEAKERS_ORDERED = "speakers_ordered", "Sắp xếp thứ tự phát biểu"
+    SPEAKER_CALLED = "speaker_called", "Mời đại biểu phát biểu"
+    SPEAKER_LIMIT = "speaker_limit", "Đặt thời gian phát biểu"
+    SPEAKER_ENDED = "speaker_ended", "Đại biểu kết thúc phát biểu"
+    VOTE_OPENED = "vote_opened", "Bắt đầu biểu quyết"
+    VOTE_CLOSED = "vote_closed", "Kết thúc biểu quyết"
 
 
 class TimelineEvent(models.Model):
@@ -202,9 +226,17 @@ class TimelineEvent(models.Model):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="timeline", verbose_name="cuộc họp")
     at = models.DateTimeField("lúc", db_index=True)
     kind = models.CharField("việc", max_length=40, choices=TimelineKind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                              verbose_name="người thực hiện")
-    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="phòng")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="người thực hiện",
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="phòng"
+    )
     data = models.JSONField("chi tiết", default=dict, blank=True)
 
     class Meta:
@@ -226,15 +258,22 @@ class RoomToken(models.Model):
     """One signed room link (rooms/tokens.py): bound to a meeting, expiring, revocable by its id."""
 
     jti = models.CharField("mã liên kết", max_length=32, unique=True, editable=False)
-    terminal = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
-                                 verbose_name="máy trạm")
+    terminal = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name="máy trạm"
+    )
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", verbose_name="phòng")
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="room_tokens", verbose_name="cuộc họp")
     issued_at = models.DateTimeField("cấp lúc")
     expires_at = models.DateTimeField("hết hạn lúc")
     revoked_at = models.DateTimeField("thu hồi lúc", null=True, blank=True)
-    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+", verbose_name="người cấp")
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="người cấp",
+    )
 
     class Meta:
         verbose_name = "liên kết phòng"

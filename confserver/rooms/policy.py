@@ -3,6 +3,7 @@
 Hosts act within their unit's subtree, room terminals only for their room and
 the meetings it is invited to, reviewers read their subtree, admins do all.
 """
+
 from django.db.models import QuerySet
 
 from confserver.accounts.models import Role

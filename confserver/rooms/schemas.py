@@ -1,4 +1,5 @@
 """Pydantic schemas of the meetings HTTP API."""
+
 from datetime import datetime
 from typing import Literal
 
@@ -24,9 +25,17 @@ class ErrorOut(BaseModel):
     details: list | None = None
 
 
+LevelName = Literal["province", "district", "commune"]
+
+
 class SelectionIn(Strict):
+    """Who is invited: `subtree` (of the host unit, or of `root` inside it) down to `max_level` or only at
+    `only_level`; or `units`, the picked `unit_codes`. The host unit is always invited."""
+
     mode: Literal["subtree", "units"] = "subtree"
-    max_level: Literal["province", "district", "commune"] | None = None
+    max_level: LevelName | None = None
+    only_level: LevelName | None = None
+    root: str | None = Field(default=None, min_length=1, max_length=16)
     unit_codes: list[str] = Field(default_factory=list, max_length=20000)
 
     @model_validator(mode="after")
@@ -41,7 +50,31 @@ class MeetingIn(Strict):
     host_unit: str = Field(min_length=1, max_length=16)
     scheduled_start: datetime
     scheduled_end: datetime
+    test_run_at: datetime | None = None
+    place: str = Field(default="", max_length=300)
     participants: SelectionIn = Field(default_factory=SelectionIn)
+
+
+class MeetingEditIn(Strict):
+    """What to change before the meeting is live; a field left out stays as it is (`test_run_at: null`
+    clears it), `participants` replaces the invitation."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    test_run_at: datetime | None = None
+    place: str | None = Field(default=None, max_length=300)
+    participants: SelectionIn | None = None
+
+
+class MeetingCopyIn(Strict):
+    """A past (or any) meeting again at a new time, with the same invited rooms."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    scheduled_start: datetime
+    scheduled_end: datetime
+    test_run_at: datetime | None = None
+    place: str | None = Field(default=None, max_length=300)
 
 
 class StateIn(Strict):
@@ -61,6 +94,11 @@ class UnitOut(BaseModel):
     parent_code: str | None
 
 
+class UnitNodeOut(UnitOut):
+    rooms: int  # active rooms of the unit itself
+    folded: str  # the name without accents, lower case (agenda/fold.py), for the page's search
+
+
 class MeetingOut(BaseModel):
     id: int
     title: str
@@ -68,6 +106,8 @@ class MeetingOut(BaseModel):
     host_unit_name: str
     scheduled_start: datetime
     scheduled_end: datetime
+    test_run_at: datetime | None = None
+    place: str = ""
     state: str
     started_at: datetime | None
     ended_at: datetime | None
@@ -97,6 +137,12 @@ class AttendanceOut(BaseModel):
 
 class InvitedOut(BaseModel):
     invited: int
+
+
+class InvitationOut(BaseModel):
+    meeting_id: int
+    rooms: int
+    unit_codes: list[str]
 
 
 class TimelineRow(BaseModel):

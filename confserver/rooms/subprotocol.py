@@ -5,6 +5,7 @@ The client offers two subprotocols, "confserver" and "confserver.token.<token>";
 "confserver" (a browser fails the handshake if the server picks none it offered). Room tokens are made of
 base64url characters and "." (rooms/tokens.py), all valid in a subprotocol, so no further encoding is needed.
 """
+
 import re
 
 SUBPROTOCOL = "confserver"
@@ -25,5 +26,5 @@ def token_from_subprotocols(protocols) -> str | None:
     """The room token a client offered among its subprotocols, if any."""
     for p in protocols or ():
         if isinstance(p, str) and p.startswith(TOKEN_PROTOCOL) and len(p) > len(TOKEN_PROTOCOL):
-            return p[len(TOKEN_PROTOCOL):]
+            return p[len(TOKEN_PROTOCOL) :]
     return None

@@ -1,14 +1,30 @@
 """The meeting timeline: every control action with its time, and what each reader may read of it."""
+
 from django.utils import timezone
+
+from confserver import audit
 
 from .models import Meeting, TimelineEvent
 
 
 def record(meeting, kind: str, *, actor=None, room=None, at=None, **data) -> TimelineEvent:
-    return TimelineEvent.objects.create(
-        meeting=meeting, kind=kind, actor=actor if actor and actor.pk else None, room=room,
-        at=at or timezone.now(), data=data,
+    event = TimelineEvent.objects.create(
+        meeting=meeting,
+        kind=kind,
+        actor=actor if actor and actor.pk else None,
+        room=room,
+        at=at or timezone.now(),
+        data=data,
     )
+    # Audit log (issue 13, item 3; confserver/audit/): every timeline event, with its actor.
+    audit.record(
+        f"meeting.{kind}",
+        user=event.actor,
+        meeting=event.meeting_id,
+        at=event.at,
+        data={"room_id": event.room_id, **{k: v for k, v in data.items() if k != "detail"}},
+    )
+    return event
 
 
 def for_reader(user, meeting: Meeting) -> list[TimelineEvent]:
@@ -29,6 +45,7 @@ def for_reader(user, meeting: Meeting) -> list[TimelineEvent]:
         if "detail" in e.data:  # a recorder's error text (server paths) is for the chair side and admins only
             e.data = {k: v for k, v in e.data.items() if k != "detail"}
     readable = access.title_readable_ids(role, meeting)
+    assert readable is not None  # None only for the chair side, answered above
     released = access.is_released(meeting)
     for e in rows:
         if "title" not in e.data or e.data["title"] is None:

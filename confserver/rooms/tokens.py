@@ -5,6 +5,7 @@ Signer and "." as separator: the same link row always gives the same token, and 
 base64url characters and "." only, so it travels as is in a URL fragment, a Bearer header and a
 WebSocket subprotocol. The RoomToken row is the authority: revoked or expired there, refused everywhere.
 """
+
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,16 +63,28 @@ def expiry_for(meeting: Meeting, now: datetime) -> datetime:
 
 def sign(row: RoomToken) -> str:
     """The token of a link row (the same row, the same token)."""
-    payload = {"j": row.jti, "u": row.terminal_id, "r": row.room_id, "m": row.meeting_id,
-               "e": int(row.expires_at.timestamp())}
+    payload = {
+        "j": row.jti,
+        "u": row.terminal_id,
+        "r": row.room_id,
+        "m": row.meeting_id,
+        "e": int(row.expires_at.timestamp()),
+    }
     return _signer().sign_object(payload, compress=True)
 
 
 def _new_row(terminal: User, meeting: Meeting, now: datetime, by: User | None, expires_at=None) -> RoomToken:
     if terminal.role != Role.TERMINAL or terminal.room_id is None:
         raise DomainError("not_terminal", "Chỉ tài khoản máy trạm phòng họp mới có mã phòng.")
-    return RoomToken(jti=secrets.token_urlsafe(16), terminal=terminal, room_id=terminal.room_id, meeting=meeting,
-                     issued_at=now, expires_at=expires_at or expiry_for(meeting, now), issued_by=by)
+    return RoomToken(
+        jti=secrets.token_urlsafe(16),
+        terminal=terminal,
+        room_id=terminal.room_id,
+        meeting=meeting,
+        issued_at=now,
+        expires_at=expires_at or expiry_for(meeting, now),
+        issued_by=by,
+    )
 
 
 def make_room_token(terminal: User, meeting: Meeting, *, by: User | None = None, expires_at=None) -> str:
@@ -88,8 +101,9 @@ def links_for(meeting: Meeting, terminals, *, by: User | None = None) -> dict[in
     terminals = list(terminals)
     room_of = {t.pk: t.room_id for t in terminals}
     have = {}
-    for row in RoomToken.objects.filter(meeting=meeting, terminal__in=terminals, revoked_at=None,
-                                        expires_at__gt=now + timedelta(seconds=REUSE_MIN_S)).order_by("expires_at"):
+    for row in RoomToken.objects.filter(
+        meeting=meeting, terminal__in=terminals, revoked_at=None, expires_at__gt=now + timedelta(seconds=REUSE_MIN_S)
+    ).order_by("expires_at"):
         if row.room_id == room_of[row.terminal_id]:  # not a link from before the terminal moved rooms
             have[row.terminal_id] = row  # the longest-lived last
     new = [_new_row(t, meeting, now, by) for t in terminals if t.pk not in have]
@@ -106,8 +120,11 @@ def read_room_token(token: str) -> Claims:
         data = _signer().unsign_object(token)
     except (signing.BadSignature, ValueError):
         raise BadToken(*BAD) from None
-    if not isinstance(data, dict) or not all(type(data.get(k)) is int for k in "urme") \
-            or not isinstance(data.get("j"), str):
+    if (
+        not isinstance(data, dict)
+        or not all(type(data.get(k)) is int for k in "urme")
+        or not isinstance(data.get("j"), str)
+    ):
         raise BadToken(*BAD)
     claims = Claims(data["j"], data["u"], data["r"], data["m"], data["e"])
     if claims.expires <= timezone.now().timestamp():
@@ -127,15 +144,18 @@ def user_from_room_token(token: str) -> User:
     """The terminal account of a live link, in one query; `user.room_token` is the link row.
     BadToken when forged, expired, revoked or stale."""
     c = read_room_token(token)
-    row = (RoomToken.objects.select_related("terminal__room__unit", "terminal__unit")
-           .filter(jti=c.jti, terminal_id=c.user_id, room_id=c.room_id, meeting_id=c.meeting_id).first())
+    row = (
+        RoomToken.objects.select_related("terminal__room__unit", "terminal__unit")
+        .filter(jti=c.jti, terminal_id=c.user_id, room_id=c.room_id, meeting_id=c.meeting_id)
+        .first()
+    )
     if row is None:
         raise BadToken(*STALE)
     check_row(row.revoked_at, row.expires_at, timezone.now())
     user = row.terminal
     if not user.is_active or user.role != Role.TERMINAL or user.room_id != c.room_id:
         raise BadToken(*STALE)
-    user.room_token = row
+    user.room_token = row  # type: ignore[attr-defined]  # the link it signed in with, for the caller
     return user
 
 

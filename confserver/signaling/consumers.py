@@ -1,4 +1,5 @@
 """The meeting WebSocket: parse, authorise, call one domain function, send what it returns."""
+
 import asyncio
 import logging
 import time
@@ -9,17 +10,27 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from confserver.edge.sender import text_sender as edge_text_sender
 from confserver.errors import DomainError
+from confserver.observability import logs, metrics
 from confserver.recording import live as recording
 from confserver.rooms import tokens
+from confserver.tasks import cancel_surely
 
-from . import control, protocol, sessions
+from . import admission, control, paperless, protocol, relaymoves, relayrestart, rollcall, sessions
 from .control import group_name
 
 log = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's).
-CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_DROPPED, CLOSE_TOO_SLOW, CLOSE_FLOOD, CLOSE_ENDED = 4403, 4001, 4004, 4008, 4029, 4000
+CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_DROPPED, CLOSE_TOO_SLOW, CLOSE_FLOOD, CLOSE_ENDED = (
+    4403,
+    4001,
+    4004,
+    4008,
+    4029,
+    4000,
+)
 CLOSE_JOIN_TIMEOUT, CLOSE_TOO_MANY, CLOSE_INTERNAL = 4408, 4429, 1011
 INTERNAL = "Lỗi máy chủ; thao tác chưa được thực hiện."
 
@@ -74,6 +85,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     closing = False  # frames still queued are dropped unread
     settled = False  # the place in the meeting is given up already (left, replaced, dropped, ended)
     joining = False
+    waiting = False  # its join was refused until the meeting opens or the chair lets it back (admission.py)
     _finished = False
     _slot: tuple | None = None  # this connection's count in _sockets
     _join_timer: asyncio.TimerHandle | None = None
@@ -92,8 +104,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         self.meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
         self.bucket, self.bucket_at, self.flood = float(settings.SIGNALING_BURST), time.monotonic(), 0
         self.window_at, self.window_n = self.bucket_at, 0
-        self._join_timer = asyncio.get_running_loop().call_later(settings.SIGNALING_JOIN_TIMEOUT_S,
-                                                                 self._join_timed_out)
+        self._join_timer = asyncio.get_running_loop().call_later(
+            settings.SIGNALING_JOIN_TIMEOUT_S, self._join_timed_out
+        )
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=tokens.SUBPROTOCOL if tokens.SUBPROTOCOL in offered else None)
         if "token" in parse_qs(self.scope.get("query_string", b"").decode(errors="replace")):
@@ -105,6 +118,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         except DomainError as exc:
             return await self.refuse(exc)
         self.actor.conn = self.channel_name
+        logs.bind(
+            meeting_id=self.meeting_id, room_id=self.actor.room_id
+        )  # on this socket's log lines (LOG_FORMAT=json)
         await self._take_slot()
 
     async def _take_slot(self):
@@ -112,9 +128,13 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         key = (self.actor.meeting_id, self.actor.role, self.actor.room_id)
         if _sockets.get(key, 0) >= settings.SIGNALING_MAX_SOCKETS_PER_ROOM:
             self.actor = None
-            return await self.refuse(DomainError(
-                "too_many_connections", "Phòng này đang mở quá nhiều kết nối tới cuộc họp; hãy đóng bớt rồi thử lại."),
-                CLOSE_TOO_MANY)
+            return await self.refuse(
+                DomainError(
+                    "too_many_connections",
+                    "Phòng này đang mở quá nhiều kết nối tới cuộc họp; hãy đóng bớt rồi thử lại.",
+                ),
+                CLOSE_TOO_MANY,
+            )
         _sockets[key] = _sockets.get(key, 0) + 1
         self._slot = key
 
@@ -129,8 +149,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         if self.session is not None or self.closing or self._finished:
             return
         if self.joining:  # its join is under way: look again later
-            self._join_timer = asyncio.get_running_loop().call_later(settings.SIGNALING_JOIN_TIMEOUT_S,
-                                                                     self._join_timed_out)
+            self._join_timer = asyncio.get_running_loop().call_later(
+                settings.SIGNALING_JOIN_TIMEOUT_S, self._join_timed_out
+            )
             return
         self.closing = True
         text = f"Chưa vào họp sau {settings.SIGNALING_JOIN_TIMEOUT_S:g} giây; kết nối bị đóng."
@@ -161,12 +182,19 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         for name in ("quality_task", "writer"):
             task = getattr(self, name, None)
             if task is not None and task is not asyncio.current_task():
-                task.cancel()
+                cancel_surely(task)  # a cancel can be lost in a Redis command (confserver/tasks.py)
+        relaymoves.release(self)
         if self._slot is not None:
             left = _sockets.pop(self._slot, 1) - 1
             if left > 0:
                 _sockets[self._slot] = left
         actor, session = self.actor, self.session
+        if actor is not None and self.waiting:
+            self.waiting = False
+            try:
+                await self.tell(await admission.stop_waiting(actor))
+            except Exception:
+                log.exception("meeting %s: forgetting waiting room %s failed", actor.meeting_id, actor.room_id)
         if actor is None or session is None:
             return
         try:
@@ -320,9 +348,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         a.session = session.id
         try:
             outcome, state, view = await control.join(a)
-        except DomainError:
+        except DomainError as exc:
             if session is not resumed:
                 await sessions.close(session)
+            if exc.code in admission.WAIT_CODES and not a.is_chair:
+                await self._wait(exc.code)
             raise
         except Exception:
             await self._undo_join(session, resumed)
@@ -336,8 +366,19 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         if self._join_timer is not None:
             self._join_timer.cancel()
             self._join_timer = None
+        if self.waiting:  # the presence event tells the chair it is in
+            self.waiting = False
+            await admission.stop_waiting(a, tell=False)
         await self._tell_done(outcome)
         return None
+
+    async def _wait(self, code: str):
+        """A room that may not join yet keeps its socket: it is sent `may_join` when it may (no join timeout)."""
+        if self._join_timer is not None:
+            self._join_timer.cancel()
+            self._join_timer = None
+        self.waiting = True
+        await self._tell_done(await admission.wait(self.actor, code))
 
     async def _undo_join(self, session, resumed):
         """A join that failed half-way gives its place and its fresh session back: no ghost."""
@@ -363,27 +404,44 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             since, missed, view, resumed = session.seq, [], None, None
         cap = settings.SIGNALING_MAX_BACKLOG
         queue = session.attach(self.meeting_closed, self.too_slow, acked=max(since, session.seq - cap // 2))
-        reply = {"session": session.id, "seq": since, "resumed": resumed is not None, "max_unacked": cap,
-                 "ack": session.ack_token(upto=since)}
+        reply = {
+            "session": session.id,
+            "seq": since,
+            "resumed": resumed is not None,
+            "max_unacked": cap,
+            "ack": session.ack_token(upto=since),
+        }
         if resumed is not None:
             reply["replayed"] = len(missed)
         else:
             reply["snapshot"] = await control.snapshot(a, state, view)
         await self.send_json({"type": "ok", "id": msg.id, "data": reply})
+        metrics.JOINS.labels("resume" if resumed is not None else "new").inc()
         for text in missed:
             await self.send(text_data=text)
         self.writer = asyncio.ensure_future(self._write(queue))
         self._start_quality()
+        relaymoves.hold(self)  # MEDIA_CASCADE: told `relay_move` when its relay goes
 
     async def _write(self, queue: asyncio.Queue):
-        """Send the session's notifications in order (after the join reply and any replay)."""
+        """Send the session's notifications in order (after the join reply and any replay). While this waits
+        with nothing queued, the hub sends each notification itself, in the call (sessions.Session.direct)."""
+        session = self.session
+        direct = edge_text_sender(self.base_send) if settings.SIGNALING_SEND_DIRECT else None
         try:
             while True:
-                await self.send(text_data=await queue.get())
+                if session.queue is queue:
+                    session.direct = direct
+                text = await queue.get()
+                await self.send(text_data=text)
+                metrics.EVENTS_SENT.inc()
         except Exception:  # the socket cannot take them: cut off, the session waits for a resume
             log.exception("meeting %s: sending a notification failed", self.meeting_id)
             self.closing = True
             _spawn(self._cut_off(CLOSE_INTERNAL))
+        finally:
+            if session.queue is queue:
+                session.direct = None
 
     def _start_quality(self):
         if self.actor.is_chair and getattr(self, "quality_task", None) is None:
@@ -422,6 +480,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def on_revoke_floor(self, msg):
         return await control.revoke_floor(self.actor)
 
+    async def on_set_floor_limit(self, msg):
+        return await control.set_floor_limit(self.actor, msg.limit_s)
+
     async def on_broadcast_room(self, msg):
         return await control.broadcast_room(self.actor, msg.room_id)
 
@@ -431,35 +492,41 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def on_mute_room(self, msg):
         return await control.mute_room(self.actor, msg.room_id, msg.muted)
 
+    async def on_pin_tier(self, msg):
+        return await control.pin_tier(self.actor, msg.room_id, msg.tier)
+
     async def on_drop_room(self, msg):
         return await control.drop_room(self.actor, msg.room_id)
+
+    async def on_readmit_room(self, msg):
+        return await admission.readmit(self.actor, msg.room_id)
 
     async def on_set_state(self, msg):
         return await control.set_state(self.actor, msg.state)
 
     async def on_roll_call_start(self, msg):
-        return await control.roll_call_start(self.actor)
+        return await rollcall.roll_call_start(self.actor)
 
     async def on_roll_call_end(self, msg):
-        return await control.roll_call_end(self.actor)
+        return await rollcall.roll_call_end(self.actor)
 
     async def on_roll_call_answer(self, msg):
-        return await control.roll_call_answer(self.actor)
+        return await rollcall.roll_call_answer(self.actor)
 
     async def on_roll_call_mark(self, msg):
-        return await control.roll_call_mark(self.actor, msg.room_id, msg.status, msg.reason)
+        return await rollcall.roll_call_mark(self.actor, msg.room_id, msg.status, msg.reason)
 
     async def on_agenda_item(self, msg):
-        return await control.agenda_item(self.actor, msg.item_id)
+        return await paperless.agenda_item(self.actor, msg.item_id)
 
     async def on_present(self, msg):
-        return await control.present(self.actor, msg.version_id, msg.page)
+        return await paperless.present(self.actor, msg.version_id, msg.page)
 
     async def on_present_stop(self, msg):
-        return await control.present_stop(self.actor)
+        return await paperless.present_stop(self.actor)
 
     async def on_sync_state(self, msg):
-        return await control.sync_state(self.actor)
+        return await paperless.sync_state(self.actor)
 
     async def on_recording_start(self, msg):
         return await recording.start(self.actor)
@@ -501,6 +568,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def meeting_closed(self, message):
         if message["type"] == "meeting.ended":
             await self.meeting_ended(message)
+        elif message["type"] == relayrestart.MESSAGE:  # its relay process restarted: reconnect the media now
+            relayrestart.on_message(self, message)
 
     def too_slow(self):
         """The client fell too far behind: cut it off; the session keeps collecting for its resume."""
@@ -511,7 +580,13 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def meeting_notify(self, message):
         """An event for this connection's room alone (its own roll-call mark), numbered like the rest."""
         if self.session is not None and not self.closing:
-            self.session.deliver(self.session.stamp_event(message["event"]))
+            if self.session.deliver(self.session.stamp_event(message["event"])):
+                metrics.EVENTS_SENT.inc()
+
+    async def meeting_may_join(self, message):
+        """The meeting opened, or the chair let this dropped room back: a waiting socket joins now."""
+        if self.session is None and self.waiting and not self.closing:
+            await self.send_json({"type": "may_join", "reason": message.get("reason")})
 
     async def meeting_replaced(self, message):
         await self._close_with("replaced", CLOSE_REPLACED, "Phòng đã kết nối từ nơi khác.")

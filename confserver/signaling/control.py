@@ -5,19 +5,20 @@ the live store and/or the database, and returns an Outcome: the reply data,
 the events to fan out to the whole meeting, and messages for single
 connections. Nothing here knows about WebSockets.
 """
+
 import logging
 import time
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from confserver.accounts.models import Role
 from confserver.errors import Conflict, DomainError, Forbidden, NotFound
-from confserver.rooms import meetings, policy, timeline, tokens
-from confserver.rooms.models import Meeting, MeetingState, Participation, RollCall
-
 from confserver.media import service
+from confserver.rooms import meetings, policy, timeline, tokens
+from confserver.rooms.models import Meeting, MeetingState, Participation
 
 from .live import BROADCAST, FLOOR, LECTURE, get_store
 
@@ -42,9 +43,9 @@ class Actor:
     user: object
     meeting_id: int
     role: str
-    room_id: int          # the chair speaks from the host unit's room
+    room_id: int  # the chair speaks from the host unit's room
     room_name: str
-    conn: str = ""        # the connection's channel name
+    conn: str = ""  # the connection's channel name
     session: str = ""
 
     @property
@@ -64,6 +65,7 @@ def group_name(meeting_id: int) -> str:
 
 
 # ---- connecting -------------------------------------------------------------
+
 
 @db
 def admit(user, token: str | None, meeting_id: int) -> tuple[Actor, str]:
@@ -100,7 +102,8 @@ def _admit_terminal(claims: tokens.Claims, meeting_id: int) -> tuple[Actor, str]
             f"LEFT JOIN {t['Participation']} p ON p.meeting_id = m.id AND p.room_id = u.room_id "
             f"LEFT JOIN {t['RoomToken']} t ON t.jti = %s AND t.meeting_id = m.id AND t.terminal_id = u.id "
             f"AND t.room_id = u.room_id "
-            f"WHERE u.id = %s AND u.room_id = %s AND u.role = %s AND u.is_active")
+            f"WHERE u.id = %s AND u.room_id = %s AND u.role = %s AND u.is_active"
+        )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cur:
         cur.execute(_ADMIT_SQL, [now, meeting_id, claims.jti, claims.user_id, claims.room_id, Role.TERMINAL.value])
@@ -132,7 +135,9 @@ def chair_rooms(meeting_id: int):
     """The meeting's rooms of the host unit; the chair speaks from the first."""
     from django.db.models import F
 
-    return Participation.objects.filter(meeting_id=meeting_id, room__unit_id=F("meeting__host_unit_id")).order_by("room_id")
+    return Participation.objects.filter(meeting_id=meeting_id, room__unit_id=F("meeting__host_unit_id")).order_by(
+        "room_id"
+    )
 
 
 def authorize(user, meeting_id: int) -> tuple[Actor, str]:
@@ -163,9 +168,17 @@ def _rooms_sync(meeting_id: int, fresh: bool = False) -> list[dict]:
     if hit and not fresh and time.monotonic() - hit[0] < 30:
         return hit[1]
     rows = [
-        {"room_id": p.room_id, "name": p.room.name, "unit_code": p.room.unit.code, "unit_name": p.room.unit.name,
-         "level": p.room.unit.level, "roll_call": p.roll_call, "absence_reason": p.absence_reason}
-        for p in Participation.objects.filter(meeting_id=meeting_id).select_related("room__unit")
+        {
+            "room_id": p.room_id,
+            "name": p.room.name,
+            "unit_code": p.room.unit.code,
+            "unit_name": p.room.unit.name,
+            "level": p.room.unit.level,
+            "roll_call": p.roll_call,
+            "absence_reason": p.absence_reason,
+        }
+        for p in Participation.objects.filter(meeting_id=meeting_id)
+        .select_related("room__unit")
         .order_by("room__unit__path", "room_id")
     ]
     _rooms_cache[meeting_id] = (time.monotonic(), rows)
@@ -184,9 +197,16 @@ async def program(meeting_id: int) -> dict:
 
 
 def _program_of(ctl: dict) -> dict:
-    return {"mode": ctl.get("mode", LECTURE), "source_room": ctl.get("source_room"),
-            "floor_room": ctl.get("floor_room"), "chair_room": ctl.get("chair_room"),
-            "floor_may_present": bool(ctl.get("floor_may_present"))}
+    return {
+        "mode": ctl.get("mode", LECTURE),
+        "source_room": ctl.get("source_room"),
+        "floor_room": ctl.get("floor_room"),
+        "chair_room": ctl.get("chair_room"),
+        "floor_may_present": bool(ctl.get("floor_may_present")),
+        # The speaker's clock (issue 12, item 10): since when (server time, s) and the chair's limit, if any.
+        "floor_since": ctl.get("floor_since"),
+        "floor_limit_s": ctl.get("floor_limit_s"),
+    }
 
 
 async def snapshot(actor: Actor, state: str, view: dict | None = None) -> dict:
@@ -198,23 +218,37 @@ async def snapshot(actor: Actor, state: str, view: dict | None = None) -> dict:
         view = await get_store().view(actor.meeting_id, presence=actor.is_chair)
     muted, queue, ctl = view["muted"], view["queue"], view["ctl"]
     snap = {
-        "meeting_id": actor.meeting_id, "state": state,
-        "me": {"role": actor.role, "room_id": actor.room_id, "room_name": actor.room_name,
-               "muted": actor.room_id in muted, "hand_raised": actor.room_id in queue},
+        "meeting_id": actor.meeting_id,
+        "state": state,
+        "me": {
+            "role": actor.role,
+            "room_id": actor.room_id,
+            "room_name": actor.room_name,
+            "muted": actor.room_id in muted,
+            "hand_raised": actor.room_id in queue,
+        },
         "program": _program_of(ctl),
-        "queue": queue, "muted": sorted(muted),
+        "queue": queue,
+        "muted": sorted(muted),
         "roll_call_active": bool(ctl.get("roll_call")),
         "recording": _recording.public(ctl.get(_recording.FIELD)),
         "ice_servers": service.browser_ice_servers(f"room-{actor.room_id}"),
+        "low_layer": settings.MEDIA_LOW_LAYER,  # offer the shared low layer's m-line (web/js/media.js)
+        "server_time": time.time(),  # clients count the speaker's clock from it, not from their own clock
     }
     if actor.is_chair:
+        from . import admission
+
         presence = view["presence"]
         snap["online"] = sorted(presence)
         rooms = [dict(r) for r in await db(_rooms_sync)(actor.meeting_id, True)]
+        dropped, waiting = await admission.view(actor.meeting_id, ctl)
         for r in rooms:
             p = presence.get(r["room_id"])
             r["online"] = p is not None
             r["reconnecting"] = bool(p and p.get("detached"))
+            r["dropped"] = r["room_id"] in dropped
+            r["waiting"] = waiting[r["room_id"]]["reason"] if r["room_id"] in waiting and p is None else None
         snap["rooms"] = rooms
     return snap
 
@@ -227,6 +261,7 @@ def _room_ref(room_id):
 
 # ---- floor and program ------------------------------------------------------
 
+
 async def _queue_event(mid) -> dict:
     return {"event": "queue", "queue": await get_store().queue_list(mid)}
 
@@ -236,8 +271,16 @@ async def _set_program(mid, mode, room_id, *, may_present=False) -> list[dict]:
     presentation that the new program no longer allows (the chair side's goes on)."""
     from confserver.agenda import sync
 
-    fields = {"mode": mode, "source_room": room_id if mode != LECTURE else None,
-              "floor_room": room_id if mode == FLOOR else None, "floor_may_present": bool(may_present and mode == FLOOR)}
+    fields = {
+        "mode": mode,
+        "source_room": room_id if mode != LECTURE else None,
+        "floor_room": room_id if mode == FLOOR else None,
+        "floor_may_present": bool(may_present and mode == FLOOR),
+    }
+    before = await get_store().ctl_get(mid)
+    if mode != FLOOR or before.get("floor_room") != room_id:  # a new speaker's clock starts, without a limit
+        # In milliseconds: the durable copy (LiveState) gives back the same number after a Redis restart.
+        fields |= {"floor_since": round(time.time(), 3) if mode == FLOOR else None, "floor_limit_s": None}
     await get_store().ctl_set(mid, **fields)
     prog = await program(mid)
     for hook in PROGRAM_HOOKS:
@@ -301,7 +344,9 @@ async def raise_hand(actor: Actor) -> Outcome:
         raise Conflict("has_floor", "Phòng đang được phát biểu.")
     if not await store.queue_add(actor.meeting_id, actor.room_id):
         raise Conflict("already_raised", "Phòng đã đăng ký phát biểu.")
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "hand_raised", actor=actor.user, room=_room_ref(actor.room_id))
+    await db(timeline.record)(
+        Meeting(pk=actor.meeting_id), "hand_raised", actor=actor.user, room=_room_ref(actor.room_id)
+    )
     ev = await _queue_event(actor.meeting_id)
     return Outcome(reply={"queue": ev["queue"]}, events=[ev])
 
@@ -314,10 +359,14 @@ async def lower_hand(actor: Actor) -> Outcome:
     out = Outcome()
     if await store.queue_remove(actor.meeting_id, actor.room_id):
         out.events.append(await _queue_event(actor.meeting_id))
-        await db(timeline.record)(Meeting(pk=actor.meeting_id), "hand_lowered", actor=actor.user, room=_room_ref(actor.room_id))
+        await db(timeline.record)(
+            Meeting(pk=actor.meeting_id), "hand_lowered", actor=actor.user, room=_room_ref(actor.room_id)
+        )
     elif (await store.ctl_get(actor.meeting_id)).get("floor_room") == actor.room_id:
         out.events += await _set_program(actor.meeting_id, LECTURE, None)
-        await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_released", actor=actor.user, room=_room_ref(actor.room_id))
+        await db(timeline.record)(
+            Meeting(pk=actor.meeting_id), "floor_released", actor=actor.user, room=_room_ref(actor.room_id)
+        )
     else:
         raise Conflict("not_raised", "Phòng chưa đăng ký phát biểu.")
     return out
@@ -334,17 +383,30 @@ async def grant_floor(actor: Actor, room_id: int, may_present: bool = False) -> 
     if (await program(actor.meeting_id))["floor_room"] == room_id:
         # The room already speaks: only its leave to present changes (its microphone stays as the chair left it).
         out.events += await _set_program(actor.meeting_id, FLOOR, room_id, may_present=may_present)
-        await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_present", actor=actor.user,
-                                  room=_room_ref(room_id), allowed=may_present)
+        await db(timeline.record)(
+            Meeting(pk=actor.meeting_id),
+            "floor_present",
+            actor=actor.user,
+            room=_room_ref(room_id),
+            allowed=may_present,
+        )
         return out
     if await store.queue_remove(actor.meeting_id, room_id):
         out.events.append(await _queue_event(actor.meeting_id))
     if room_id in await store.muted_all(actor.meeting_id):
-        # Giving the floor opens the room's microphone.
+        # Giving the floor opens the room's microphone (in the timeline too: the console's log after a reload).
         out.events.extend(await _mute(actor.meeting_id, room_id, False))
+        await db(timeline.record)(
+            Meeting(pk=actor.meeting_id), "unmuted", actor=actor.user, room=_room_ref(room_id), by="floor"
+        )
     out.events += await _set_program(actor.meeting_id, FLOOR, room_id, may_present=may_present)
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_granted", actor=actor.user, room=_room_ref(room_id),
-                              may_present=may_present)
+    await db(timeline.record)(
+        Meeting(pk=actor.meeting_id),
+        "floor_granted",
+        actor=actor.user,
+        room=_room_ref(room_id),
+        may_present=may_present,
+    )
     return out
 
 
@@ -355,17 +417,32 @@ async def revoke_floor(actor: Actor) -> Outcome:
     if prog["floor_room"] is None:
         raise Conflict("no_floor", "Không có phòng nào đang phát biểu.")
     evs = await _set_program(actor.meeting_id, LECTURE, None)
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "floor_revoked", actor=actor.user,
-                              room=_room_ref(prog["floor_room"]))
+    await db(timeline.record)(
+        Meeting(pk=actor.meeting_id), "floor_revoked", actor=actor.user, room=_room_ref(prog["floor_room"])
+    )
     return Outcome(events=evs)
+
+
+async def set_floor_limit(actor: Actor, limit_s: int | None) -> Outcome:
+    """The chair gives the room with the floor a speaking limit (seconds, counted from when it got the
+    floor), or takes it away (None)."""
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    if (await program(actor.meeting_id))["floor_room"] is None:
+        raise Conflict("no_floor", "Không có phòng nào đang phát biểu.")
+    await get_store().ctl_set(actor.meeting_id, floor_limit_s=limit_s)
+    return Outcome(events=[{"event": "program", **await program(actor.meeting_id)}])
 
 
 async def broadcast_room(actor: Actor, room_id: int) -> Outcome:
     _chair_only(actor)
     await _check_active(actor.meeting_id)
     await _check_room(actor.meeting_id, room_id)
-    evs = await _set_program(actor.meeting_id, BROADCAST if room_id != actor.room_id else LECTURE,
-                             room_id if room_id != actor.room_id else None)
+    evs = await _set_program(
+        actor.meeting_id,
+        BROADCAST if room_id != actor.room_id else LECTURE,
+        room_id if room_id != actor.room_id else None,
+    )
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "broadcast", actor=actor.user, room=_room_ref(room_id))
     return Outcome(events=evs)
 
@@ -390,9 +467,23 @@ async def mute_room(actor: Actor, room_id: int, muted: bool) -> Outcome:
     await _check_active(actor.meeting_id)
     await _check_room(actor.meeting_id, room_id, online=False)
     events = await _mute(actor.meeting_id, room_id, muted)
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "muted" if muted else "unmuted", actor=actor.user,
-                              room=_room_ref(room_id))
+    await db(timeline.record)(
+        Meeting(pk=actor.meeting_id), "muted" if muted else "unmuted", actor=actor.user, room=_room_ref(room_id)
+    )
     return Outcome(events=events)
+
+
+async def pin_tier(actor: Actor, room_id: int, tier: str | None) -> Outcome:
+    """The chair pins a connected room to a tier of the program's video, or lets its link decide (None);
+    the room is told, so that its page can say why it sees no picture (issue 15)."""
+    _chair_only(actor)
+    await _check_active(actor.meeting_id)
+    await _check_room(actor.meeting_id, room_id)
+    now = await service.pin_tier(actor.meeting_id, room_id, tier)
+    return Outcome(
+        reply={"room_id": room_id, "tier": now, "pinned": tier},
+        events=[{"event": "tier", "room_id": room_id, "tier": now, "reason": "pinned" if tier else "recovered"}],
+    )
 
 
 async def drop_room(actor: Actor, room_id: int) -> Outcome:
@@ -401,8 +492,12 @@ async def drop_room(actor: Actor, room_id: int) -> Outcome:
     await _check_room(actor.meeting_id, room_id)
     if room_id == actor.room_id:
         raise Conflict("is_chair", "Không thể ngắt phòng chủ trì.")
+    from . import admission
+
     info = await get_store().presence_get(actor.meeting_id, room_id)
+    kept_out = await admission.keep_out(actor.meeting_id, room_id)  # first: a quick rejoin is refused already
     out = await cut(actor.meeting_id, room_id, info["conn"], reason="dropped")
+    out.events += kept_out
     await db(timeline.record)(Meeting(pk=actor.meeting_id), "dropped", actor=actor.user, room=_room_ref(room_id))
     return out
 
@@ -417,6 +512,7 @@ async def cut(meeting_id: int, room_id: int, conn: str, *, reason: str) -> Outco
 
 # ---- meeting state and roll call --------------------------------------------
 
+
 async def set_state(actor: Actor, state: str) -> Outcome:
     _chair_only(actor)
     await db(meetings.change_state)(actor.user, actor.meeting_id, state)
@@ -427,85 +523,18 @@ async def state_changed(meeting_id: int, state: str) -> Outcome:
     """What follows a state change, however it was made (socket or HTTP API)."""
     from confserver.recording import live as recording
 
+    from . import admission
+
     out = Outcome(events=[{"event": "state", "state": state}])
     await get_store().ctl_set(meeting_id, state=state)
     out.events += await recording.state_changed(meeting_id, state)  # on when live, off at the end
+    out.direct += (await admission.opened(meeting_id, state)).direct  # rooms waiting on their socket join now
     if state == MeetingState.ENDED:
         await get_store().clear(meeting_id)
         await service.end_meeting(meeting_id)
         out.direct.append(("*", {"type": "meeting.ended"}))
     return out
 
-
-async def roll_call_start(actor: Actor) -> Outcome:
-    _chair_only(actor)
-    await _check_active(actor.meeting_id)
-    store = get_store()
-    if (await store.ctl_get(actor.meeting_id)).get("roll_call"):
-        raise Conflict("roll_call_active", "Đang điểm danh.")
-    await store.ctl_set(actor.meeting_id, roll_call=True)
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "roll_call_start", actor=actor.user)
-    return Outcome(events=[{"event": "roll_call", "active": True}])
-
-
-async def roll_call_end(actor: Actor) -> Outcome:
-    _chair_only(actor)
-    store = get_store()
-    if not (await store.ctl_get(actor.meeting_id)).get("roll_call"):
-        raise Conflict("roll_call_inactive", "Không có đợt điểm danh nào đang diễn ra.")
-    await store.ctl_set(actor.meeting_id, roll_call=False)
-    summary = await db(_roll_call_summary)(actor)
-    forget_rooms(actor.meeting_id)
-    return Outcome(reply={"summary": summary}, events=[{"event": "roll_call", "active": False, "summary": summary}])
-
-
-def _roll_call_summary(actor):
-    counts = {c.value: 0 for c in RollCall}
-    for status in Participation.objects.filter(meeting_id=actor.meeting_id).values_list("roll_call", flat=True):
-        counts[status] += 1
-    timeline.record(Meeting(pk=actor.meeting_id), "roll_call_end", actor=actor.user, summary=counts)
-    return counts
-
-
-async def roll_call_answer(actor: Actor) -> Outcome:
-    _room_only(actor)
-    if not (await get_store().ctl_get(actor.meeting_id)).get("roll_call"):
-        raise Conflict("roll_call_inactive", "Không có đợt điểm danh nào đang diễn ra.")
-    await db(_answer)(actor)
-    forget_rooms(actor.meeting_id)
-    return _roll_call_marked(actor.room_id, RollCall.PRESENT_ONLINE.value, "", actor.conn)
-
-
-def _roll_call_marked(room_id: int, status: str, reason: str, conn: str | None) -> Outcome:
-    """A room's roll-call mark goes to the chair and to that room's connection `conn`, not to
-    the other rooms: an absence reason is for the chair (issue 9, finding 11)."""
-    mark = {"event": "roll_call_mark", "room_id": room_id, "status": status, "reason": reason}
-    out = Outcome(events=[{**mark, TO: CHAIR}])
-    if conn:
-        out.direct.append((conn, {"type": "meeting.notify", "event": mark}))
-    return out
-
-
-def _answer(actor):
-    Participation.objects.filter(meeting_id=actor.meeting_id, room_id=actor.room_id).update(
-        roll_call=RollCall.PRESENT_ONLINE, absence_reason="", roll_call_at=timezone.now())
-    timeline.record(Meeting(pk=actor.meeting_id), "roll_call_answer", actor=actor.user, room=_room_ref(actor.room_id))
-
-
-async def roll_call_mark(actor: Actor, room_id: int, status: str, reason: str) -> Outcome:
-    _chair_only(actor)
-
-    def mark():
-        return meetings.mark_roll_call(actor.user, meetings.get_meeting(actor.meeting_id), room_id, status, reason)
-
-    part = await db(mark)()
-    forget_rooms(actor.meeting_id)
-    info = await get_store().presence_get(actor.meeting_id, room_id)
-    conn = info.get("conn") if info and info.get("role") != CHAIR else None  # the chair hears it anyway
-    return _roll_call_marked(room_id, part.roll_call, part.absence_reason, conn)
-
-
-# ---- paperless: agenda and the synced document view -------------------------
 
 def _agenda_event(ev: dict) -> dict:
     # The agenda keeps its own counter; `seq` on the socket is the session's.
@@ -514,56 +543,11 @@ def _agenda_event(ev: dict) -> dict:
     return ev
 
 
-async def agenda_item(actor: Actor, item_id: int | None) -> Outcome:
-    from confserver.agenda import sync
-
-    _chair_only(actor)
-    ev = await db(lambda: sync.set_current_item(actor.user, Meeting(pk=actor.meeting_id), item_id))()
-    return Outcome(events=[_agenda_event(ev)])
-
-
-async def _floor_may_present(actor: Actor) -> bool:
-    prog = await program(actor.meeting_id)
-    return prog["floor_room"] == actor.room_id and prog["floor_may_present"]
-
-
-async def present(actor: Actor, version_id: int, page: int) -> Outcome:
-    """The chair, or the room holding the floor when the chair allowed it, turns the synced view's page."""
-    from confserver.agenda import sync
-
-    allowed = await _floor_may_present(actor)
-    ev = await db(lambda: sync.present(actor.user, Meeting(pk=actor.meeting_id), version_id, page,
-                                       floor_allowed=allowed))()
-    out = Outcome(events=[_agenda_event(ev)])
-    if allowed and not await _floor_may_present(actor):
-        # The floor moved on while this page was being stored (the program changes first, then
-        # ends room presentations): end this one too.
-        ended = await db(sync.end_room_presentation)(Meeting(pk=actor.meeting_id))
-        if ended is not None:
-            out.events.append(_agenda_event(ended))
-    return out
-
-
-async def present_stop(actor: Actor) -> Outcome:
-    from confserver.agenda import sync
-
-    allowed = await _floor_may_present(actor)
-    ev = await db(lambda: sync.stop_presenting(actor.user, Meeting(pk=actor.meeting_id), floor_allowed=allowed))()
-    return Outcome(events=[_agenda_event(ev)])
-
-
-async def sync_state(actor: Actor) -> Outcome:
-    from confserver.agenda import sync
-
-    state = await db(lambda: sync.get_sync_state(Meeting(pk=actor.meeting_id)))()
-    state["sync_seq"] = state.pop("seq")
-    for key in ("agenda_item", "present"):
-        if state[key]:
-            state[key] = _agenda_event(state[key])
-    return Outcome(reply=state)
+# Roll call: signaling/rollcall.py. Paperless (agenda item, synced document view): signaling/paperless.py.
 
 
 # ---- media ------------------------------------------------------------------
+
 
 async def media_offer(actor: Actor, sdp: str) -> Outcome:
     """The client's WebRTC offer to the meeting's relay; the reply carries the answer."""
@@ -574,7 +558,9 @@ async def media_offer(actor: Actor, sdp: str) -> Outcome:
     prog = await program(actor.meeting_id)
     if prog["chair_room"] is None and actor.is_chair:
         prog["chair_room"] = actor.room_id
-    answer = await service.open_peer(actor.meeting_id, actor.room_id, sdp, prog, await store.muted_all(actor.meeting_id))
+    answer = await service.open_peer(
+        actor.meeting_id, actor.room_id, sdp, prog, await store.muted_all(actor.meeting_id)
+    )
     return Outcome(reply={"sdp": answer})
 
 

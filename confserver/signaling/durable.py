@@ -4,17 +4,28 @@ Every change of a meeting's program, queue, mutes or roll call is copied to its
 LiveState row; a store that has no state for a meeting (a Redis restart, expired
 keys) gets the row back before it is read or changed (issue 9, #9).
 """
+
 import logging
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .control import db
-from .live import LECTURE
+from .live import LECTURE, dropped_of
 
 log = logging.getLogger(__name__)
 
-CTL_FIELDS = ("mode", "source_room", "floor_room", "floor_may_present", "chair_room", "roll_call")
+CTL_FIELDS = (
+    "mode",
+    "source_room",
+    "floor_room",
+    "floor_may_present",
+    "floor_since",
+    "floor_limit_s",
+    "chair_room",
+    "roll_call",
+    "dropped",
+)
 
 
 def _load_sync(mid: int, restarted: bool = False):
@@ -79,6 +90,7 @@ async def save(mid: int, raw):
     fields["mode"] = fields["mode"] or LECTURE
     fields["floor_may_present"] = bool(fields["floor_may_present"])
     fields["roll_call"] = bool(fields["roll_call"])
+    fields["dropped"] = sorted(dropped_of(ctl))
     fields["queue"], fields["muted"] = view["queue"], sorted(view["muted"])
     try:
         await db(_save_sync)(mid, int(ctl.get("rev") or 0), fields)
@@ -126,3 +138,6 @@ class DurableStore:
 
     async def muted_set(self, mid, room_id, muted):
         return await self._change("muted_set", mid, room_id, muted)
+
+    async def dropped_change(self, mid, room_id, dropped):
+        return await self._change("dropped_change", mid, room_id, dropped)

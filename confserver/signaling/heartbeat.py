@@ -3,6 +3,7 @@ and runs the local checks and the sweeper (issue 9, #8 and #9).
 
 Started by the first join in a process; one task per process (per event loop in tests).
 """
+
 import asyncio
 import logging
 import os
@@ -50,8 +51,13 @@ async def _run(step, what: str):
         except Exception as exc:
             # Redis down: say so once, keep trying until it is back.
             if not failing:
-                log.warning("%s failed (%s); retrying every %s s", what, exc, settings.SIGNALING_HEARTBEAT_S,
-                            exc_info=not isinstance(exc, (ConnectionError, OSError)) and "redis" not in type(exc).__module__)
+                log.warning(
+                    "%s failed (%s); retrying every %s s",
+                    what,
+                    exc,
+                    settings.SIGNALING_HEARTBEAT_S,
+                    exc_info=not isinstance(exc, (ConnectionError, OSError)) and "redis" not in type(exc).__module__,
+                )
             failing = True
         await asyncio.sleep(settings.SIGNALING_HEARTBEAT_S)
 

@@ -1,6 +1,7 @@
 """channels_redis's pub/sub layer, with publishing that outlasts a Redis restart (issue 9, #9):
 a send that fails to reach Redis is retried with backoff for SIGNALING_PUBLISH_RETRY_S
 instead of failing the consumer and losing the event."""
+
 import asyncio
 import logging
 import time

@@ -5,8 +5,11 @@ the embedded default keeps it in this process. Both stores have the same
 async interface so the domain layer (control.py) never knows which it has.
 Durable facts (meeting state, roll call, timeline) live in the database.
 """
+
+import asyncio
 import json
 import time
+import weakref
 
 from django.conf import settings
 
@@ -22,7 +25,7 @@ class MemoryStore:
         self._locks: dict[tuple[int, str], tuple[str, float]] = {}
 
     def _meeting(self, mid):
-        return self._m.setdefault(mid, {"presence": {}, "queue": {}, "ctl": {}, "muted": set()})
+        return self._m.setdefault(mid, {"presence": {}, "queue": {}, "ctl": {}, "muted": set(), "waiting": {}})
 
     def _bump(self, mid):
         ctl = self._meeting(mid)["ctl"]
@@ -90,6 +93,8 @@ class MemoryStore:
             return {"status": "no_state"}
         if state in refuse.get(role, ()):
             return {"status": "refused", "state": state}
+        if role == "room" and room_id in dropped_of(m["ctl"]):
+            return {"status": "dropped", "state": state}
         old = m["presence"].get(room_id)
         m["presence"][room_id] = dict(info)
         if role == "chair":
@@ -106,6 +111,30 @@ class MemoryStore:
 
     async def clear(self, mid):
         self._m.pop(mid, None)
+
+    # ---- admission (admission.py): rooms the chair dropped, rooms waiting to come in
+
+    async def dropped_change(self, mid, room_id, dropped: bool) -> bool:
+        ctl = self._meeting(mid)["ctl"]
+        rooms = dropped_of(ctl)
+        if (room_id in rooms) == dropped:
+            return False
+        ctl["dropped"] = sorted(rooms | {room_id} if dropped else rooms - {room_id})
+        self._bump(mid)
+        return True
+
+    async def waiting_put(self, mid, room_id, info: dict):
+        self._meeting(mid)["waiting"][room_id] = dict(info)
+
+    async def waiting_remove_if(self, mid, room_id, conn: str) -> bool:
+        w = self._meeting(mid)["waiting"]
+        if room_id in w and w[room_id].get("conn") == conn:
+            del w[room_id]
+            return True
+        return False
+
+    async def waiting_all(self, mid) -> dict[int, dict]:
+        return {k: dict(v) for k, v in self._meeting(mid)["waiting"].items()}
 
     # ---- recovery and sweeping (one process: its own heartbeat never stops, its store never empties)
 
@@ -188,12 +217,22 @@ class RedisStore:
 
     # A join in one round trip: refuse by meeting state (or ask for it), take the room's
     # place, and read back what the joiner's snapshot needs.
-    # KEYS presence, ctl, muted, queue, meetings set, meeting id; ARGV room, info, role, ttl, chair-room value, refused states...
+    # KEYS presence, ctl, muted, queue, meetings set, meeting id;
+    # ARGV room, info, role, ttl, chair-room value, refused states...
     _JOIN = """
     local state = redis.call('HGET', KEYS[2], 'state')
     if not state then return {'no_state'} end
     for i = 6, #ARGV do
         if state == ARGV[i] then return {'refused', state} end
+    end
+    if ARGV[3] == 'room' then
+        local dropped = redis.call('HGET', KEYS[2], 'dropped')
+        if dropped then
+            local room = tonumber(ARGV[1])
+            for _, r in ipairs(cjson.decode(dropped)) do
+                if r == room then return {'dropped', state} end
+            end
+        end
     end
     local old = redis.call('HGET', KEYS[1], ARGV[1]) or ''
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -267,32 +306,90 @@ class RedisStore:
     if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
     return 0
     """
+    # Add (ARGV[2] '1') or remove room ARGV[1] in the ctl hash KEYS[1]'s `dropped` list; 1 if that changed it.
+    _DROPPED_CHANGE = """
+    local v = redis.call('HGET', KEYS[1], 'dropped')
+    local room = tonumber(ARGV[1])
+    local out, found = {}, false
+    if v then
+        for _, r in ipairs(cjson.decode(v)) do
+            if r == room then found = true else table.insert(out, r) end
+        end
+    end
+    if ARGV[2] == '1' then
+        if found then return 0 end
+        table.insert(out, room)
+    elseif not found then
+        return 0
+    end
+    local enc = '[]'
+    if #out > 0 then enc = cjson.encode(out) end
+    redis.call('HSET', KEYS[1], 'dropped', enc)
+    redis.call('HINCRBY', KEYS[1], 'rev', 1)
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    return 1
+    """
     _UNLOCK = """
     if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
     return 0
     """
 
+    _SCRIPTS = {
+        "_remove_if": "_REMOVE_IF",
+        "_join": "_JOIN",
+        "_detach_if": "_DETACH_IF",
+        "_restore": "_RESTORE",
+        "_forget_if_empty": "_FORGET_IF_EMPTY",
+        "_reassert": "_REASSERT",
+        "_queue_change": "_QUEUE_CHANGE",
+        "_unlock": "_UNLOCK",
+        "_dropped_change": "_DROPPED_CHANGE",
+    }
+
     def __init__(self, url: str, prefix: str):
+        self.url = url
+        self.prefix = prefix
+        # One client (pool and scripts) per event loop: a pooled connection belongs to the loop that opened it,
+        # and synchronous callers (the HTTP API's tell_sync, management commands) run each call on a loop of its
+        # own — reusing the first loop's connections there failed with "Event loop is closed".
+        self._bound: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple] = weakref.WeakKeyDictionary()
+
+    def _client(self) -> tuple:
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import ExponentialBackoff
         from redis.exceptions import ConnectionError, TimeoutError
 
-        # A blocking pool: a burst of joins waits for a connection instead of failing. A connection
-        # that a Redis restart closed is retried on a fresh one instead of failing the action.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, max_connections=64, timeout=20, socket_connect_timeout=1, socket_timeout=2,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4), retry_on_error=[ConnectionError, TimeoutError])
-        self.r = aioredis.Redis(connection_pool=pool)
-        self.prefix = prefix
-        self._remove_if = self.r.register_script(self._REMOVE_IF)
-        self._join = self.r.register_script(self._JOIN)
-        self._detach_if = self.r.register_script(self._DETACH_IF)
-        self._restore = self.r.register_script(self._RESTORE)
-        self._forget_if_empty = self.r.register_script(self._FORGET_IF_EMPTY)
-        self._reassert = self.r.register_script(self._REASSERT)
-        self._queue_change = self.r.register_script(self._QUEUE_CHANGE)
-        self._unlock = self.r.register_script(self._UNLOCK)
+        loop = asyncio.get_running_loop()
+        bound = self._bound.get(loop)
+        if bound is None:
+            # A blocking pool: a burst of joins waits for a connection instead of failing. A connection
+            # that a Redis restart closed is retried on a fresh one instead of failing the action.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url,
+                decode_responses=True,
+                max_connections=64,
+                timeout=20,
+                socket_connect_timeout=1,
+                socket_timeout=2,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4),
+                retry_on_error=[ConnectionError, TimeoutError],
+            )
+            r = aioredis.Redis(connection_pool=pool)
+            bound = self._bound[loop] = (
+                r,
+                {name: r.register_script(getattr(self, source)) for name, source in self._SCRIPTS.items()},
+            )
+        return bound
+
+    @property
+    def r(self):
+        return self._client()[0]
+
+    def __getattr__(self, name):
+        if name in RedisStore._SCRIPTS:
+            return self._client()[1][name]
+        raise AttributeError(name)
 
     def _k(self, mid, name):
         return f"{self.prefix}:live:{mid}:{name}"
@@ -318,12 +415,18 @@ class RedisStore:
         p.expire(self._k(mid, "ctl"), TTL_S)
 
     async def queue_add(self, mid, room_id):
-        return bool(await self._queue_change(keys=[self._k(mid, "queue"), self._k(mid, "ctl")],
-                                             args=[str(room_id), TTL_S, "1", repr(time.time())]))
+        return bool(
+            await self._queue_change(
+                keys=[self._k(mid, "queue"), self._k(mid, "ctl")], args=[str(room_id), TTL_S, "1", repr(time.time())]
+            )
+        )
 
     async def queue_remove(self, mid, room_id):
-        return bool(await self._queue_change(keys=[self._k(mid, "queue"), self._k(mid, "ctl")],
-                                             args=[str(room_id), TTL_S, "0", "0"]))
+        return bool(
+            await self._queue_change(
+                keys=[self._k(mid, "queue"), self._k(mid, "ctl")], args=[str(room_id), TTL_S, "0", "0"]
+            )
+        )
 
     async def queue_list(self, mid):
         return [int(x) for x in await self.r.zrange(self._k(mid, "queue"), 0, -1)]
@@ -369,12 +472,21 @@ class RedisStore:
         ('ok', 'refused' or 'no_state' when the state is not cached yet), the state, the place's
         previous holder and the view (with presence for the chair) — one round trip."""
         keys = [self._k(mid, n) for n in ("presence", "ctl", "muted", "queue")] + [self._g("meetings"), str(mid)]
-        res = await self._join(keys=keys, args=[str(room_id), json.dumps(info), role, TTL_S, json.dumps(room_id),
-                                                *(json.dumps(s) for s in refuse.get(role, ()))])
+        res = await self._join(
+            keys=keys,
+            args=[
+                str(room_id),
+                json.dumps(info),
+                role,
+                TTL_S,
+                json.dumps(room_id),
+                *(json.dumps(s) for s in refuse.get(role, ())),
+            ],
+        )
         if res[0] == "no_state":
             return {"status": "no_state"}
-        if res[0] == "refused":
-            return {"status": "refused", "state": json.loads(res[1])}
+        if res[0] in ("refused", "dropped"):
+            return {"status": res[0], "state": json.loads(res[1])}
         view = _decode_view(_pairs(res[3]), res[4], res[5], _pairs(res[6]) if role == "chair" else None)
         return {"status": "ok", "state": json.loads(res[1]), "old": json.loads(res[2]) if res[2] else None} | view
 
@@ -382,8 +494,30 @@ class RedisStore:
         return bool(await self._detach_if(keys=[self._k(mid, "presence")], args=[str(room_id), conn, repr(at)]))
 
     async def clear(self, mid):
-        await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted")))
+        await self.r.delete(*(self._k(mid, n) for n in ("presence", "queue", "ctl", "muted", "waiting")))
         await self.r.srem(self._g("meetings"), str(mid))
+
+    # ---- admission (admission.py): rooms the chair dropped, rooms waiting to come in
+
+    async def dropped_change(self, mid, room_id, dropped: bool) -> bool:
+        """Keep the room out (or let it back in); False if it was so already. Bumps `rev` (written through)."""
+        return bool(
+            await self._dropped_change(keys=[self._k(mid, "ctl")], args=[str(room_id), "1" if dropped else "0", TTL_S])
+        )
+
+    async def waiting_put(self, mid, room_id, info: dict):
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(self._k(mid, "waiting"), str(room_id), json.dumps(info))
+            p.expire(self._k(mid, "waiting"), TTL_S)
+            await p.execute()
+
+    async def waiting_remove_if(self, mid, room_id, conn: str) -> bool:
+        """Forget the room's waiting connection if it is still `conn` (compare-and-delete, as presence)."""
+        return bool(await self._remove_if(keys=[self._k(mid, "waiting")], args=[str(room_id), conn]))
+
+    async def waiting_all(self, mid) -> dict[int, dict]:
+        raw = await self.r.hgetall(self._k(mid, "waiting"))
+        return {int(k): json.loads(v) for k, v in raw.items()}
 
     # ---- recovery and sweeping --------------------------------------------------
 
@@ -393,8 +527,11 @@ class RedisStore:
     async def restore(self, mid, ctl: dict, muted, queue) -> bool:
         """Put the meeting's durable state back unless it is live here already; True if it was put."""
         keys = [self._k(mid, n) for n in ("ctl", "muted", "queue")]
-        return bool(await self._restore(keys=keys, args=[json.dumps(ctl), json.dumps(list(muted)),
-                                                         json.dumps(list(queue)), TTL_S]))
+        return bool(
+            await self._restore(
+                keys=keys, args=[json.dumps(ctl), json.dumps(list(muted)), json.dumps(list(queue)), TTL_S]
+            )
+        )
 
     async def presence_put_if_absent(self, mid, room_id, info: dict) -> bool:
         async with self.r.pipeline(transaction=True) as p:
@@ -454,6 +591,12 @@ class RedisStore:
         await self._unlock(keys=[self._k(mid, f"lock:{name}")], args=[token])
 
 
+def dropped_of(ctl: dict) -> set[int]:
+    """The rooms the chair dropped and has not let back, from a ctl hash (Lua writes an empty list as {})."""
+    rooms = ctl.get("dropped")
+    return {int(r) for r in rooms} if isinstance(rooms, list) else set()
+
+
 def _pairs(flat: list) -> dict:
     """A hash as HGETALL returns it inside a Lua script: a flat list of fields and values."""
     return dict(zip(flat[::2], flat[1::2]))
@@ -461,8 +604,11 @@ def _pairs(flat: list) -> dict:
 
 def _decode_view(ctl: dict, muted, queue, presence: dict | None) -> dict:
     """The store's raw ctl hash, muted set, queue (and presence hash) as the domain layer reads them."""
-    out = {"ctl": {k: json.loads(v) for k, v in ctl.items()}, "muted": {int(x) for x in muted},
-           "queue": [int(x) for x in queue]}
+    out = {
+        "ctl": {k: json.loads(v) for k, v in ctl.items()},
+        "muted": {int(x) for x in muted},
+        "queue": [int(x) for x in queue],
+    }
     if presence is not None:
         out["presence"] = {int(k): json.loads(v) for k, v in presence.items()}
     return out

@@ -4,6 +4,7 @@ Each place records the worker holding it; that worker's heartbeat and the sweepe
 (heartbeat.py, sweeper.py) end a place whose worker or connection died without
 saying so. Imported through control.py (which re-exports join, detach and leave).
 """
+
 import asyncio
 import logging
 import time
@@ -18,8 +19,20 @@ from confserver.rooms import meetings, timeline
 from confserver.rooms.models import Meeting, MeetingState, Participation
 
 from . import heartbeat
-from .control import (CHAIR, LECTURE, ROOM, TO, Actor, Outcome, _queue_event, _room_ref, _set_program, chair_rooms,
-                      current_state, db)
+from .control import (
+    CHAIR,
+    LECTURE,
+    ROOM,
+    TO,
+    Actor,
+    Outcome,
+    _queue_event,
+    _room_ref,
+    _set_program,
+    chair_rooms,
+    current_state,
+    db,
+)
 from .live import get_store
 
 log = logging.getLogger(__name__)
@@ -66,14 +79,20 @@ async def chair_room(meeting_id: int) -> int | None:
     lookup = _chair_lookups.get(meeting_id)
     if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
         lookup = _chair_lookups[meeting_id] = asyncio.ensure_future(db(chair_room_sync)(meeting_id, True))
-        lookup.add_done_callback(lambda f: _chair_lookups.pop(meeting_id, None) if _chair_lookups.get(meeting_id) is f
-                                 else None)
+        lookup.add_done_callback(
+            lambda f: _chair_lookups.pop(meeting_id, None) if _chair_lookups.get(meeting_id) is f else None
+        )
     return await asyncio.shield(lookup)
 
 
 def info_of(actor: Actor, since: float | None = None) -> dict:
-    return {"conn": actor.conn, "session": actor.session, "role": actor.role, "since": since or time.time(),
-            "worker": heartbeat.WORKER_ID}
+    return {
+        "conn": actor.conn,
+        "session": actor.session,
+        "role": actor.role,
+        "since": since or time.time(),
+        "worker": heartbeat.WORKER_ID,
+    }
 
 
 async def join(actor: Actor) -> tuple[Outcome, str, dict]:
@@ -85,8 +104,11 @@ async def join(actor: Actor) -> tuple[Outcome, str, dict]:
     """
     if actor.role == ROOM and actor.room_id == await chair_room(actor.meeting_id):
         # The chair's console speaks for this room: a terminal here would take its place (issue 9, #7).
-        raise Forbidden("chair_room", "Phòng chủ trì do bàn điều khiển của chủ trì sử dụng; "
-                                      "thiết bị phòng không vào họp bằng liên kết phòng ở phòng này.")
+        raise Forbidden(
+            "chair_room",
+            "Phòng chủ trì do bàn điều khiển của chủ trì sử dụng; "
+            "thiết bị phòng không vào họp bằng liên kết phòng ở phòng này.",
+        )
     heartbeat.ensure_started()
     store = get_store()
     info = info_of(actor)
@@ -96,6 +118,10 @@ async def join(actor: Actor) -> tuple[Outcome, str, dict]:
         got = await store.join(actor.meeting_id, actor.room_id, info, role=actor.role, refuse=_REFUSE_JOIN)
         if got["status"] == "no_state":  # cleared again meanwhile (the meeting just ended)
             got = {"status": "refused", "state": state}
+    if got["status"] == "dropped":
+        from .admission import DROPPED_MESSAGE
+
+        raise Forbidden("room_dropped", DROPPED_MESSAGE)
     if got["status"] != "ok":
         if got.get("state") == MeetingState.ENDED:
             raise meetings.ended()
@@ -150,10 +176,21 @@ def _write_joins(batch):
         for (mid,) in {(a.meeting_id,) for a, _ in batch}:
             rows = [(a, at) for a, at in batch if a.meeting_id == mid]
             Participation.objects.filter(meeting_id=mid, room_id__in=[a.room_id for a, _ in rows]).exclude(
-                status=InviteStatus.JOINED).update(status=InviteStatus.JOINED, joined_at=rows[0][1])
-            TimelineEvent.objects.bulk_create([
-                TimelineEvent(meeting_id=mid, at=at, kind="join", actor=a.user if a.user and a.user.pk else None,
-                              room_id=a.room_id, data={"role": a.role}) for a, at in rows])
+                status=InviteStatus.JOINED
+            ).update(status=InviteStatus.JOINED, joined_at=rows[0][1])
+            TimelineEvent.objects.bulk_create(
+                [
+                    TimelineEvent(
+                        meeting_id=mid,
+                        at=at,
+                        kind="join",
+                        actor=a.user if a.user and a.user.pk else None,
+                        room_id=a.room_id,
+                        data={"role": a.role},
+                    )
+                    for a, at in rows
+                ]
+            )
 
 
 JOINS = _JoinWriter()
@@ -188,8 +225,9 @@ async def leave(actor: Actor, *, reason: str = "left") -> Outcome:
     ctl = await store.ctl_get(actor.meeting_id)
     if actor.room_id in (ctl.get("floor_room"), ctl.get("source_room")) and not actor.is_chair:
         out.events += await _set_program(actor.meeting_id, LECTURE, None)
-    await db(timeline.record)(Meeting(pk=actor.meeting_id), "leave", actor=actor.user,
-                              room=_room_ref(actor.room_id), reason=reason)
+    await db(timeline.record)(
+        Meeting(pk=actor.meeting_id), "leave", actor=actor.user, room=_room_ref(actor.room_id), reason=reason
+    )
     return out
 
 

@@ -6,10 +6,11 @@ reply. Server notifications (`event`) carry a per-session sequence number
 `seq` so a client that reconnects can ask for what it missed.
 docs/protocol.md explains it; docs/protocol-*.schema.json are generated from here.
 """
+
 import json
 import math
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -18,7 +19,7 @@ from confserver.fields import reject_nul
 MAX_MESSAGE_BYTES = 64 * 1024
 PEEK_MAX_CHARS = 1024  # frames up to this size have their id read for a rate_limited reply
 
-RequestId = Annotated[Union[int, Annotated[str, Field(max_length=64)]], Field(union_mode="left_to_right")]
+RequestId = Annotated[int | Annotated[str, Field(max_length=64)], Field(union_mode="left_to_right")]
 RoomId = Annotated[int, Field(ge=1)]
 
 
@@ -34,6 +35,7 @@ class Msg(BaseModel):
 
 # ---- client → server -------------------------------------------------------
 
+
 class Resume(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     session: str = Field(min_length=1, max_length=64)
@@ -42,6 +44,7 @@ class Resume(BaseModel):
 
 class Join(Msg):
     """First message on a connection: take the room's (or the chair's) place in the meeting."""
+
     type: Literal["join"]
     resume: Resume | None = None
 
@@ -55,6 +58,7 @@ class Ping(Msg):
     latest ping (or join) reply the client has read, and the reply brings a new one. A session
     more than `max_unacked` (in the join reply) notifications ahead of its acknowledgements is cut
     off with close code 4008 and resumes on reconnect."""
+
     type: Literal["ping"]
     ack: str | None = Field(default=None, min_length=1, max_length=32)
 
@@ -65,11 +69,13 @@ class GetSnapshot(Msg):
 
 class RaiseHand(Msg):
     """A room asks for the floor."""
+
     type: Literal["raise_hand"]
 
 
 class LowerHand(Msg):
     """A room withdraws its request, or gives back the floor it holds."""
+
     type: Literal["lower_hand"]
 
 
@@ -83,14 +89,23 @@ class RevokeFloor(Msg):
     type: Literal["revoke_floor"]
 
 
+class SetFloorLimit(Msg):
+    """The chair sets how long the room with the floor may speak (from when it got it), or clears it."""
+
+    type: Literal["set_floor_limit"]
+    limit_s: int | None = Field(default=None, ge=1, le=4 * 3600)
+
+
 class BroadcastRoom(Msg):
     """The chair makes one room what every room watches."""
+
     type: Literal["broadcast_room"]
     room_id: RoomId
 
 
 class LectureMode(Msg):
     """Everyone watches the chair."""
+
     type: Literal["lecture_mode"]
 
 
@@ -100,13 +115,30 @@ class MuteRoom(Msg):
     muted: bool
 
 
+class PinTier(Msg):
+    """The chair pins a room to a tier of the program's video (issue 15: full, t0t1 half the frames, t0 a
+    quarter, low the source's shared 320x180 layer, audio only), or lets its link decide again (tier null)."""
+
+    type: Literal["pin_tier"]
+    room_id: RoomId
+    tier: Literal["full", "t0t1", "t0", "low", "audio"] | None = None
+
+
 class DropRoom(Msg):
     type: Literal["drop_room"]
     room_id: RoomId
 
 
+class ReadmitRoom(Msg):
+    """ "Cho vào lại": a room the chair dropped may join again (it joins at once if it waits)."""
+
+    type: Literal["readmit_room"]
+    room_id: RoomId
+
+
 class SetState(Msg):
     """Move the meeting on: test_run, live, ended."""
+
     type: Literal["set_state"]
     state: Literal["test_run", "live", "ended"]
 
@@ -121,11 +153,13 @@ class RollCallEnd(Msg):
 
 class RollCallAnswer(Msg):
     """A room answers the roll call: present online."""
+
     type: Literal["roll_call_answer"]
 
 
 class RollCallMark(Msg):
     """The chair's operator marks a room (present in person, absent with a reason...)."""
+
     type: Literal["roll_call_mark"]
     room_id: RoomId
     status: Literal["not_marked", "present_online", "present_in_person", "absent"]
@@ -134,6 +168,7 @@ class RollCallMark(Msg):
 
 class SdpOffer(Msg):
     """WebRTC: the client's offer to the media relay; the reply carries the answer."""
+
     type: Literal["sdp_offer"]
     sdp: str = Field(min_length=10, max_length=60000)
 
@@ -147,18 +182,21 @@ class IceCandidate(Msg):
 
 class Multiview(Msg):
     """The chair console's grid: which rooms its extra video slots show (one page, up to 16)."""
+
     type: Literal["multiview"]
     room_ids: list[RoomId] = Field(max_length=16)
 
 
 class SetAgendaItem(Msg):
     """Paperless: the chair moves the meeting to an agenda item (null: none)."""
+
     type: Literal["agenda_item"]
     item_id: int | None = Field(ge=1)
 
 
 class Present(Msg):
     """Paperless: the presenter shows a document page; rooms in the synced view follow."""
+
     type: Literal["present"]
     version_id: int = Field(ge=1)
     page: int = Field(ge=1)
@@ -170,32 +208,65 @@ class PresentStop(Msg):
 
 class SyncState(Msg):
     """Paperless: where the synced view is (to jump back after reading elsewhere)."""
+
     type: Literal["sync_state"]
 
 
 class RecordingStart(Msg):
     """The chair starts (or restarts) recording the program, in the test run or while live."""
+
     type: Literal["recording_start"]
 
 
 class RecordingStop(Msg):
     """The chair stops recording (Decision 45/2018/QĐ-TTg: the chair decides whether it is recorded)."""
+
     type: Literal["recording_stop"]
 
 
-CLIENT_MODELS = (Join, Leave, Ping, GetSnapshot, RaiseHand, LowerHand, GrantFloor, RevokeFloor, BroadcastRoom,
-                 LectureMode, MuteRoom, DropRoom, SetState, RollCallStart, RollCallEnd, RollCallAnswer, RollCallMark,
-                 SdpOffer, IceCandidate, Multiview, SetAgendaItem, Present, PresentStop, SyncState, RecordingStart,
-                 RecordingStop)
-ClientMessage = Annotated[Union[CLIENT_MODELS], Field(discriminator="type")]
-CLIENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in CLIENT_MODELS)
+CLIENT_MODELS = (
+    Join,
+    Leave,
+    Ping,
+    GetSnapshot,
+    RaiseHand,
+    LowerHand,
+    GrantFloor,
+    RevokeFloor,
+    SetFloorLimit,
+    BroadcastRoom,
+    LectureMode,
+    MuteRoom,
+    PinTier,
+    DropRoom,
+    ReadmitRoom,
+    SetState,
+    RollCallStart,
+    RollCallEnd,
+    RollCallAnswer,
+    RollCallMark,
+    SdpOffer,
+    IceCandidate,
+    Multiview,
+    SetAgendaItem,
+    Present,
+    PresentStop,
+    SyncState,
+    RecordingStart,
+    RecordingStop,
+)
+# Union over the tuple: one class per message type (not writable with `|` without listing them again).
+ClientMessage = Annotated[Union[CLIENT_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+CLIENT_TYPES = frozenset(get_args(m.model_fields["type"].annotation)[0] for m in CLIENT_MODELS)
 _client_adapter = TypeAdapter(ClientMessage)
 
 
 # ---- server → client -------------------------------------------------------
 
+
 class Ok(BaseModel):
     """The reply to a request; `data` depends on the request."""
+
     type: Literal["ok"] = "ok"
     id: RequestId
     data: dict[str, Any] = Field(default_factory=dict)
@@ -210,6 +281,7 @@ class Error(BaseModel):
 
 class Event(BaseModel):
     """A notification. `event` names it; the other fields depend on it (see docs/protocol.md)."""
+
     model_config = ConfigDict(extra="allow")
     type: Literal["event"] = "event"
     seq: int
@@ -218,11 +290,29 @@ class Event(BaseModel):
 
 class Stats(BaseModel):
     """Media quality per room for the chair's console: frequent, not numbered, never replayed."""
+
     type: Literal["stats"] = "stats"
     rooms: dict[str, dict[str, Any]]
 
 
-ServerMessage = Annotated[Union[Ok, Error, Event, Stats], Field(discriminator="type")]
+class MayJoin(BaseModel):
+    """To a room's socket whose join was refused with not_started or room_dropped, and that waits:
+    join now (the meeting opened, or the chair let the room back). Not numbered, never replayed."""
+
+    type: Literal["may_join"] = "may_join"
+    reason: Literal["opened", "readmitted"]
+
+
+class RelayMove(BaseModel):
+    """To a room's socket whose relay died or is drained (issue 11; MEDIA_CASCADE): build a new peer connection
+    now and send its offer (`sdp_offer`) as for the first one; the socket stays. Not numbered, never replayed."""
+
+    type: Literal["relay_move"] = "relay_move"
+    epoch: int
+    reason: Literal["dead", "restarted", "draining"]
+
+
+ServerMessage = Annotated[Ok | Error | Event | Stats | MayJoin | RelayMove, Field(discriminator="type")]
 
 
 class ProtocolError(Exception):
@@ -284,7 +374,7 @@ def printable(text: str, limit: int = 80) -> str:
 
 def _surrogate_at(obj) -> tuple | None:
     """The path to a key or string holding a lone surrogate, or None (iterative: frames nest deep)."""
-    todo = [((), obj)]
+    todo: list[tuple[tuple, Any]] = [((), obj)]
     while todo:
         path, value = todo.pop()
         if isinstance(value, str):
@@ -344,9 +434,9 @@ def parse_client(raw: str | bytes) -> BaseModel:
         return _client_adapter.validate_python(obj)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = printable(".".join(str(p) for p in first["loc"][1:]) or "message")
+        field = printable(".".join(str(p) for p in first["loc"][1:]) or "message")
         code = {"extra_forbidden": "extra_field", "missing": "missing_field"}.get(first["type"], "invalid_field")
-        raise ProtocolError(code, f"Trường '{where}': {first['msg']}", rid) from None
+        raise ProtocolError(code, f"Trường '{field}': {first['msg']}", rid) from None
 
 
 def schemas() -> dict[str, dict]:

@@ -5,6 +5,7 @@ events reach this worker again (issue 9, #9).
 Events published while Redis was gone, or before this worker's subscriptions came back, are
 lost to its clients: the `resync` that follows makes them take a fresh snapshot instead.
 """
+
 import asyncio
 import logging
 import time
@@ -96,8 +97,9 @@ async def settle(mid: int):
         out.events += await _set_program(mid, LECTURE, None)
         gone.add(int(holder))
     for room_id in sorted(gone):
-        await db(timeline.record)(Meeting(pk=mid), "leave", actor=None, room=_room_ref(room_id),
-                                  reason="gone_during_outage")
+        await db(timeline.record)(
+            Meeting(pk=mid), "leave", actor=None, room=_room_ref(room_id), reason="gone_during_outage"
+        )
     if out.events:
         log.warning("meeting %s: %d rooms gone during the outage unqueued or off the floor", mid, len(gone))
         await tell(get_channel_layer(), mid, out)
@@ -125,6 +127,7 @@ async def _recover_meeting(mid: int, helds: list):
 async def resync(mids=None):
     """Once events reach this worker again, tell the clients of the meetings `mids` (None: all it
     serves) to take a fresh snapshot: what was published meanwhile is lost to them."""
+
     async def one(hub):
         end = time.monotonic() + PROBE_FOR_S
         while not await hub.probe() and time.monotonic() < end:

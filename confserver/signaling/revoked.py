@@ -1,4 +1,5 @@
 """Rooms whose links the chair revoked leave the meeting at once (rooms/tokens.py revokes)."""
+
 from . import control
 from .live import get_store
 

@@ -3,11 +3,16 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.urls import path
 
+from confserver.delegates.consumers import DelegateConsumer
 from confserver.rooms import tokens
+from confserver.twofactor.middleware import SecondFactorScope
 
 from .consumers import MeetingConsumer
 
-websocket_urlpatterns = [path("ws/meetings/<int:meeting_id>/", MeetingConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/meetings/<int:meeting_id>/", MeetingConsumer.as_asgi()),
+    path("ws/delegates/<int:meeting_id>/", DelegateConsumer.as_asgi()),  # issue 14: delegates' tablets
+]
 
 
 class SessionUnlessToken:
@@ -17,7 +22,8 @@ class SessionUnlessToken:
     go through AuthMiddlewareStack as usual."""
 
     def __init__(self, inner):
-        self.plain, self.with_session = inner, AuthMiddlewareStack(inner)
+        # An operator's session that has not passed a required second factor counts as none (twofactor/).
+        self.plain, self.with_session = inner, AuthMiddlewareStack(SecondFactorScope(inner))
 
     async def __call__(self, scope, receive, send):
         has_token = tokens.token_from_subprotocols(scope.get("subprotocols")) is not None

@@ -16,16 +16,20 @@ it buffers in Twisted whatever a client does not read. An acknowledgement is not
 a number the client could make up: it echoes the token of a ping reply (or the
 join reply), which it can only have read after every frame sent before it.
 """
+
 import asyncio
 import json
 import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from django.conf import settings
+
+from confserver.observability import metrics
+from confserver.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ class Session:
     queue: asyncio.Queue | None = None  # what the attached connection has yet to send
     on_close: Callable[[dict], Awaitable[None]] | None = None  # meeting-wide closes (ended)
     overflow: Callable[[], None] | None = None
+    # The attached connection's writer is idle and this sends a frame in the call (edge.text_sender): a
+    # notification with nothing queued before it skips the queue and the writer's task step (issue 11).
+    direct: Callable[[str], None] | None = None
 
     @property
     def is_chair(self) -> bool:
@@ -60,15 +67,25 @@ class Session:
     def stamp_event(self, event: dict) -> str:
         return self.stamp(json.dumps(event, ensure_ascii=False, separators=(",", ":"))[1:-1])
 
-    def deliver(self, text: str):
+    def deliver(self, text: str) -> bool:
+        """Send or queue a numbered notification; True when it went to the socket in the call."""
         if self.queue is None:
-            return  # detached: the outbox keeps it for a resume
+            return False  # detached: the outbox keeps it for a resume
         if self.seq - self.acked > settings.SIGNALING_MAX_BACKLOG:
-            return self._overflow()
+            self._overflow()
+            return False
+        if self.direct is not None and not self.queue.qsize():
+            try:
+                self.direct(text)
+                return True
+            except Exception:  # the writer meets it again and cuts the connection off its way
+                log.exception("session %s: sending a notification failed", self.id)
+                self.direct = None
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
             self._overflow()
+        return False
 
     def _overflow(self):
         self.queue = None
@@ -107,6 +124,7 @@ class Session:
     def attach(self, on_close, overflow, acked: int) -> asyncio.Queue:
         """Feed a connection from now on; the client has (or is about to get) everything up to `acked`."""
         self.detached_at = None
+        self.direct = None  # until the connection's writer runs
         self.acked = acked
         self.queue = asyncio.Queue(maxsize=settings.SIGNALING_MAX_BACKLOG)
         self.on_close, self.overflow = on_close, overflow
@@ -119,6 +137,10 @@ class Hub:
     def __init__(self, meeting_id: int, layer, group: str):
         self.meeting_id, self.layer, self.group = meeting_id, layer, group
         self.sessions: dict[str, Session] = {}
+        # The chair's sessions apart: a chair-only event (a room's presence, at every join) goes to them without
+        # a pass over the meeting's thousands of room sessions (issue 11, item 6: that pass made 5,000 joins
+        # quadratic, each one a loop over every session of the worker).
+        self.chairs: dict[str, Session] = {}
         self.channel = ""
         self.task: asyncio.Task | None = None
         self._probes: dict[str, asyncio.Future] = {}
@@ -161,8 +183,11 @@ class Hub:
     def deliver_local(self, event: dict):
         """Hand an event to this process's sessions of the meeting, without the channel layer."""
         body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        sent = 0
         for s in list(self.sessions.values()):
-            s.deliver(s.stamp(body))
+            sent += s.deliver(s.stamp(body))
+        if sent:
+            metrics.EVENTS_SENT.inc(sent)
 
     async def _dispatch(self, message: dict):
         if message.get("type") == "meeting.probe":
@@ -172,10 +197,11 @@ class Hub:
             return
         if message.get("type") == "meeting.event":
             body = json.dumps(message["event"], ensure_ascii=False, separators=(",", ":"))[1:-1]
-            chair_only = message.get("to") == CHAIR
-            for s in list(self.sessions.values()):
-                if not chair_only or s.is_chair:
-                    s.deliver(s.stamp(body))
+            sent = 0
+            for s in list((self.chairs if message.get("to") == CHAIR else self.sessions).values()):
+                sent += s.deliver(s.stamp(body))
+            if sent:
+                metrics.EVENTS_SENT.inc(sent)  # the writers count the ones they send
         else:
             for s in list(self.sessions.values()):
                 if s.on_close is not None:
@@ -199,6 +225,8 @@ async def open_session(key: tuple, layer, group: str) -> Session:
             await hub.start()
     s = Session(id=secrets.token_urlsafe(16), key=key)
     hub.sessions[s.id] = s
+    if s.is_chair:
+        hub.chairs[s.id] = s
     _sessions[s.id] = s
     return s
 
@@ -213,7 +241,7 @@ def resume(session_id: str, key: tuple) -> Session | None:
 
 def detach(s: Session):
     s.queue = None
-    s.on_close = s.overflow = None
+    s.on_close = s.overflow = s.direct = None
     s.detached_at = time.monotonic()
 
 
@@ -223,13 +251,11 @@ async def close(s: Session):
     hub = _hubs.get(s.key[0])
     if hub is not None:
         hub.sessions.pop(s.id, None)
+        hub.chairs.pop(s.id, None)
         if not hub.sessions and hub.task is not None:
             _hubs.pop(s.key[0], None)
-            hub.task.cancel()
-            try:
-                await hub.task
-            except asyncio.CancelledError:
-                pass
+            # cancelled again until it ends: its Redis reads can take a cancel in (confserver/tasks.py)
+            await cancel_and_wait([hub.task])
 
 
 async def close_all():

@@ -6,6 +6,7 @@ holding worker's own timer goes first) leaves, with every consequence of
 control.leave. Every worker sweeps; a short lock lets one act per meeting and
 round, and leave's compare-and-delete makes a second one harmless.
 """
+
 import logging
 import time
 
@@ -62,8 +63,14 @@ async def sweep_meeting(mid: int) -> int:
             continue
         if now - info["detached"] <= settings.SIGNALING_GRACE_S + settings.SIGNALING_HEARTBEAT_S:
             continue
-        gone = control.Actor(user=None, meeting_id=mid, role=info.get("role", control.ROOM), room_id=room_id,
-                             room_name="", conn=info["conn"])
+        gone = control.Actor(
+            user=None,
+            meeting_id=mid,
+            role=info.get("role", control.ROOM),
+            room_id=room_id,
+            room_name="",
+            conn=info["conn"],
+        )
         out = await control.leave(gone, reason="connection_lost")
         if out.events:
             ended += 1

@@ -3,6 +3,7 @@
 Used where the thing under test is the deployed shape itself (several daphne
 workers sharing Redis, a browser talking to a server): nothing here is mocked.
 """
+
 import os
 import secrets
 import socket
@@ -51,30 +52,34 @@ def throwaway_database(base_url: str | None):
 def server_env(database_url: str, ports: list[int], **extra) -> dict:
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", RUN_KEY)
-    env.update({
-        "DATABASE_URL": database_url,
-        "LIVE_PREFIX": f"live-{uuid.uuid4().hex[:10]}",
-        "CHANNEL_PREFIX": f"live-{uuid.uuid4().hex[:10]}",
-        "WS_ALLOWED_ORIGINS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
-        "MEDIA_ICE_HOSTS": "127.0.0.1",
-        "DJANGO_SETTINGS_MODULE": "confserver.settings",
-        "CONFSERVER_VAR_DIR": tempfile.mkdtemp(prefix="confserver-var-"),
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "LIVE_PREFIX": f"live-{uuid.uuid4().hex[:10]}",
+            "CHANNEL_PREFIX": f"live-{uuid.uuid4().hex[:10]}",
+            "WS_ALLOWED_ORIGINS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
+            "MEDIA_ICE_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "confserver.settings",
+            "CONFSERVER_VAR_DIR": tempfile.mkdtemp(prefix="confserver-var-"),
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
 def manage(env: dict, *args, timeout=300) -> str:
-    out = subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True,
-                         text=True, timeout=timeout)
+    out = subprocess.run(
+        [PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     if out.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
 
 
 def run_python(env: dict, module: str, *args, timeout=300) -> str:
-    out = subprocess.run([PYTHON, "-m", module, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run(
+        [PYTHON, "-m", module, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     if out.returncode:
         raise RuntimeError(f"python -m {module} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
@@ -94,11 +99,25 @@ def wait_port(port: int, proc: subprocess.Popen, timeout=90.0):
 
 
 @contextmanager
-def daphne(env: dict, port: int, log_path: Path | None = None):
-    """One daphne worker on 127.0.0.1:port; stopped (and reaped) on exit."""
+def daphne(env: dict, port: int, log_path: Path | None = None, *options: str, app: str = "confserver.asgi:application"):
+    """One daphne worker on 127.0.0.1:port serving `app` (`options`: more of daphne's own); stopped (and reaped) on
+    exit."""
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                             "confserver.asgi:application"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            *options,
+            app,
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )
     try:
         wait_port(port, proc)
         yield proc

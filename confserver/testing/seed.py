@@ -7,6 +7,7 @@ terminal, creates a meeting hosted by the central unit for the first N rooms
 (plus the chair's) in the test run, and prints the meeting id, a host session
 cookie and the room tokens.
 """
+
 import argparse
 import json
 import os
@@ -32,6 +33,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--rooms", type=int, default=160)
     p.add_argument("--structure", default="2025")
+    p.add_argument("--state", choices=("scheduled", "test_run"), default="test_run")
     args = p.parse_args()
 
     data = settings.BASE_DIR / "confserver" / "rooms" / "data" / f"units-{args.structure}.jsonl"
@@ -41,13 +43,25 @@ def main():
     host, _ = User.objects.get_or_create(username="seed-host", defaults={"role": Role.HOST, "unit": central})
     rooms = list(Room.objects.exclude(unit=central).order_by("unit__path")[: args.rooms])
     have = set(User.objects.filter(role=Role.TERMINAL).values_list("room_id", flat=True))
-    User.objects.bulk_create([User(username=f"seed-t-{r.id}", role=Role.TERMINAL, unit_id=r.unit_id, room=r)
-                              for r in rooms if r.id not in have], batch_size=1000)
+    User.objects.bulk_create(
+        [
+            User(username=f"seed-t-{r.id}", role=Role.TERMINAL, unit_id=r.unit_id, room=r)
+            for r in rooms
+            if r.id not in have
+        ],
+        batch_size=1000,
+    )
     start = timezone.now()
-    m = meetings.create_meeting(host, host_unit_code="VN", title="Tải thử", scheduled_start=start,
-                                scheduled_end=start + timedelta(hours=3),
-                                selection=meetings.Selection(mode="units", unit_codes=tuple(r.unit.code for r in rooms)))
-    meetings.change_state(host, m.id, "test_run")
+    m = meetings.create_meeting(
+        host,
+        host_unit_code="VN",
+        title="Tải thử",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=3),
+        selection=meetings.Selection(mode="units", unit_codes=tuple(r.unit.code for r in rooms)),
+    )
+    if args.state == "test_run":
+        meetings.change_state(host, m.id, "test_run")
     session = SessionStore()
     session[SESSION_KEY] = str(host.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -55,8 +69,15 @@ def main():
     session.create()
     terminals = list(User.objects.filter(role=Role.TERMINAL, room__in=rooms).order_by("room__unit__path"))
     links = tokens.links_for(m, terminals, by=host)
-    print(json.dumps({"meeting_id": m.id, "host_cookie": session.session_key,
-                      "rooms": [{"room_id": t.room_id, "token": tokens.sign(links[t.pk])} for t in terminals]}))
+    print(
+        json.dumps(
+            {
+                "meeting_id": m.id,
+                "host_cookie": session.session_key,
+                "rooms": [{"room_id": t.room_id, "token": tokens.sign(links[t.pk])} for t in terminals],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

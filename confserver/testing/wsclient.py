@@ -1,4 +1,5 @@
 """A small asyncio client of the meeting protocol over a real WebSocket (aiohttp), for tests and benches."""
+
 import asyncio
 import itertools
 import json
@@ -19,6 +20,8 @@ class MeetingClient:
         self.ws = None
         self.reader = None
         self.stats: dict = {}
+        self.may_join: asyncio.Queue = asyncio.Queue()  # `may_join` pushes to a waiting socket (docs/protocol.md)
+        self.relay_moves: asyncio.Queue = asyncio.Queue()  # `relay_move`: reconnect the media (MEDIA_CASCADE)
         self.seq = self.acked = 0
         self.ack_every = 100
         self.ack_token = None
@@ -28,8 +31,9 @@ class MeetingClient:
         headers = {"Origin": self.base}
         if self.cookie:
             headers["Cookie"] = f"sessionid={self.cookie}"
-        self.ws = await self.http.ws_connect(url, headers=headers, heartbeat=None, max_msg_size=0,
-                                             protocols=ws_subprotocols(self.token))
+        self.ws = await self.http.ws_connect(
+            url, headers=headers, heartbeat=None, max_msg_size=0, protocols=ws_subprotocols(self.token)
+        )
         self.reader = asyncio.ensure_future(self._read())
         return self
 
@@ -58,6 +62,10 @@ class MeetingClient:
                     asyncio.ensure_future(self.ws.send_str(json.dumps(ping)))
             elif msg["type"] == "stats":
                 self.stats = msg["rooms"]
+            elif msg["type"] == "may_join":
+                self.may_join.put_nowait((at, msg))
+            elif msg["type"] == "relay_move":
+                self.relay_moves.put_nowait((at, msg))
 
     async def request(self, type, timeout=10, **fields):
         rid = next(self.ids)

@@ -1,18 +1,61 @@
 """What a page shows a person, and the English words that must not be in it (issue 12, item 13):
 Django admin's untranslated chrome, English model and field names, raw timeline kinds, JS error text."""
+
 import html
 import re
 
 # Whole words or phrases, case-sensitive unless (?i) is given.
 ENGLISH = [
-    r"Skip", r"Toggle", r"(?i)\btheme\b", r"Log ?in", r"Log ?out", r"Sign ?(in|out)", r"Username", r"Password",
-    r"(?i)\bpublications?\b", r"(?i)read receipts?", r"(?i)webhook deliver", r"(?i)\btimeline\b", r"object \(",
-    r"\bcreated\b", r"\bAdd\b", r"\bChange\b", r"\bDelete\b", r"\bSave\b", r"\bHistory\b", r"View site",
-    r"\bFilter\b", r"\bSearch\b", r"\bSelect\b", r"\bHome\b", r"Welcome", r"Model name", r"Show counts",
-    r"Hide counts", r"Django", r"(?i)\bparticipations?\b", r"Created by", r"\bBy kind\b", r"\bkind\b",
-    r"\bjoin\b", r"\bstate\b", r"Sidebar", r"Breadcrumbs", r"\bentries\b", r"\bError\b", r"Cannot",
-    r"\bnull\b", r"\bundefined\b", r"Failed to", r"\bobject\b", r"\bdocument (page|version)s?\b",
-    r"\bLive ?state\b", r"\bmeeting\b", r"\broom\b", r"\bReset\b", r"\bFilter navigation\b",
+    r"Skip",
+    r"Toggle",
+    r"(?i)\btheme\b",
+    r"Log ?in",
+    r"Log ?out",
+    r"Sign ?(in|out)",
+    r"Username",
+    r"Password",
+    r"(?i)\bpublications?\b",
+    r"(?i)read receipts?",
+    r"(?i)webhook deliver",
+    r"(?i)\btimeline\b",
+    r"object \(",
+    r"\bcreated\b",
+    r"\bAdd\b",
+    r"\bChange\b",
+    r"\bDelete\b",
+    r"\bSave\b",
+    r"\bHistory\b",
+    r"View site",
+    r"\bFilter\b",
+    r"\bSearch\b",
+    r"\bSelect\b",
+    r"\bHome\b",
+    r"Welcome",
+    r"Model name",
+    r"Show counts",
+    r"Hide counts",
+    r"Django",
+    r"(?i)\bparticipations?\b",
+    r"Created by",
+    r"\bBy kind\b",
+    r"\bkind\b",
+    r"\bjoin\b",
+    r"\bstate\b",
+    r"Sidebar",
+    r"Breadcrumbs",
+    r"\bentries\b",
+    r"\bError\b",
+    r"Cannot",
+    r"\bnull\b",
+    r"\bundefined\b",
+    r"Failed to",
+    r"\bobject\b",
+    r"\bdocument (page|version)s?\b",
+    r"\bLive ?state\b",
+    r"\bmeeting\b",
+    r"\broom\b",
+    r"\bReset\b",
+    r"\bFilter navigation\b",
 ]
 
 
@@ -41,5 +84,5 @@ def english_in(text: str) -> list[str]:
     found = []
     for pat in _PATTERNS:
         for m in pat.finditer(text):
-            found.append(text[max(0, m.start() - 30):m.end() + 30].strip())
+            found.append(text[max(0, m.start() - 30) : m.end() + 30].strip())
     return found

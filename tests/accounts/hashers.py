@@ -1,5 +1,6 @@
 """A real password hasher that counts how often it hashed (tests assert throttled attempts hash nothing);
 DELAY_S makes each hash take that long, as a real one does, so parallel attempts overlap."""
+
 import threading
 import time
 

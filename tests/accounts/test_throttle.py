@@ -1,4 +1,5 @@
 """Issue 9, finding 10: failed sign-ins are throttled per account and per address, before hashing."""
+
 import logging
 import os
 import re
@@ -20,8 +21,13 @@ def own_counters(settings):
     """The real cache (Redis when REDIS_URL is set), under a prefix no other test or worker shares."""
     prefix = f"test-signin-{uuid.uuid4().hex}"
     if os.environ.get("REDIS_URL"):
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                       "LOCATION": os.environ["REDIS_URL"], "KEY_PREFIX": prefix}}
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": os.environ["REDIS_URL"],
+                "KEY_PREFIX": prefix,
+            }
+        }
     else:
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": prefix}}
     settings.LOGIN_FAILURES_PER_ACCOUNT = 5

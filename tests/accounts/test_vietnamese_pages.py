@@ -4,6 +4,7 @@ Each page is rendered by the real views (Django's test client) and its visible t
 (tests/accounts/english.py): Django admin's chrome ("Skip to main content", "Toggle theme"), English model
 and field names ("Publications", "Read receipts", "Created by"), "Participation object (1)", raw timeline kinds.
 """
+
 import gettext
 import shutil
 import subprocess
@@ -34,17 +35,31 @@ def fast_hash(settings):
 @pytest.fixture
 def world(hue2025, fast_hash, when):
     """An administrator, and one meeting of Huế with a row in every table the admin lists."""
-    boss = User.objects.create_user("quantri-t", password="pw-123456", role=Role.ADMIN, is_staff=True,
-                                    is_superuser=True, unit=hue2025)
-    m = meetings.create_meeting(boss, host_unit_code="46", title="Họp trực tuyến tháng Năm",
-                                scheduled_start=when[0], scheduled_end=when[1],
-                                selection=meetings.Selection(mode="subtree"))
+    boss = User.objects.create_user(
+        "quantri-t", password="pw-123456", role=Role.ADMIN, is_staff=True, is_superuser=True, unit=hue2025
+    )
+    m = meetings.create_meeting(
+        boss,
+        host_unit_code="46",
+        title="Họp trực tuyến tháng Năm",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=meetings.Selection(mode="subtree"),
+    )
     part = m.participations.select_related("room").first()
     timeline.record(m, "state", actor=boss, state="test_run", previous="scheduled")
     timeline.record(m, "join", room=part.room)
     doc = Document.objects.create(meeting=m, title="Báo cáo kinh tế", created_by=boss)
-    version = DocumentVersion.objects.create(document=doc, number=1, filename="bao-cao.pdf", sha256="0" * 64,
-                                             size=1000, page_count=3, uploaded_by=boss, signature_status="unsigned")
+    version = DocumentVersion.objects.create(
+        document=doc,
+        number=1,
+        filename="bao-cao.pdf",
+        sha256="0" * 64,
+        size=1000,
+        page_count=3,
+        uploaded_by=boss,
+        signature_status="unsigned",
+    )
     now = timezone.now()
     pub = Publication.objects.create(meeting=m, number=1, published_by=boss, published_at=now)
     WebhookDelivery.objects.create(publication=pub, url="https://tin.example.vn/hook", payload={})
@@ -80,8 +95,15 @@ def test_admin_index_change_lists_and_forms_are_vietnamese(world):
     c = Client()
     c.force_login(world["admin"])
     index = scan(c, "/admin/")
-    for name in ("Chương trình họp", "Diễn biến cuộc họp", "Tài liệu đã đọc", "Các lần phát hành chương trình",
-                 "Thông báo gửi đi (webhook)", "Quản trị hệ thống hội nghị trực tuyến", "Đăng xuất"):
+    for name in (
+        "Chương trình họp",
+        "Diễn biến cuộc họp",
+        "Tài liệu đã đọc",
+        "Các lần phát hành chương trình",
+        "Thông báo gửi đi (webhook)",
+        "Quản trị hệ thống hội nghị trực tuyến",
+        "Đăng xuất",
+    ):
         assert name in index, name
     # Every list the admin offers, and the forms of the rows made above.
     for model, model_admin in admin.site._registry.items():
@@ -181,25 +203,30 @@ def test_signing_out_lands_on_the_sign_in_page(world):
     assert r.status_code == 302 and r["Location"] == "/login/"
 
 
-@pytest.mark.parametrize("role, next_url, lands", [
-    (Role.HOST, "", "/web/host.html"),
-    (Role.HOST, "/web/host.html?meeting=4", "/web/host.html?meeting=4"),
-    (Role.HOST, "/web/review.html", "/web/review.html"),
-    (Role.HOST, "/admin/", "/web/host.html"),  # not staff: the admin would refuse it
-    (Role.REVIEWER, "", "/web/review.html"),
-    (Role.REVIEWER, "/web/host.html", "/web/review.html"),
-    (Role.REVIEWER, "/web/index.html", "/web/review.html"),
-    (Role.REVIEWER, "/web/minutes.html?meeting=2", "/web/minutes.html?meeting=2"),
-    (Role.ADMIN, "", "/home/"),
-    (Role.ADMIN, "/web/host.html", "/web/host.html"),
-    (Role.ADMIN, "/admin/", "/admin/"),
-])
+@pytest.mark.parametrize(
+    "role, next_url, lands",
+    [
+        (Role.HOST, "", "/web/host.html"),
+        (Role.HOST, "/web/host.html?meeting=4", "/web/host.html?meeting=4"),
+        (Role.HOST, "/web/review.html", "/web/review.html"),
+        (Role.HOST, "/admin/", "/web/host.html"),  # not staff: the admin would refuse it
+        (Role.REVIEWER, "", "/web/review.html"),
+        (Role.REVIEWER, "/web/host.html", "/web/review.html"),
+        (Role.REVIEWER, "/web/index.html", "/web/review.html"),
+        (Role.REVIEWER, "/web/minutes.html?meeting=2", "/web/minutes.html?meeting=2"),
+        (Role.ADMIN, "", "/home/"),
+        (Role.ADMIN, "/web/host.html", "/web/host.html"),
+        (Role.ADMIN, "/admin/", "/admin/"),
+    ],
+)
 def test_each_role_lands_on_its_own_page(fast_hash, hue2025, role, next_url, lands):
     staff = role == Role.ADMIN
-    User.objects.create_user("nguoi-dung", password="pw-123456", role=role, unit=hue2025, is_staff=staff,
-                             is_superuser=staff)
-    r = Client().post("/login/" + (f"?next={next_url}" if next_url else ""),
-                      {"username": "nguoi-dung", "password": "pw-123456"})
+    User.objects.create_user(
+        "nguoi-dung", password="pw-123456", role=role, unit=hue2025, is_staff=staff, is_superuser=staff
+    )
+    r = Client().post(
+        "/login/" + (f"?next={next_url}" if next_url else ""), {"username": "nguoi-dung", "password": "pw-123456"}
+    )
     assert r.status_code == 302 and r["Location"] == lands
 
 
@@ -226,8 +253,12 @@ def test_a_host_at_the_admin_sign_in_is_told_why_in_vietnamese(world, make_user,
 
 def test_the_throttles_refusal_is_on_the_sign_in_page(fast_hash, make_user, settings):
     settings.LOGIN_FAILURES_PER_ACCOUNT = 2
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"signin-page-{timezone.now().timestamp()}"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"signin-page-{timezone.now().timestamp()}",
+        }
+    }
     make_user("chutri-khoa", Role.HOST)
     c = Client()
     for i in range(2):
@@ -237,4 +268,3 @@ def test_the_throttles_refusal_is_on_the_sign_in_page(fast_hash, make_user, sett
     text = visible_text(r.content.decode())
     assert "Đăng nhập sai quá nhiều lần" in text and 'class="errornote"' in r.content.decode()
     assert "Tên đăng nhập" in text and not english_in(text)
-

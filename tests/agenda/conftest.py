@@ -1,5 +1,6 @@
 """Agenda fixtures: a meeting of Huế with its people, files under a temporary MEDIA_ROOT,
 and generated Vietnamese PDFs."""
+
 import io
 import random
 from dataclasses import dataclass
@@ -55,8 +56,14 @@ class World:
 @pytest.fixture
 def world(hue2025, make_user, when):
     """The city of Huế hosts a meeting with one invited commune; people around it."""
-    hanoi = AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong",
-                                     level=1, parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    hanoi = AdminUnit.objects.create(
+        code="01",
+        name="Thành phố Hà Nội",
+        division_type="thanh_pho_trung_uong",
+        level=1,
+        parent=AdminUnit.objects.get(code="VN"),
+        path="VN.01.",
+    )
     communes = list(AdminUnit.objects.filter(parent=hue2025).order_by("code")[:2])
     c_in, c_out = communes
     room_in, room_out = Room.objects.get(unit=c_in), Room.objects.get(unit=c_out)
@@ -71,12 +78,22 @@ def world(hue2025, make_user, when):
         "term_out": make_user("t_out", Role.TERMINAL, unit=c_out, room=room_out),
         "term_host": make_user("t_host", Role.TERMINAL, unit=hue2025, room=Room.objects.get(unit=hue2025)),
     }
-    m = meetings.create_meeting(users["host"], host_unit_code="46", title="Họp giao ban tháng 7",
-                                scheduled_start=when[0], scheduled_end=when[1],
-                                selection=Selection(mode="units", unit_codes=(c_in.code,)))
-    other = meetings.create_meeting(users["host"], host_unit_code="46", title="Họp chuyên đề",
-                                    scheduled_start=when[0], scheduled_end=when[1],
-                                    selection=Selection(mode="units", unit_codes=(c_out.code,)))
+    m = meetings.create_meeting(
+        users["host"],
+        host_unit_code="46",
+        title="Họp giao ban tháng 7",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=Selection(mode="units", unit_codes=(c_in.code,)),
+    )
+    other = meetings.create_meeting(
+        users["host"],
+        host_unit_code="46",
+        title="Họp chuyên đề",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=Selection(mode="units", unit_codes=(c_out.code,)),
+    )
     return World(users, m, other, room_in, room_out)
 
 

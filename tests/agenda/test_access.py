@@ -1,5 +1,6 @@
 """Who may read what: drafts, confidential documents, rooms not invited, reviewers,
 hosts outside the subtree; in the domain and over HTTP with coded errors."""
+
 import pytest
 
 from confserver.agenda import access, documents, publish, search
@@ -13,8 +14,12 @@ from .conftest import PHRASE, make_pdf
 @pytest.fixture
 def docs(world, item, phrase_pdf):
     public = world.upload(phrase_pdf, title="Báo cáo công khai", item_id=item.id)
-    secret = world.upload(make_pdf(2, seed=9, extra={1: "Phương án nhân sự họp không giấy mật."}),
-                          title="Phương án nhân sự", item_id=item.id, confidential=True)
+    secret = world.upload(
+        make_pdf(2, seed=9, extra={1: "Phương án nhân sự họp không giấy mật."}),
+        title="Phương án nhân sự",
+        item_id=item.id,
+        confidential=True,
+    )
     return public, secret
 
 
@@ -36,10 +41,15 @@ def codes(world, doc):
 def test_drafts_are_for_the_chair_side_only(world, docs):
     public, secret = docs
     assert codes(world, public.document) == {
-        "host": "ok", "admin": "ok",
-        "commune_host": "outside_subtree", "hanoi_host": "outside_subtree",
-        "reviewer": "agenda_not_published", "hanoi_reviewer": "not_visible",
-        "term_in": "agenda_not_published", "term_host": "agenda_not_published", "term_out": "room_not_invited",
+        "host": "ok",
+        "admin": "ok",
+        "commune_host": "outside_subtree",
+        "hanoi_host": "outside_subtree",
+        "reviewer": "agenda_not_published",
+        "hanoi_reviewer": "not_visible",
+        "term_in": "agenda_not_published",
+        "term_host": "agenda_not_published",
+        "term_out": "room_not_invited",
     }
 
 
@@ -47,15 +57,27 @@ def test_after_publication(world, docs):
     public, secret = docs
     publish.publish(world.users["host"], world.meeting)
     assert codes(world, public.document) == {
-        "host": "ok", "admin": "ok", "commune_host": "outside_subtree", "hanoi_host": "outside_subtree",
-        "reviewer": "ok", "hanoi_reviewer": "not_visible",
-        "term_in": "ok", "term_host": "ok", "term_out": "room_not_invited",
+        "host": "ok",
+        "admin": "ok",
+        "commune_host": "outside_subtree",
+        "hanoi_host": "outside_subtree",
+        "reviewer": "ok",
+        "hanoi_reviewer": "not_visible",
+        "term_in": "ok",
+        "term_host": "ok",
+        "term_out": "room_not_invited",
     }
     # confidential: the invited rooms and the chair side, nobody else
     assert codes(world, secret.document) == {
-        "host": "ok", "admin": "ok", "commune_host": "outside_subtree", "hanoi_host": "outside_subtree",
-        "reviewer": "confidential", "hanoi_reviewer": "not_visible",
-        "term_in": "ok", "term_host": "ok", "term_out": "room_not_invited",
+        "host": "ok",
+        "admin": "ok",
+        "commune_host": "outside_subtree",
+        "hanoi_host": "outside_subtree",
+        "reviewer": "confidential",
+        "hanoi_reviewer": "not_visible",
+        "term_in": "ok",
+        "term_host": "ok",
+        "term_out": "room_not_invited",
     }
 
 
@@ -64,16 +86,21 @@ def test_reviewers_do_not_even_see_confidential_titles(world, docs):
     publish.publish(world.users["host"], world.meeting)
     assert [d.title for d in documents.documents_for(world.users["reviewer"], world.meeting)] == ["Báo cáo công khai"]
     assert {d.title for d in documents.documents_for(world.users["term_in"], world.meeting)} == {
-        "Báo cáo công khai", "Phương án nhân sự"}
+        "Báo cáo công khai",
+        "Phương án nhân sự",
+    }
     # and search does not leak them either
     assert {h.document_title for h in search.search(world.users["reviewer"], "hop khong giay")} == {"Báo cáo công khai"}
     assert {h.document_title for h in search.search(world.users["term_in"], "hop khong giay")} == {
-        "Báo cáo công khai", "Phương án nhân sự"}
+        "Báo cáo công khai",
+        "Phương án nhân sự",
+    }
 
 
 def test_a_started_meeting_is_released_without_publication(world, docs):
     public, _ = docs
     from confserver.rooms import meetings
+
     meetings.change_state(world.users["host"], world.meeting.id, "test_run")
     public.document.meeting.refresh_from_db()
     assert access.check_can_open(world.users["term_in"], public.document) == access.ROOM

@@ -1,5 +1,6 @@
 """Agenda items (CRUD, order, edits refused once ended) and the live side: current
 item and synced view, checked by their events and by the stored state."""
+
 import json
 
 import pytest
@@ -75,10 +76,12 @@ def run(world, *states):
 
 def test_no_edits_once_ended(world, item):
     run(world, "test_run", "live", "ended")
-    for call in (lambda: agenda.create_item(world.users["host"], world.meeting, title="x"),
-                 lambda: agenda.update_item(world.users["host"], item, title="y"),
-                 lambda: agenda.reorder(world.users["host"], world.meeting, [item.id]),
-                 lambda: agenda.delete_item(world.users["host"], item)):
+    for call in (
+        lambda: agenda.create_item(world.users["host"], world.meeting, title="x"),
+        lambda: agenda.update_item(world.users["host"], item, title="y"),
+        lambda: agenda.reorder(world.users["host"], world.meeting, [item.id]),
+        lambda: agenda.delete_item(world.users["host"], item),
+    ):
         with pytest.raises(Conflict) as err:
             call()
         assert err.value.code == "meeting_ended"
@@ -118,8 +121,12 @@ def test_synced_view(world, item):
     with pytest.raises(Conflict):
         sync.present(world.users["host"], world.meeting, v.id, 1)
     run(world, "test_run", "live")
-    assert sync.get_sync_state(world.meeting) == {"meeting_id": world.meeting.id, "seq": 0, "agenda_item": None,
-                                                  "present": None}
+    assert sync.get_sync_state(world.meeting) == {
+        "meeting_id": world.meeting.id,
+        "seq": 0,
+        "agenda_item": None,
+        "present": None,
+    }
     for page in (0, 5):
         with pytest.raises(DomainError) as err:
             sync.present(world.users["host"], world.meeting, v.id, page)
@@ -132,7 +139,12 @@ def test_synced_view(world, item):
     e = sync.present(world.users["host"], world.meeting, v.id, 3)
     events.PresentEvent.model_validate(e)
     assert (e["event"], e["version_id"], e["document_id"], e["page"], e["page_count"]) == (
-        "present", v.id, v.document_id, 3, 4)
+        "present",
+        v.id,
+        v.document_id,
+        3,
+        4,
+    )
     assert e["presenter"] == {"user_id": world.users["host"].id, "room_id": None}
     assert sync.get_sync_state(world.meeting)["present"] == e
 
@@ -162,11 +174,16 @@ def test_sync_state_over_http(world, item, client):
     sync.set_current_item(world.users["host"], world.meeting, item.id)
     e = sync.present(world.users["host"], world.meeting, v.id, 2)
     from confserver.rooms import tokens
-    r = client.get(f"/api/agenda/meetings/{world.meeting.id}/sync",
-                   HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_in'], world.meeting)}")
+
+    r = client.get(
+        f"/api/agenda/meetings/{world.meeting.id}/sync",
+        HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_in'], world.meeting)}",
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["present"] == e and body["agenda_item"]["item"]["id"] == item.id and body["seq"] == e["seq"]
-    r = client.get(f"/api/agenda/meetings/{world.meeting.id}/sync",
-                   HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_out'], world.meeting)}")
+    r = client.get(
+        f"/api/agenda/meetings/{world.meeting.id}/sync",
+        HTTP_AUTHORIZATION=f"Bearer {tokens.make_room_token(world.users['term_out'], world.meeting)}",
+    )
     assert r.status_code == 403 and r.json()["code"] == "room_not_invited"

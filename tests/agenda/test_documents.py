@@ -1,4 +1,5 @@
 """Upload: what is stored for a good PDF, and that a refused one leaves no row and no file."""
+
 import hashlib
 import io
 
@@ -41,12 +42,15 @@ def test_same_bytes_in_two_documents_are_stored_once(world, phrase_pdf, media):
     assert files_under(media) == [storage.pdf_path(a.sha256)]
 
 
-@pytest.mark.parametrize("data, code, status", [
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 200, "not_pdf", 415),
-    ("Biên bản họp".encode() * 50, "not_pdf", 415),
-    (b"", "not_pdf", 415),
-    (b"%PDF-1.7\n" + b"\x13\x37 not really a pdf " * 200, "pdf_unreadable", 422),
-])
+@pytest.mark.parametrize(
+    "data, code, status",
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 200, "not_pdf", 415),
+        ("Biên bản họp".encode() * 50, "not_pdf", 415),
+        (b"", "not_pdf", 415),
+        (b"%PDF-1.7\n" + b"\x13\x37 not really a pdf " * 200, "pdf_unreadable", 422),
+    ],
+)
 def test_refused_uploads_store_nothing(world, media, data, code, status):
     with pytest.raises(DomainError) as err:
         world.upload(data)
@@ -117,8 +121,9 @@ def test_no_uploads_once_the_meeting_ended(world, phrase_pdf, media):
 
 def test_a_new_upload_is_a_new_version_and_the_old_one_stays(world, media):
     v1 = world.upload(make_pdf(3, seed=1), filename="to-trinh-v1.pdf")
-    v2 = documents.upload_version(world.users["host"], v1.document, io.BytesIO(make_pdf(4, seed=2)),
-                                  filename="to-trinh-v2.pdf")
+    v2 = documents.upload_version(
+        world.users["host"], v1.document, io.BytesIO(make_pdf(4, seed=2)), filename="to-trinh-v2.pdf"
+    )
     v1.refresh_from_db()
     assert (v2.number, v2.is_current, v2.page_count) == (2, True, 4)
     assert not v1.is_current and v1.superseded_at is not None
@@ -156,15 +161,24 @@ def test_upload_over_http(world, item, phrase_pdf, client, media, settings):
 
     client.force_login(world.users["host"])
     url = f"/api/agenda/meetings/{world.meeting.id}/documents"
-    r = client.post(url, {"file": SimpleUploadedFile("Tờ trình số 12.pdf", phrase_pdf, "application/pdf"),
-                          "title": "Tờ trình số 12", "item_id": item.id, "confidential": "true"})
+    r = client.post(
+        url,
+        {
+            "file": SimpleUploadedFile("Tờ trình số 12.pdf", phrase_pdf, "application/pdf"),
+            "title": "Tờ trình số 12",
+            "item_id": item.id,
+            "confidential": "true",
+        },
+    )
     assert r.status_code == 201, r.content
     doc = r.json()
     assert doc["title"] == "Tờ trình số 12" and doc["confidential"] and doc["item_id"] == item.id
     assert doc["current"]["page_count"] == 5 and doc["current"]["filename"] == "Tờ trình số 12.pdf"
     assert doc["current"]["signature_status"] == "unsigned" and len(doc["versions"]) == 1
-    r = client.post(f"/api/agenda/documents/{doc['id']}/versions",
-                    {"file": SimpleUploadedFile("v2.pdf", make_pdf(2, seed=4), "application/pdf")})
+    r = client.post(
+        f"/api/agenda/documents/{doc['id']}/versions",
+        {"file": SimpleUploadedFile("v2.pdf", make_pdf(2, seed=4), "application/pdf")},
+    )
     assert r.status_code == 201 and [v["is_current"] for v in r.json()["versions"]] == [False, True]
     listed = client.get(f"/api/agenda/meetings/{world.meeting.id}/documents").json()
     assert [d["current"]["number"] for d in listed] == [2]

@@ -1,5 +1,6 @@
 """Publishing the agenda: the stored publication, the event for the rooms, the webhook
 received by a real HTTP server on 127.0.0.1, retries; and the read receipts."""
+
 import hashlib
 import hmac
 import io
@@ -33,8 +34,14 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 time.sleep(outer.delay)
-                outer.received.append({"path": self.path, "type": self.headers["Content-Type"], "body": body,
-                                      "sig": self.headers.get("X-Confserver-Signature")})
+                outer.received.append(
+                    {
+                        "path": self.path,
+                        "type": self.headers["Content-Type"],
+                        "body": body,
+                        "sig": self.headers.get("X-Confserver-Signature"),
+                    }
+                )
                 status = outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0]
                 self.send_response(status)
                 self.end_headers()
@@ -195,6 +202,7 @@ def test_read_receipts_per_room_and_document(world, docs, client):
 def test_a_later_reading_is_a_new_opening(world, docs, monkeypatch):
     from confserver.agenda import documents
     from confserver.agenda.models import ReadReceipt
+
     monkeypatch.setattr(receipts, "WRITE_EVERY", 0.0)  # write every fetch: this test moves time by hand
     public, _ = docs
     publish.publish(world.users["host"], world.meeting)
@@ -211,11 +219,13 @@ def test_a_later_reading_is_a_new_opening(world, docs, monkeypatch):
 
 def test_receipts_of_an_older_version_stay_with_it(world, docs):
     from confserver.agenda import documents
+
     public, _ = docs
     publish.publish(world.users["host"], world.meeting)
     documents.open_version(world.users["term_in"], public)
-    v2 = documents.upload_version(world.users["host"], public.document, io.BytesIO(make_pdf(2, seed=5)),
-                                  filename="v2.pdf")
+    v2 = documents.upload_version(
+        world.users["host"], public.document, io.BytesIO(make_pdf(2, seed=5)), filename="v2.pdf"
+    )
     rep = receipts.report(world.users["host"], world.meeting)
     rows = {d["version_id"]: d for d in rep["documents"]}
     assert rows[public.id]["rooms_opened"] == 1 and not rows[public.id]["is_current"]

@@ -1,5 +1,6 @@
 """Page images: exact widths, PNG over HTTP with ETag/304 and caching headers,
 the disk cache, and rendering from many threads at once."""
+
 import threading
 import time
 
@@ -68,11 +69,14 @@ def test_identical_pages_of_two_documents_share_the_cache(world, version, host_c
     assert a.content == b.content and a["ETag"] == b["ETag"]
 
 
-@pytest.mark.parametrize("query, code, status", [
-    ("pages/1?width=333", "bad_width", 400),
-    ("pages/0?width=480", "bad_page", 404),
-    ("pages/5?width=480", "bad_page", 404),
-])
+@pytest.mark.parametrize(
+    "query, code, status",
+    [
+        ("pages/1?width=333", "bad_width", 400),
+        ("pages/0?width=480", "bad_page", 404),
+        ("pages/5?width=480", "bad_page", 404),
+    ],
+)
 def test_bad_page_requests_are_coded(host_client, version, query, code, status):
     r = host_client.get(f"/api/agenda/versions/{version.id}/{query}")
     assert r.status_code == status and r.json()["code"] == code
@@ -135,9 +139,10 @@ def test_no_database_connection_held_while_a_pdf_worker_checks_or_renders(host_c
 
     monkeypatch.setattr(sandbox, "check", check)
     monkeypatch.setattr(sandbox, "render", render_)
-    r = host_client.post(f"/api/agenda/meetings/{world.meeting.id}/documents",
-                         {"file": SimpleUploadedFile("bao-cao.pdf", make_pdf(2, seed=11), "application/pdf"),
-                          "item_id": item.id})
+    r = host_client.post(
+        f"/api/agenda/meetings/{world.meeting.id}/documents",
+        {"file": SimpleUploadedFile("bao-cao.pdf", make_pdf(2, seed=11), "application/pdf"), "item_id": item.id},
+    )
     assert r.status_code == 201, r.content
     publish.publish(world.users["host"], world.meeting)
     v = DocumentVersion.objects.get()

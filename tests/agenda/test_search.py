@@ -1,12 +1,15 @@
 """Accent-insensitive Vietnamese search: the right page, with or without diacritics,
 đ/d, highlighted snippets cut from the original text, scope and versions."""
+
 import html
 import io
 import re
 import unicodedata
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from confserver.agenda import documents, fold, publish, search
 from confserver.errors import DomainError
@@ -17,10 +20,16 @@ from .conftest import make_pdf
 @pytest.fixture
 def docs(world, item, phrase_pdf):
     a = world.upload(phrase_pdf, title="Báo cáo chuyển đổi số", item_id=item.id)
-    b = world.upload(make_pdf(3, seed=11, extra={1: "Đường dây nóng <b>1022</b> & cổng dịch vụ công."}),
-                     title="Tờ trình", item_id=item.id)
-    c = world.upload(make_pdf(2, seed=12, extra={0: "Dong Ha không dấu trong văn bản gốc."}),
-                     meeting=world.other_meeting, title="Văn bản không dấu")
+    b = world.upload(
+        make_pdf(3, seed=11, extra={1: "Đường dây nóng <b>1022</b> & cổng dịch vụ công."}),
+        title="Tờ trình",
+        item_id=item.id,
+    )
+    c = world.upload(
+        make_pdf(2, seed=12, extra={0: "Dong Ha không dấu trong văn bản gốc."}),
+        meeting=world.other_meeting,
+        title="Văn bản không dấu",
+    )
     return a, b, c
 
 
@@ -28,8 +37,17 @@ def hits(user, q, **kw):
     return [(h.document_title, h.page) for h in search.search(user, q, **kw)]
 
 
-@pytest.mark.parametrize("q", ["họp không giấy Đông Hà", "hop khong giay dong ha", "HOP KHONG GIAY DONG HA",
-                               "Hop khong giay Dong Ha", "dong ha da nang", "Đà Nẵng hop"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "họp không giấy Đông Hà",
+        "hop khong giay dong ha",
+        "HOP KHONG GIAY DONG HA",
+        "Hop khong giay Dong Ha",
+        "dong ha da nang",
+        "Đà Nẵng hop",
+    ],
+)
 def test_with_or_without_diacritics_finds_the_page(world, docs, q):
     assert ("Báo cáo chuyển đổi số", 4) in hits(world.users["host"], q, meeting=world.meeting)
 
@@ -43,11 +61,16 @@ def test_d_and_dj_match_both_ways(world, docs):
 
 
 def test_snippet_highlights_the_original_accented_words_and_escapes_the_rest(world, docs):
-    [h] = [h for h in search.search(world.users["host"], "hop khong giay", meeting=world.meeting)
-           if h.page == 4 and h.document_title.startswith("Báo cáo")]
+    [h] = [
+        h
+        for h in search.search(world.users["host"], "hop khong giay", meeting=world.meeting)
+        if h.page == 4 and h.document_title.startswith("Báo cáo")
+    ]
     assert "<mark>họp</mark> <mark>không</mark> <mark>giấy</mark>" in h.snippet
     [h] = search.search(world.users["host"], "duong day nong 1022", meeting=world.meeting)
-    assert "<mark>Đường</mark> <mark>dây</mark> <mark>nóng</mark> &lt;b&gt;<mark>1022</mark>&lt;/b&gt; &amp;" in h.snippet
+    assert (
+        "<mark>Đường</mark> <mark>dây</mark> <mark>nóng</mark> &lt;b&gt;<mark>1022</mark>&lt;/b&gt; &amp;" in h.snippet
+    )
     assert "<b>" not in h.snippet
 
 

@@ -1,6 +1,7 @@
 """Signature report of uploaded PDFs: unsigned, signed (who, when, intact, coverage),
 tampered, and trust reported apart from integrity."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_signed_reports_signer_time_and_integrity(world, signed_pdf):
     assert s["intact"] and s["valid"] and s["coverage"] == "entire_file"
     assert s["trust"] == "unknown"  # no trust roots configured
     when = datetime.fromisoformat(s["signing_time"])
-    assert abs(when - datetime.now(timezone.utc)) < timedelta(hours=1)
+    assert abs(when - datetime.now(UTC)) < timedelta(hours=1)
 
 
 def test_tampered_copy_is_not_intact(world, signed_pdf):
@@ -80,5 +81,9 @@ def test_pyhanko_reads_uploads_only_in_the_sandbox(world, signed_pdf, monkeypatc
     path = tmp_path / "signed.pdf"
     path.write_bytes(signed_pdf)
     settings.AGENDA_PDF_MEMORY_MB = 48  # a worker that cannot load pyHanko: reported, the upload not refused
-    assert sandbox.signatures(path) == {"signed": False, "status": "error", "error": "pdf_too_complex",
-                                        "signatures": []}
+    assert sandbox.signatures(path) == {
+        "signed": False,
+        "status": "error",
+        "error": "pdf_too_complex",
+        "signatures": [],
+    }

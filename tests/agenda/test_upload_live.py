@@ -1,6 +1,7 @@
 """A legitimate 50 MB upload against a live daphne worker (issue 9, #3): the body streams through to the
 agenda's spool, so the worker's memory barely grows (it grew ~630 MB when Twisted parsed the multipart
 body in memory and the app copied it around)."""
+
 import http.client
 import json
 import os
@@ -58,9 +59,17 @@ def worker(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upload-live")
     port = live.free_port()
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
-        env = live.server_env(db_url, [port], PYTHONPATH=str(ROOT), CONFSERVER_VAR_DIR=str(tmp / "var"),
-                              MEDIA_ROOT=str(tmp / "media"), ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="ERROR",
-                              CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}", CONN_MAX_AGE="0")
+        env = live.server_env(
+            db_url,
+            [port],
+            PYTHONPATH=str(ROOT),
+            CONFSERVER_VAR_DIR=str(tmp / "var"),
+            MEDIA_ROOT=str(tmp / "media"),
+            ALLOWED_HOSTS="127.0.0.1",
+            LOG_LEVEL="ERROR",
+            CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}",
+            CONN_MAX_AGE="0",
+        )
         live.manage(env, "migrate", "--no-input", "-v0")
         seed = json.loads(live.manage(env, "shell", "-c", SEED).strip().splitlines()[-1])
         with live.daphne(env, port, tmp / "daphne.log") as proc:
@@ -77,8 +86,10 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 def multipart(data: bytes, filename="tai-lieu.pdf") -> tuple[bytes, bytes, str]:
     """(head, tail, content type) of a one-file multipart body; the file's bytes go between."""
     boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: application/pdf\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: application/pdf\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     return head, tail, f"multipart/form-data; boundary={boundary}"
 
@@ -86,8 +97,12 @@ def multipart(data: bytes, filename="tai-lieu.pdf") -> tuple[bytes, bytes, str]:
 def post_upload(w: Worker, data: bytes, *, cookie: bool = True, timeout=120):
     head, tail, ctype = multipart(data)
     conn = http.client.HTTPConnection("127.0.0.1", w.port, timeout=timeout)
-    headers = {"Content-Type": ctype, "Content-Length": str(len(head) + len(data) + len(tail)),
-               "Origin": f"http://127.0.0.1:{w.port}", "Referer": f"http://127.0.0.1:{w.port}/"}
+    headers = {
+        "Content-Type": ctype,
+        "Content-Length": str(len(head) + len(data) + len(tail)),
+        "Origin": f"http://127.0.0.1:{w.port}",
+        "Referer": f"http://127.0.0.1:{w.port}/",
+    }
     if cookie:
         headers.update({"Cookie": f"sessionid={w.session}; csrftoken={CSRF}", "X-CSRFToken": CSRF})
     conn.putrequest("POST", f"/api/agenda/meetings/{w.meeting_id}/documents")
@@ -98,7 +113,7 @@ def post_upload(w: Worker, data: bytes, *, cookie: bool = True, timeout=120):
         conn.send(head)
         view = memoryview(data)
         for i in range(0, len(data), 1 << 20):
-            conn.send(view[i:i + (1 << 20)])
+            conn.send(view[i : i + (1 << 20)])
         conn.send(tail)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server answered and closed before the whole body was sent

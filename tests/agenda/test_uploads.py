@@ -1,6 +1,7 @@
 """Uploads on their way in (issue 9, findings 3 and 13): refused by identity or declared size before the
 body is read, streamed to the spool, and a full disk answered 507 storage_full with nothing left behind,
 while page images are still served when they cannot be cached."""
+
 import io
 import subprocess
 
@@ -31,8 +32,12 @@ def post_counted(client, url, data: bytes, **extra):
     f.name = "tai-lieu.pdf"
     body = encode_multipart(BOUNDARY, {"file": f})
     payload = CountingPayload(body)
-    r = client.generic("POST", url, b"", **{"wsgi.input": payload, "CONTENT_TYPE": MULTIPART_CONTENT,
-                                            "CONTENT_LENGTH": str(len(body)), **extra})
+    r = client.generic(
+        "POST",
+        url,
+        b"",
+        **{"wsgi.input": payload, "CONTENT_TYPE": MULTIPART_CONTENT, "CONTENT_LENGTH": str(len(body)), **extra},
+    )
     return r, payload
 
 

@@ -6,6 +6,7 @@ PostgreSQL database when DATABASE_URL points at PostgreSQL, else a temp
 SQLite file; its live-state and channel prefixes are unique, so it shares
 Redis with nothing.
 """
+
 import os
 import shutil
 import subprocess
@@ -21,8 +22,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 # docs: /work/shared/WEBRTC-TESTING.md. Autoplay without a click: the console plays the floor's audio.
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--disable-gpu",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
 HOST_USER, HOST_PASSWORD = "chutri-hue", "demo12345"
@@ -44,7 +51,8 @@ def e2e_server(tmp_path_factory):
     log = ARTIFACTS / "e2e-server.log"
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
         env = live.server_env(
-            db_url, [port],
+            db_url,
+            [port],
             DJANGO_SETTINGS_MODULE="tests.e2e.settings",
             PYTHONPATH=str(ROOT),
             CONFSERVER_VAR_DIR=str(tmp / "var"),
@@ -82,8 +90,25 @@ def clips(tmp_path_factory):
         font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
         if font.exists():
             text += f":fontfile={font}"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c={colour}:s=640x360:r=15:d=2",
-                        "-vf", text, "-pix_fmt", "yuv420p", str(path)], check=True, timeout=60)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"color=c={colour}:s=640x360:r=15:d=2",
+                "-vf",
+                text,
+                "-pix_fmt",
+                "yuv420p",
+                str(path),
+            ],
+            check=True,
+            timeout=60,
+        )
         out[name] = Clip(path, rgb)
     return out
 
@@ -99,8 +124,11 @@ def launch():
     browsers = []
 
     def start(clip: Clip):
-        b = pw.chromium.launch(executable_path=CHROMIUM, timeout=30000,
-                               args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clip.path}"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            timeout=30000,
+            args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clip.path}"],
+        )
         browsers.append(b)
         return b
 

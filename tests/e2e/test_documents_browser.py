@@ -13,6 +13,7 @@ read-receipts tab then lists the room as having opened the document. Last, the
 room gets the floor with the chair's leave to present, presents pages 5 and 4
 from its own viewer (the console follows), and stops.
 """
+
 import random
 import time
 
@@ -32,11 +33,14 @@ def shown(page, prefix="doc") -> dict:
     """What a viewer shows: the page number in the pager, and the page image (which page, loaded or not)."""
     img_id = "#doc-page-img" if prefix == "doc" else "#h-page-img"
     num_id = "#doc-page-num" if prefix == "doc" else "#hdoc-page"
-    return page.evaluate("""([imgId, numId]) => {
+    return page.evaluate(
+        """([imgId, numId]) => {
         const i = document.querySelector(imgId);
         return {num: document.querySelector(numId).textContent.trim(), img: i.hidden ? null : Number(i.dataset.page),
                 width: i.naturalWidth, complete: i.complete};
-    }""", [img_id, num_id])
+    }""",
+        [img_id, num_id],
+    )
 
 
 def shows_page(page, n, prefix="doc") -> bool:
@@ -62,20 +66,30 @@ def test_room_follows_the_presenter(e2e_server, clips, launch, shots):  # noqa: 
     # The agenda over the HTTP API, as the logged-in host (session cookie + CSRF header).
     csrf = next(c["value"] for c in host.context.cookies() if c["name"] == "csrftoken")
     hdr = {"X-CSRFToken": csrf, "Referer": f"{base}/web/host.html"}
-    resp = host.request.post(f"{base}/api/agenda/meetings/{meeting_id}/items", headers=hdr,
-                             data={"title": "Báo cáo kinh tế – xã hội sáu tháng đầu năm", "planned_minutes": 30})
+    resp = host.request.post(
+        f"{base}/api/agenda/meetings/{meeting_id}/items",
+        headers=hdr,
+        data={"title": "Báo cáo kinh tế – xã hội sáu tháng đầu năm", "planned_minutes": 30},
+    )
     assert resp.status == 201, resp.text()
     item = resp.json()
-    resp = host.request.post(f"{base}/api/agenda/meetings/{meeting_id}/items", headers=hdr,
-                             data={"title": "Thảo luận, kết luận"})
+    resp = host.request.post(
+        f"{base}/api/agenda/meetings/{meeting_id}/items", headers=hdr, data={"title": "Thảo luận, kết luận"}
+    )
     assert resp.status == 201, resp.text()
-    pdf = make_pdf(vietnamese_pages(random.Random(7), 5, extra={3: "Trang bốn: chỉ tiêu tăng trưởng đạt 8,2 phần trăm."}),
-                   title="Báo cáo tình hình kinh tế – xã hội")
-    resp = host.request.post(f"{base}/api/agenda/meetings/{meeting_id}/documents", headers=hdr, multipart={
-        "file": {"name": "bao-cao-6-thang.pdf", "mimeType": "application/pdf", "buffer": pdf},
-        "title": "Báo cáo tình hình kinh tế – xã hội",
-        "item_id": str(item["id"]),
-    })
+    pdf = make_pdf(
+        vietnamese_pages(random.Random(7), 5, extra={3: "Trang bốn: chỉ tiêu tăng trưởng đạt 8,2 phần trăm."}),
+        title="Báo cáo tình hình kinh tế – xã hội",
+    )
+    resp = host.request.post(
+        f"{base}/api/agenda/meetings/{meeting_id}/documents",
+        headers=hdr,
+        multipart={
+            "file": {"name": "bao-cao-6-thang.pdf", "mimeType": "application/pdf", "buffer": pdf},
+            "title": "Báo cáo tình hình kinh tế – xã hội",
+            "item_id": str(item["id"]),
+        },
+    )
     assert resp.status == 201, resp.text()
     doc = resp.json()
     assert doc["current"]["page_count"] == 5
@@ -169,8 +183,11 @@ def test_room_follows_the_presenter(e2e_server, clips, launch, shots):  # noqa: 
     wait_page(room, 2, "room (private)")
     host.click("#hdoc-next")
     wait_page(host, 4, "console preview", prefix="h")
-    poll(lambda: room.evaluate("window.confserver.docs.present && window.confserver.docs.present.page") == 4,
-         timeout=5, what="the room hearing of page 4")
+    poll(
+        lambda: room.evaluate("window.confserver.docs.present && window.confserver.docs.present.page") == 4,
+        timeout=5,
+        what="the room hearing of page 4",
+    )
     time.sleep(0.3)
     assert shows_page(room, 2), shown(room)
     assert "trang 4" in room.inner_text("#sync-badge")

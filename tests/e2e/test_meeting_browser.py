@@ -7,6 +7,7 @@ fake camera's colour, read from the <video> element's pixels); the console's
 multiview decodes both rooms; a room whose socket drops resumes its session
 by itself and answers the roll call that started while it was away.
 """
+
 import math
 import time
 

@@ -7,6 +7,7 @@ a reload the unsaved edits are offered back; a save sticks across a reload; fina
 the page read-only; the downloaded PDF holds the conclusions and the last segment hash, and is signed (pyHanko:
 intact, whole file). A reviewer reads the minutes and cannot edit them.
 """
+
 import hashlib
 import io
 import os
@@ -73,17 +74,30 @@ def minutes_server(tmp_path_factory):
     ARTIFACTS.mkdir(exist_ok=True)
     ident = make_identity(signer_cn=SIGNER_CN)
     p12 = tmp / "ky-so.p12"
-    p12.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"bien-ban", serialization.load_der_private_key(ident.key_der, None),
-        x509.load_der_x509_certificate(ident.cert_der), [x509.load_der_x509_certificate(ident.ca_der)],
-        serialization.BestAvailableEncryption(b"mat-khau")))
+    p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"bien-ban",
+            serialization.load_der_private_key(ident.key_der, None),
+            x509.load_der_x509_certificate(ident.cert_der),
+            [x509.load_der_x509_certificate(ident.ca_der)],
+            serialization.BestAvailableEncryption(b"mat-khau"),
+        )
+    )
     port = live.free_port()
     origin = f"http://127.0.0.1:{port}"
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
         env = live.server_env(
-            db_url, [port], DJANGO_SETTINGS_MODULE="tests.e2e.settings", PYTHONPATH=str(ROOT),
-            CONFSERVER_VAR_DIR=str(tmp / "var"), CSRF_TRUSTED_ORIGINS=origin, ALLOWED_HOSTS="127.0.0.1,localhost",
-            LOG_LEVEL="WARNING", MINUTES_SIGNING_P12=str(p12), MINUTES_SIGNING_PASSWORD="mat-khau")
+            db_url,
+            [port],
+            DJANGO_SETTINGS_MODULE="tests.e2e.settings",
+            PYTHONPATH=str(ROOT),
+            CONFSERVER_VAR_DIR=str(tmp / "var"),
+            CSRF_TRUSTED_ORIGINS=origin,
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            LOG_LEVEL="WARNING",
+            MINUTES_SIGNING_P12=str(p12),
+            MINUTES_SIGNING_PASSWORD="mat-khau",
+        )
         live.manage(env, "migrate", "--no-input", "-v0")
         live.manage(env, "load_demo", "--structure", "2025")
         out = live.manage(env, "shell", "-c", PREPARE)
@@ -117,8 +131,9 @@ def sign_in(page, base, url, user, password):
 
 def section_line(page, heading_prefix: str):
     """The first line's textarea of the section whose heading starts with `heading_prefix`."""
-    i = page.evaluate("p => [...document.querySelectorAll('.mn-heading')].findIndex(h => h.value.startsWith(p))",
-                      heading_prefix)
+    i = page.evaluate(
+        "p => [...document.querySelectorAll('.mn-heading')].findIndex(h => h.value.startsWith(p))", heading_prefix
+    )
     assert i >= 0, heading_prefix
     return page.locator(".mn-section").nth(i).locator(".mn-line-text").first
 
@@ -151,8 +166,10 @@ def test_edit_save_finalise_download(minutes_server, browser, shots, tmp_path): 
     assert "chưa lưu" in page.inner_text("#mn-status")
 
     # A save that fails: the connection drops. The page says so and keeps everything.
-    page.route(re.compile(r".*/api/minutes/meetings/\d+$"),
-               lambda route: route.abort() if route.request.method == "PUT" else route.continue_())
+    page.route(
+        re.compile(r".*/api/minutes/meetings/\d+$"),
+        lambda route: route.abort() if route.request.method == "PUT" else route.continue_(),
+    )
     page.click("#mn-save")
     poll(lambda: "không thành công" in page.inner_text("#mn-status"), what="the failed save reported")
     assert page.get_attribute("#mn-status", "class") == "bad"
@@ -184,8 +201,10 @@ def test_edit_save_finalise_download(minutes_server, browser, shots, tmp_path): 
     assert page.input_value("#mn-conclusions") == conclusions
     assert page.input_value("#mn-number") == "21/BB-UBND"
     assert page.input_value("#mn-secretary") == "Trần Thị Hương"
-    assert section_line(page, "Hình thức").input_value() == \
-        "Họp trực tuyến từ Phòng họp Thành phố Huế tới 40 điểm cầu xã, phường."
+    assert (
+        section_line(page, "Hình thức").input_value()
+        == "Họp trực tuyến từ Phòng họp Thành phố Huế tới 40 điểm cầu xã, phường."
+    )
     assert page.is_hidden("#mn-restore")
     assert fits(page)
     page.screenshot(path=str(ARTIFACTS / "minutes-editor-768.png"), full_page=True)
@@ -201,8 +220,12 @@ def test_edit_save_finalise_download(minutes_server, browser, shots, tmp_path): 
     assert page.inner_text("#mn-view-conclusions") == conclusions
     assert page.inner_text("#mn-hash") == last_hash()
     view = page.inner_text("#mn-view")
-    for expected in ("21/BB-UBND", "Trần Thị Hương", "Thành phần tham dự",
-                     "Họp trực tuyến từ Phòng họp Thành phố Huế tới 40 điểm cầu xã, phường."):
+    for expected in (
+        "21/BB-UBND",
+        "Trần Thị Hương",
+        "Thành phần tham dự",
+        "Họp trực tuyến từ Phòng họp Thành phố Huế tới 40 điểm cầu xã, phường.",
+    ):
         assert expected in view, expected
     assert "[object" not in view
     assert fits(page)

@@ -7,6 +7,7 @@ stayed a page behind. Here the console's `present` events are held back 0.7 s in
 order), which makes that moment long; two clicks 0.25 s apart must still move every room two pages on.
 Fails without the fix in web/js/host-docs.js (presentPage asks for sync_state instead of following at once).
 """
+
 import random
 import time
 
@@ -46,10 +47,18 @@ def test_two_quick_page_turns_move_every_room_two_pages(e2e_server, clips, launc
     meeting_id = open_console(host, base)
     csrf = next(c["value"] for c in host.context.cookies() if c["name"] == "csrftoken")
     hdr = {"X-CSRFToken": csrf, "Referer": f"{base}/web/host.html"}
-    resp = host.request.post(f"{base}/api/agenda/meetings/{meeting_id}/documents", headers=hdr, multipart={
-        "file": {"name": "ke-hoach.pdf", "mimeType": "application/pdf",
-                 "buffer": make_pdf(vietnamese_pages(random.Random(3), 5), title="Kế hoạch")},
-        "title": "Kế hoạch năm"})
+    resp = host.request.post(
+        f"{base}/api/agenda/meetings/{meeting_id}/documents",
+        headers=hdr,
+        multipart={
+            "file": {
+                "name": "ke-hoach.pdf",
+                "mimeType": "application/pdf",
+                "buffer": make_pdf(vietnamese_pages(random.Random(3), 5), title="Kế hoạch"),
+            },
+            "title": "Kế hoạch năm",
+        },
+    )
     assert resp.status == 201, resp.text()
     doc = resp.json()
 

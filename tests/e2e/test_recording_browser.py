@@ -7,6 +7,7 @@ has the stop with the chair's name; "Ghi hình lại" brings it back; the record
 meeting's directory replaced by a file, so its next segment cannot open), the relay reports it
 (recording_failed) and the console shows the failure in Vietnamese while the room drops the mark.
 """
+
 import os
 import re
 import shutil
@@ -34,11 +35,18 @@ def rec_server(tmp_path_factory):
     recordings = tmp / "recordings"
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
         env = live.server_env(
-            db_url, [port],
-            DJANGO_SETTINGS_MODULE="tests.e2e.settings", PYTHONPATH=str(live.ROOT),
-            CONFSERVER_VAR_DIR=str(tmp / "var"), RECORDINGS_ROOT=str(recordings),
-            RECORDING_DEFAULT_ON="1", RECORDING_SEGMENT_S="1", RECORDING_KEYFRAME_S="1",
-            CSRF_TRUSTED_ORIGINS=origin, ALLOWED_HOSTS="127.0.0.1,localhost", LOG_LEVEL="WARNING",
+            db_url,
+            [port],
+            DJANGO_SETTINGS_MODULE="tests.e2e.settings",
+            PYTHONPATH=str(live.ROOT),
+            CONFSERVER_VAR_DIR=str(tmp / "var"),
+            RECORDINGS_ROOT=str(recordings),
+            RECORDING_DEFAULT_ON="1",
+            RECORDING_SEGMENT_S="1",
+            RECORDING_KEYFRAME_S="1",
+            CSRF_TRUSTED_ORIGINS=origin,
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            LOG_LEVEL="WARNING",
         )
         live.manage(env, "migrate", "--no-input", "-v0")
         live.manage(env, "load_demo", "--structure", "2025")
@@ -126,7 +134,10 @@ def test_the_chair_stops_restarts_and_sees_a_failure(rec_server, clips, launch, 
         page.wait_for_selector("#rec-mark", state="hidden")
     poll(lambda: host.inner_text("#btn-rec") == "Ghi hình lại", what="the restart button")
     rows = recording_rows(host, base, meeting_id)
-    assert [(r["kind"], r["data"]["by"]) for r in rows] == [("recording_started", "auto"), ("recording_stopped", "chair")]
+    assert [(r["kind"], r["data"]["by"]) for r in rows] == [
+        ("recording_started", "auto"),
+        ("recording_stopped", "chair"),
+    ]
     assert rows[1]["actor"] == "chutri-hue"
     assert "Dừng ghi hình (chủ trì)" in host.inner_text("#log")
 

@@ -13,6 +13,7 @@ with no error logged, holds one VP8 and one Opus track, and lasts the meeting (l
 its recording's span within 1 s. The room pages are 960x600 (a small laptop: a room must be able to ask for the
 floor while a document is presented). A screenshot of the review page goes to test-artifacts/review-page.png.
 """
+
 import math
 import random
 import re
@@ -84,15 +85,23 @@ def test_recorded_meeting_reviewed_in_the_browser(e2e_server, clips, launch, sho
     # An agenda item with a five-page document, over the API as the signed-in host.
     csrf = next(c["value"] for c in host.context.cookies() if c["name"] == "csrftoken")
     hdr = {"X-CSRFToken": csrf, "Referer": f"{base}/web/host.html"}
-    resp = host.request.post(f"{base}/api/agenda/meetings/{meeting_id}/items", headers=hdr,
-                             data={"title": "Báo cáo tình hình kinh tế – xã hội quý III", "planned_minutes": 20})
+    resp = host.request.post(
+        f"{base}/api/agenda/meetings/{meeting_id}/items",
+        headers=hdr,
+        data={"title": "Báo cáo tình hình kinh tế – xã hội quý III", "planned_minutes": 20},
+    )
     assert resp.status == 201, resp.text()
     item = resp.json()
     pdf = make_pdf(vietnamese_pages(random.Random(10), 5), title="Báo cáo quý III")
-    resp = host.request.post(f"{base}/api/agenda/meetings/{meeting_id}/documents", headers=hdr, multipart={
-        "file": {"name": "bao-cao-quy-3.pdf", "mimeType": "application/pdf", "buffer": pdf},
-        "title": "Báo cáo quý III", "item_id": str(item["id"]),
-    })
+    resp = host.request.post(
+        f"{base}/api/agenda/meetings/{meeting_id}/documents",
+        headers=hdr,
+        multipart={
+            "file": {"name": "bao-cao-quy-3.pdf", "mimeType": "application/pdf", "buffer": pdf},
+            "title": "Báo cáo quý III",
+            "item_id": str(item["id"]),
+        },
+    )
     assert resp.status == 201, resp.text()
     doc = resp.json()
 
@@ -188,8 +197,12 @@ def test_recorded_meeting_reviewed_in_the_browser(e2e_server, clips, launch, sho
     # The relay started building the one file when the meeting ended: wait for it (as the reviewer), so
     # the page plays that file, the same bytes as the download.
     export_url = f"{base}/api/recordings/meetings/{meeting_id}/export"
-    exp = poll(lambda: (e := rv.request.get(export_url).json()) and e["state"] in ("ready", "failed") and e,
-               timeout=EXPORT_WAIT_S, every=1.0, what="the one-file recording built after the end")
+    exp = poll(
+        lambda: (e := rv.request.get(export_url).json()) and e["state"] in ("ready", "failed") and e,
+        timeout=EXPORT_WAIT_S,
+        every=1.0,
+        what="the one-file recording built after the end",
+    )
     assert exp["state"] == "ready", exp
     assert exp["skipped"] == [] and exp["t0"] == 0
     review = rv.request.get(f"{base}/api/recordings/meetings/{meeting_id}").json()
@@ -214,8 +227,11 @@ def test_recorded_meeting_reviewed_in_the_browser(e2e_server, clips, launch, sho
 
     # The player plays: time runs, and the first picture is the chair's (the program before any floor).
     rv.evaluate("document.querySelector('#rv-video').play()")
-    poll(lambda: (rv.evaluate("document.querySelector('#rv-video').currentTime") or 0) > 0.5,
-         timeout=WAIT_S, what="the player playing")
+    poll(
+        lambda: (rv.evaluate("document.querySelector('#rv-video').currentTime") or 0) > 0.5,
+        timeout=WAIT_S,
+        what="the player playing",
+    )
     assert not rv.evaluate("document.querySelector('#rv-video').paused")
     seen = poll(lambda: player_shows(rv, clips)[0], timeout=WAIT_S, what="a recognisable picture at the start")
     assert seen == "chair", seen
@@ -285,8 +301,10 @@ def test_recorded_meeting_reviewed_in_the_browser(e2e_server, clips, launch, sho
     start_lag = (parse_time(segs[0]["start"]) - parse_time(review["live_at"])).total_seconds()
     end_lag = (parse_time(segs[-1]["end"]) - parse_time(review["ended_at"])).total_seconds()
     print(f"recording began {start_lag:.2f} s after live and closed {end_lag:.2f} s after the end")
-    print(f"file {file_s:.2f} s, recording span {span:.2f} s, live->end {live_to_end:.2f} s, "
-          f"{counts['video']} video / {counts['audio']} audio frames, last picture at {last_video:.2f} s")
+    print(
+        f"file {file_s:.2f} s, recording span {span:.2f} s, live->end {live_to_end:.2f} s, "
+        f"{counts['video']} video / {counts['audio']} audio frames, last picture at {last_video:.2f} s"
+    )
     assert counts["video"] > 0 and counts["audio"] > 0, counts
     assert abs(file_s - live_to_end) <= 1.0, (file_s, live_to_end)
     assert abs(file_s - span) <= 1.0, (file_s, span)

@@ -2,6 +2,7 @@
 its own page after signing in, who is signed in and "Đăng xuất" on the console, the admin in Vietnamese, and the
 room page before the meeting opens ("Xin phát biểu" explains itself in Vietnamese, "Tắt micro" follows the mic).
 Every page's visible text is scanned for English (tests/accounts/english.py)."""
+
 import re
 
 import pytest
@@ -41,11 +42,14 @@ def no_sideways_scroll(page) -> bool:
 
 def hit(page, selector) -> bool:
     """The control is what a finger at its centre touches (not covered by anything)."""
-    return page.evaluate("""(sel) => {
+    return page.evaluate(
+        """(sel) => {
       const el = document.querySelector(sel); const r = el.getBoundingClientRect();
       const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
       return !!at && (at === el || el.contains(at));
-    }""", selector)
+    }""",
+        selector,
+    )
 
 
 def sign_in(page, base, user, password, next_url=""):
@@ -169,8 +173,10 @@ def test_room_page_before_the_meeting_opens(e2e_server, clips, launch, shots):
     assert not english_in(said) and "null" not in said
     assert room.get_attribute("#hand-btn", "aria-disabled") == "true"
 
-    poll(lambda: room.evaluate("!window.confserver.local || !!window.confserver.local.audioTrack"),
-         what="the fake microphone open")
+    poll(
+        lambda: room.evaluate("!window.confserver.local || !!window.confserver.local.audioTrack"),
+        what="the fake microphone open",
+    )
     assert room.inner_text("#mic-btn") == "Tắt micro"
     room.click("#mic-btn")
     assert room.inner_text("#mic-btn") == "Bật micro"

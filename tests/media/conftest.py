@@ -1,4 +1,5 @@
 """Real aiortc peers over loopback against a real relay, in one event loop."""
+
 import asyncio
 import time
 

@@ -3,6 +3,7 @@ the kernel refuses the write with EFBIG), recording a meeting while a room watch
 
     python -m tests.media.full_disk_child OUT_DIR LIMIT_BYTES
 """
+
 import asyncio
 import json
 import os
@@ -30,8 +31,15 @@ async def main(out_dir: str, limit: int) -> dict:
     sinks = []
 
     async def failed(meeting_id, code, detail):
-        failures.append({"meeting": meeting_id, "code": code, "detail": detail, "at": time.monotonic(),
-                         "on_loop_thread": threading.current_thread() is threading.main_thread()})
+        failures.append(
+            {
+                "meeting": meeting_id,
+                "code": code,
+                "detail": detail,
+                "at": time.monotonic(),
+                "on_loop_thread": threading.current_thread() is threading.main_thread(),
+            }
+        )
 
     local.on_recording_failed = failed
     local.sink_for = lambda meeting_id: sinks.append(DirSink(out_dir)) or sinks[-1]

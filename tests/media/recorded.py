@@ -1,4 +1,5 @@
 """Reading a recorded WebM back with PyAV: pictures (time, size, colour, keyframe) and each audio track's tone."""
+
 import math
 from array import array
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """VP8 frame assembly from RTP packets, without a network."""
+
 from confserver.media.frames import SequenceFilter, Vp8Assembler, parse_vp8_descriptor, split
 
 KEY, DELTA = b"\x10" + b"k" * 10, b"\x11" + b"d" * 10  # frame tag P bit: 0 keyframe, 1 delta
@@ -7,7 +8,9 @@ KEY, DELTA = b"\x10" + b"k" * 10, b"\x11" + b"d" * 10  # frame tag P bit: 0 keyf
 def packets(seq: int, ts: int, frame: bytes, size: int = 4):
     """RTP payloads of one frame: a 1-byte descriptor (S bit on the first) and `size`-byte slices."""
     chunks = [frame[i : i + size] for i in range(0, len(frame), size)]
-    return [(seq + i, ts, int(i == len(chunks) - 1), bytes([0x10 if i == 0 else 0x00]) + c) for i, c in enumerate(chunks)]
+    return [
+        (seq + i, ts, int(i == len(chunks) - 1), bytes([0x10 if i == 0 else 0x00]) + c) for i, c in enumerate(chunks)
+    ]
 
 
 def feed(assembler, pkts, now=0.0):

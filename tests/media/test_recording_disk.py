@@ -1,5 +1,6 @@
 """A full disk stops the recording cleanly and the meeting goes on: a relay process whose files may not grow past
 64 KB (RLIMIT_FSIZE: the kernel refuses the write, as on a full disk), recording a floor while the chair watches."""
+
 import json
 import os
 import subprocess
@@ -12,10 +13,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_full_disk_stops_recording_cleanly_and_forwarding_goes_on(tmp_path):
     out = tmp_path / "segments"
     out.mkdir()
-    env = dict(os.environ, MEDIA_ICE_HOSTS="127.0.0.1", CONFSERVER_VAR_DIR=str(tmp_path / "var"),
-               DJANGO_SETTINGS_MODULE="confserver.settings", RECORDING_KEYFRAME_S="2")
-    done = subprocess.run([sys.executable, "-m", "tests.media.full_disk_child", str(out), str(64 * 1024)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        MEDIA_ICE_HOSTS="127.0.0.1",
+        CONFSERVER_VAR_DIR=str(tmp_path / "var"),
+        DJANGO_SETTINGS_MODULE="confserver.settings",
+        RECORDING_KEYFRAME_S="2",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.media.full_disk_child", str(out), str(64 * 1024)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -4,6 +4,7 @@ The test process plays a daphne worker: its media service calls go through Redis
 shares the test database and RECORDINGS_ROOT. When it starts, the relay recovers the segments its own meetings
 left `writing`, and only those (another relay process may be writing the others).
 """
+
 import os
 import select
 import subprocess
@@ -26,8 +27,10 @@ from .conftest import until
 from .recorded import read, strictly_increasing, tone_hz
 
 pytestmark = [
-    pytest.mark.skipif(not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                       reason="relay processes are reached through Redis and share the PostgreSQL database"),
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="relay processes are reached through Redis and share the PostgreSQL database",
+    ),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -39,12 +42,18 @@ def meeting_on(channel: str, channels: list[str]):
     """A live meeting that MEDIA_RELAY_CHANNELS gives to `channel`."""
     from confserver.rooms.models import AdminUnit, Meeting
 
-    unit, _ = AdminUnit.objects.get_or_create(code="T7", defaults=dict(name="Tỉnh thử relay", division_type="tinh",
-                                                                       level=1, path="T7."))
+    unit, _ = AdminUnit.objects.get_or_create(
+        code="T7", defaults=dict(name="Tỉnh thử relay", division_type="tinh", level=1, path="T7.")
+    )
     start = timezone.now()
     while True:
-        m = Meeting.objects.create(host_unit=unit, title="Họp thử ghi hình", scheduled_start=start,
-                                   scheduled_end=start + timedelta(hours=1), state="live")
+        m = Meeting.objects.create(
+            host_unit=unit,
+            title="Họp thử ghi hình",
+            scheduled_start=start,
+            scheduled_end=start + timedelta(hours=1),
+            state="live",
+        )
         if channels[zlib.crc32(str(m.id).encode()) % len(channels)] == channel:
             return m
 
@@ -56,16 +65,30 @@ def relay_process(settings, tmp_path):
     settings.MEDIA_RELAY_CHANNELS = channels
     settings.RECORDINGS_ROOT = tmp_path / "recordings"
     ours, theirs = meeting_on(mine, channels), meeting_on(other, channels)
-    left = [Segment.objects.create(meeting=m, index=0, started_at=timezone.now(), path=f"{m.id}/00000-left.webm")
-            for m in (ours, theirs)]
+    left = [
+        Segment.objects.create(meeting=m, index=0, started_at=timezone.now(), path=f"{m.id}/00000-left.webm")
+        for m in (ours, theirs)
+    ]
     db = settings.DATABASES["default"]
-    env = live.server_env(f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}", [0],
-                          MEDIA_RELAY_CHANNELS=",".join(channels), RECORDINGS_ROOT=settings.RECORDINGS_ROOT,
-                          RECORDING_KEYFRAME_S=2, DB_POOL_MIN=1, DB_POOL_MAX=4,
-                          CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"])
+    env = live.server_env(
+        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        [0],
+        MEDIA_RELAY_CHANNELS=",".join(channels),
+        RECORDINGS_ROOT=settings.RECORDINGS_ROOT,
+        RECORDING_KEYFRAME_S=2,
+        DB_POOL_MIN=1,
+        DB_POOL_MAX=4,
+        CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+    )
     log = open(tmp_path / "relay.log", "w+")
-    proc = subprocess.Popen([live.PYTHON, str(live.ROOT / "manage.py"), "run_relay", "--channel", mine],
-                            env=env, cwd=live.ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    proc = subprocess.Popen(
+        [live.PYTHON, str(live.ROOT / "manage.py"), "run_relay", "--channel", mine],
+        env=env,
+        cwd=live.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
     connection.close()
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 90)

@@ -1,5 +1,6 @@
 """Recording through the media service in this process (the embedded default): start and stop, rows in the
 database, a recorder whose queue overflows, the end of a meeting, recovery before the first recording."""
+
 import asyncio
 import threading
 from datetime import timedelta
@@ -32,8 +33,13 @@ def meeting(db):
 
     unit = AdminUnit.objects.create(code="T8", name="Tỉnh thử ghi hình", division_type="tinh", level=1, path="T8.")
     start = timezone.now()
-    return Meeting.objects.create(host_unit=unit, title="Họp thử ghi hình", scheduled_start=start,
-                                  scheduled_end=start + timedelta(hours=1), state="live")
+    return Meeting.objects.create(
+        host_unit=unit,
+        title="Họp thử ghi hình",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=1),
+        state="live",
+    )
 
 
 @pytest.fixture
@@ -77,6 +83,7 @@ async def publish(meeting_id, room_id, bot, program):
 def in_thread(fn):
     """The ORM from the test's event loop; the helper thread's connection closed after (PostgreSQL's
     test database is dropped at the end, which waits for every session)."""
+
     def run(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -91,8 +98,9 @@ def rows(meeting_id):
     return list(Segment.objects.filter(meeting_id=meeting_id).order_by("index"))
 
 
-async def test_start_before_any_room_then_floor_then_stop_writes_closed_chained_segments(meeting, recording, bots,
-                                                                                        settings):
+async def test_start_before_any_room_then_floor_then_stop_writes_closed_chained_segments(
+    meeting, recording, bots, settings
+):
     mid = meeting.id
     await local.start_recording(mid, LECTURE)  # the meeting went live; no room has connected yet
     await local.start_recording(mid, LECTURE)  # idempotent
@@ -133,8 +141,9 @@ async def test_start_before_any_room_then_floor_then_stop_writes_closed_chained_
     assert read(settings.RECORDINGS_ROOT / second.path).first_video_packet_key
 
 
-async def test_a_recorder_whose_queue_overflows_stops_and_the_meeting_goes_on(meeting, recording, bots, settings,
-                                                                              monkeypatch, tmp_path):
+async def test_a_recorder_whose_queue_overflows_stops_and_the_meeting_goes_on(
+    meeting, recording, bots, settings, monkeypatch, tmp_path
+):
     mid = meeting.id
     hang = threading.Event()  # a disk that does not answer
     sinks = []
@@ -165,12 +174,14 @@ async def test_a_recorder_whose_queue_overflows_stops_and_the_meeting_goes_on(me
     assert len(sinks) == 2 and len(sinks[1].closed_segments) == 1
 
 
-async def test_segments_left_writing_are_recovered_once_before_the_first_recording(meeting, recording, bots,
-                                                                                   settings, monkeypatch):
+async def test_segments_left_writing_are_recovered_once_before_the_first_recording(
+    meeting, recording, bots, settings, monkeypatch
+):
     mid = meeting.id
     settings.RECORDINGS_ROOT.mkdir(parents=True)
-    left = await in_thread(Segment.objects.create)(meeting_id=mid, index=0, started_at=timezone.now(),
-                                                       path=f"{mid}/00000-killed.webm")
+    left = await in_thread(Segment.objects.create)(
+        meeting_id=mid, index=0, started_at=timezone.now(), path=f"{mid}/00000-killed.webm"
+    )
     monkeypatch.setattr(local, "_recovered", False)
     monkeypatch.setattr(local, "_recovery", None)
     await asyncio.gather(local.start_recording(mid, LECTURE), local.start_recording(mid, LECTURE))
@@ -186,8 +197,9 @@ async def test_segments_left_writing_are_recovered_once_before_the_first_recordi
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's in-memory test database is never closed")
-async def test_the_writer_thread_hands_its_database_connection_back_between_segments(meeting, recording, bots,
-                                                                                     monkeypatch):
+async def test_the_writer_thread_hands_its_database_connection_back_between_segments(
+    meeting, recording, bots, monkeypatch
+):
     """A recording lasts hours on a thread of its own: holding a pooled connection all along, 20 meetings
     took PostgreSQL's pool of DB_POOL_MAX (20) from the relay process."""
     from confserver.recording.store import DatabaseSink

@@ -1,4 +1,5 @@
 """The relay forwards encoded frames between real aiortc peers over loopback."""
+
 import asyncio
 
 import pytest
@@ -100,7 +101,9 @@ async def test_stats_report_connection_bitrate_loss_rtt(relay, make_bot):
 
     await until(lambda: relay.stats()["S"].rtt_ms is not None, 5, "an RTT from S's receiver reports")
     # rates are over the last second
-    await until(lambda: relay.stats()["A"].bitrate_in_kbps > 20 and relay.stats()["S"].bitrate_out_kbps > 20, 5, "rates")
+    await until(
+        lambda: relay.stats()["A"].bitrate_in_kbps > 20 and relay.stats()["S"].bitrate_out_kbps > 20, 5, "rates"
+    )
     stats = relay.stats()
     assert stats["A"].connected and stats["S"].connected
     assert stats["A"].loss_in_pct == 0 and stats["S"].loss_out_pct == 0
@@ -231,7 +234,9 @@ async def test_trickled_browser_candidates_are_accepted(relay, make_bot):
     offer = await bot.offer()
     lines = offer.splitlines()
     candidates = [line[2:] for line in lines if line.startswith("a=candidate:")]
-    stripped = "\r\n".join(line for line in lines if not line.startswith(("a=candidate:", "a=end-of-candidates"))) + "\r\n"
+    stripped = (
+        "\r\n".join(line for line in lines if not line.startswith(("a=candidate:", "a=end-of-candidates"))) + "\r\n"
+    )
     assert candidates
 
     await bot.accept(await relay.open_peer("T", stripped))

@@ -3,10 +3,10 @@
 aiortc bots play the chair and two rooms whose sockets reach different workers; their media meets
 on the one relay of the meeting, and the program follows a floor grant.
 """
+
 import asyncio
 import json
 import os
-import subprocess
 
 import aiohttp
 import pytest
@@ -14,6 +14,8 @@ import pytest
 from confserver.media.bot import Bot, close_to
 from confserver.testing import live
 from confserver.testing.wsclient import MeetingClient
+
+from . import relayproc
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="relay processes are reached through Redis")
 
@@ -28,16 +30,12 @@ def deployment(tmp_path_factory):
         env = live.server_env(db_url, ports, MEDIA_RELAY_CHANNELS="relay-test-0")
         live.manage(env, "migrate", "--no-input", "-v0")
         seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms", "2"))
-        relay_log = open(logs / "relay.log", "wb")
-        relay = subprocess.Popen([live.PYTHON, str(live.ROOT / "manage.py"), "run_relay", "--channel", "relay-test-0"],
-                                 env=env, cwd=live.ROOT, stdout=relay_log, stderr=relay_log)
+        relay = relayproc.relay(env, logs, "relay-test-0")
         try:
             with live.daphne(env, ports[0], logs / "w1.log"), live.daphne(env, ports[1], logs / "w2.log"):
                 yield [f"http://127.0.0.1:{p}" for p in ports], seed
         finally:
-            relay.terminate()
-            relay.wait(10)
-            relay_log.close()
+            relayproc.stop(relay)
 
 
 async def until(pred, timeout, what):

@@ -1,4 +1,5 @@
 """Run by test_recording: write packets up to a media time into one segment, say so, then wait to be killed."""
+
 import sys
 import time
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Test-only source of encoded packets (libvpx/libopus, once per module) and a directory sink."""
+
 import pickle
 from fractions import Fraction
 from pathlib import Path

@@ -3,6 +3,7 @@ one before, so the last segment's hash (fixed in the final minutes) vouches for 
 segment left unfinished by a write error is recovered by its own writer, and the next recording chains on
 to it; recovery on a full disk leaves the segment for a later try instead of dropping it from the record.
 Real PyAV, real files, the product's writer and database sink."""
+
 import os
 import shutil
 import subprocess
@@ -31,8 +32,13 @@ def meeting(db, settings, tmp_path):
     settings.RECORDINGS_ROOT = tmp_path / "recordings"
     unit = AdminUnit.objects.create(code="T6", name="Tỉnh thử chuỗi băm", division_type="tinh", level=1, path="T6.")
     start = timezone.now()
-    return Meeting.objects.create(host_unit=unit, title="Họp thử chuỗi băm", scheduled_start=start,
-                                  scheduled_end=start + timedelta(hours=1), state="live")
+    return Meeting.objects.create(
+        host_unit=unit,
+        title="Họp thử chuỗi băm",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=1),
+        state="live",
+    )
 
 
 def verify_output(meeting):
@@ -83,9 +89,14 @@ def test_replacing_an_earlier_segment_and_its_rows_is_caught(packets, meeting, s
 
 
 def _final_minutes(meeting, rows):
-    return Minutes.objects.create(meeting=meeting, number="12/BB-UBND", state=MinutesState.FINAL,
-                                  finalized_at=timezone.now(), segment_count=len(rows),
-                                  last_segment_sha256=rows[-1].sha256)
+    return Minutes.objects.create(
+        meeting=meeting,
+        number="12/BB-UBND",
+        state=MinutesState.FINAL,
+        finalized_at=timezone.now(),
+        segment_count=len(rows),
+        last_segment_sha256=rows[-1].sha256,
+    )
 
 
 def test_verify_compares_the_recording_with_the_final_minutes(packets, meeting, settings):
@@ -102,8 +113,9 @@ def test_verify_compares_the_recording_with_the_final_minutes(packets, meeting, 
     assert not ok and "không khớp biên bản / minutes_mismatch" in text, text
 
 
-def test_a_segment_abandoned_after_a_write_error_is_recovered_and_the_next_recording_chains_on(packets, meeting,
-                                                                                                 settings):
+def test_a_segment_abandoned_after_a_write_error_is_recovered_and_the_next_recording_chains_on(
+    packets, meeting, settings
+):
     # The writer's own failure path (Recorder._run on a write error): abandon the open segment, then finish.
     writer = SegmentedWriter(store.DatabaseSink(meeting.id), segment_s=3600)
     for p in packets[: len(packets) // 2]:
@@ -160,8 +172,9 @@ def small_disk(settings, meeting):
         pytest.skip("mounting a tmpfs needs root")
     folder = root(settings) / str(meeting.id)
     folder.mkdir(parents=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True,
-                         text=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
     yield folder

@@ -2,6 +2,7 @@
 download logged as a download, a playback as one view, X-Accel-Redirect in production, 202 with the state (and
 a build queued once) while the file is not built; reviewers of another province, room terminals and anonymous
 users refused and not logged. Real database, real segments, Django's test client."""
+
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from confserver.accounts.models import Role
-from confserver.recording import finalize
-from confserver.recording.models import AccessAction, ExportState, RecordingAccess, RecordingExport
+from confserver.recording import finalize, serve
+from confserver.recording.models import AccessAction, ExportState, RecordingAccess, RecordingExport, Segment
 from confserver.rooms.models import AdminUnit, Meeting, MeetingState, Room
 
 from .test_export import record
@@ -21,12 +22,24 @@ def world(settings, tmp_path, hue2025, make_user):
     settings.RECORDINGS_ROOT = tmp_path / "recordings"
     settings.RECORDINGS_ACCEL_PREFIX = ""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    hanoi = AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong",
-                                     level=1, parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    hanoi = AdminUnit.objects.create(
+        code="01",
+        name="Thành phố Hà Nội",
+        division_type="thanh_pho_trung_uong",
+        level=1,
+        parent=AdminUnit.objects.get(code="VN"),
+        path="VN.01.",
+    )
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=2)
-    meeting = Meeting.objects.create(host_unit=hue2025, title="Họp giao ban", state=MeetingState.ENDED,
-                                     scheduled_start=t0, scheduled_end=t0 + timedelta(hours=1), started_at=t0,
-                                     ended_at=t0 + timedelta(minutes=1))
+    meeting = Meeting.objects.create(
+        host_unit=hue2025,
+        title="Họp giao ban",
+        state=MeetingState.ENDED,
+        scheduled_start=t0,
+        scheduled_end=t0 + timedelta(hours=1),
+        started_at=t0,
+        ended_at=t0 + timedelta(minutes=1),
+    )
     record(meeting, t0, 0, 4, floor=(1000, 2))
     users = {
         "reviewer": make_user("rev", Role.REVIEWER, unit=hue2025),
@@ -60,8 +73,9 @@ def url(meeting, what):
     return f"/api/recordings/meetings/{meeting.id}/{what}"
 
 
-@pytest.mark.parametrize("header, first, last", [("bytes=100-1099", 100, 1099), ("bytes=-500", None, None),
-                                                 ("bytes=2000-", 2000, None)])
+@pytest.mark.parametrize(
+    "header, first, last", [("bytes=100-1099", 100, 1099), ("bytes=-500", None, None), ("bytes=2000-", 2000, None)]
+)
 def test_download_serves_byte_ranges_and_logs_a_download(built, header, first, last):
     meeting, users, root, row = built
     data = (root / row.path).read_bytes()
@@ -70,11 +84,16 @@ def test_download_serves_byte_ranges_and_logs_a_download(built, header, first, l
     r = client_for(users["reviewer"]).get(url(meeting, "download"), HTTP_RANGE=header, REMOTE_ADDR="203.0.113.9")
     assert r.status_code == 206
     assert r["Content-Range"] == f"bytes {first}-{last}/{len(data)}" and r["Content-Type"] == "video/webm"
-    assert body(r) == data[first:last + 1]
+    assert body(r) == data[first : last + 1]
     assert r["Content-Disposition"] == f'attachment; filename="cuoc-hop-{meeting.id}.webm"'
     log = RecordingAccess.objects.get()
     assert (log.user, log.meeting, log.segment, log.action, log.client_address) == (
-        users["reviewer"], meeting, None, AccessAction.DOWNLOAD, "203.0.113.9")
+        users["reviewer"],
+        meeting,
+        None,
+        AccessAction.DOWNLOAD,
+        "203.0.113.9",
+    )
 
 
 def test_whole_download_and_the_players_file_logged_once_as_a_view(built):
@@ -86,9 +105,51 @@ def test_whole_download_and_the_players_file_logged_once_as_a_view(built):
     for header in ("bytes=0-", "bytes=5000-", "bytes=-200"):  # a player: from 0, then seeks
         r = c.get(url(meeting, "video"), HTTP_RANGE=header)
         assert r.status_code == 206 and "Content-Disposition" not in r
-    assert sorted(RecordingAccess.objects.values_list("action", flat=True)) == [AccessAction.DOWNLOAD,
-                                                                                AccessAction.VIEW]
+    assert sorted(RecordingAccess.objects.values_list("action", flat=True)) == [
+        AccessAction.DOWNLOAD,
+        AccessAction.VIEW,
+    ]
     assert c.get(url(meeting, "video"), HTTP_RANGE=f"bytes={len(data)}-").status_code == 416
+
+
+def test_a_players_open_ended_range_is_answered_in_bounded_pieces_and_a_download_whole(built, monkeypatch):
+    """Chromium asks for `bytes=N-` at each seek and hangs up after ~100 KB; daphne has no backpressure, so the
+    whole rest of the file was read into the worker's memory for each seek (bench/_recording_seek.py). A player
+    (no attachment) gets at most PLAYER_SPAN bytes of an open-ended range, and a Content-Range saying which."""
+    meeting, users, root, row = built
+    monkeypatch.setattr(serve, "PLAYER_SPAN", 1000)
+    data = (root / row.path).read_bytes()
+    n = len(data)
+    c = client_for(users["reviewer"])
+    for header, first, last in (
+        ("bytes=2000-", 2000, 2999),
+        ("bytes=0-", 0, 999),
+        (f"bytes={n - 300}-", n - 300, n - 1),
+        ("bytes=0-4999", 0, 4999),
+        ("bytes=-1500", n - 1500, n - 1),
+    ):  # bounded: as asked
+        r = c.get(url(meeting, "video"), HTTP_RANGE=header)
+        assert r.status_code == 206 and r["Content-Range"] == f"bytes {first}-{last}/{n}", header
+        assert r["Content-Length"] == str(last - first + 1) and body(r) == data[first : last + 1], header
+    seg = Segment.objects.filter(meeting=meeting).order_by("index").first()
+    seg_data = (root / seg.path).read_bytes()
+    r = c.get(f"/api/recordings/segments/{seg.id}/file", HTTP_RANGE="bytes=100-")  # a segment in the player
+    assert r["Content-Range"] == f"bytes 100-1099/{len(seg_data)}" and body(r) == seg_data[100:1100]
+    for what in (url(meeting, "download"), f"/api/recordings/segments/{seg.id}/file?download=1"):  # a download
+        whole = data if what.endswith("download") else seg_data
+        r = c.get(what, HTTP_RANGE="bytes=2000-")
+        assert r["Content-Range"] == f"bytes 2000-{len(whole) - 1}/{len(whole)}" and body(r) == whole[2000:], what
+
+
+def test_a_seeks_range_costs_the_player_six_queries(built, django_assert_max_num_queries):
+    """Each seek is a range request, and on a busy machine each query on its path is a wait: session, user,
+    meeting, the reviewer's unit, the export row and the segments it was built from (was 7)."""
+    meeting, users, root, row = built
+    c = client_for(users["reviewer"])
+    body(c.get(url(meeting, "video"), HTTP_RANGE="bytes=0-"))  # the playback's first request is logged
+    with django_assert_max_num_queries(6):
+        r = c.get(url(meeting, "video"), HTTP_RANGE="bytes=5000-")
+        assert r.status_code == 206 and body(r)
 
 
 def test_accel_redirect_hands_the_file_to_the_proxy(built, settings):
@@ -100,9 +161,10 @@ def test_accel_redirect_hands_the_file_to_the_proxy(built, settings):
     assert RecordingAccess.objects.get().action == AccessAction.DOWNLOAD
 
 
-@pytest.mark.parametrize("who, status, code", [("hanoi_reviewer", 403, "not_reviewer"),
-                                               ("terminal", 403, "not_reviewer"),
-                                               (None, 401, "unauthenticated")])
+@pytest.mark.parametrize(
+    "who, status, code",
+    [("hanoi_reviewer", 403, "not_reviewer"), ("terminal", 403, "not_reviewer"), (None, 401, "unauthenticated")],
+)
 def test_other_province_terminal_and_anonymous_are_refused_and_nothing_is_logged_or_built(world, who, status, code):
     meeting, users, root = world
     c = client_for(users[who] if who else None)
@@ -130,8 +192,13 @@ def test_not_built_yet_answers_202_with_the_state_and_queues_one_build(world, dj
     assert not RecordingAccess.objects.exists()  # nothing was downloaded
 
     row = RecordingExport.objects.get(meeting=meeting)
-    RecordingExport.objects.filter(pk=row.pk).update(state=ExportState.RUNNING, progress=40, worker_pid=1,
-                                                     phase="Đang trộn âm thanh đoạn 1/1", heartbeat_at=timezone.now())
+    RecordingExport.objects.filter(pk=row.pk).update(
+        state=ExportState.RUNNING,
+        progress=40,
+        worker_pid=1,
+        phase="Đang trộn âm thanh đoạn 1/1",
+        heartbeat_at=timezone.now(),
+    )
     out = c.get(url(meeting, "export")).json()
     assert out["state"] == "running" and out["message"] == "Đang dựng tệp gộp: 40% — Đang trộn âm thanh đoạn 1/1"
 
@@ -166,8 +233,13 @@ def test_stale_after_the_segments_change_and_no_recording_at_all(built, hue2025)
     record(meeting, meeting.started_at + timedelta(seconds=20), 20_000, 2)
     assert c.get(url(meeting, "export")).json()["state"] == "stale"
     assert c.get(url(meeting, "video")).json()["code"] == "export_not_ready"
-    empty = Meeting.objects.create(host_unit=hue2025, title="Không ghi hình", state=MeetingState.ENDED,
-                                   scheduled_start=meeting.scheduled_start, scheduled_end=meeting.scheduled_end)
+    empty = Meeting.objects.create(
+        host_unit=hue2025,
+        title="Không ghi hình",
+        state=MeetingState.ENDED,
+        scheduled_start=meeting.scheduled_start,
+        scheduled_end=meeting.scheduled_end,
+    )
     r = c.get(url(empty, "download"))
     assert (r.status_code, r.json()["code"]) == (404, "recording_not_found")
 

@@ -2,6 +2,7 @@
 product's writer (VP8 + two Opus tracks of tones), decoded end to end with PyAV (and ffmpeg when present); one
 video and one audio track, a real gap kept, duration within 1 s of the wall-clock span; rebuilt when the
 segments change; a changed segment left out and named; verify_recording checks the file's hash."""
+
 import functools
 import os
 import shutil
@@ -26,7 +27,7 @@ CHAIR_HZ, FLOOR_HZ = 440, 1000
 GAP_FROM, GAP_TO = 4.0, 10.0  # the chair stopped recording at 4 s and restarted at 10 s
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def program(media_ms, seconds, floor=None):
     """Encoded once per test run: VP8 at 320x240, the chair's tone, the floor's tone from floor[0] for floor[1] s."""
     first = media_ms * FPS // 1000
@@ -50,9 +51,15 @@ def recorded(db, settings, tmp_path):
     settings.RECORDINGS_ROOT = tmp_path / "recordings"
     unit = AdminUnit.objects.create(code="T8", name="Tỉnh thử tệp gộp", division_type="tinh", level=1, path="T8.")
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
-    meeting = Meeting.objects.create(host_unit=unit, title="Họp thử tệp gộp", state=MeetingState.ENDED,
-                                     scheduled_start=t0, scheduled_end=t0 + timedelta(hours=1), started_at=t0,
-                                     ended_at=t0 + timedelta(seconds=20))
+    meeting = Meeting.objects.create(
+        host_unit=unit,
+        title="Họp thử tệp gộp",
+        state=MeetingState.ENDED,
+        scheduled_start=t0,
+        scheduled_end=t0 + timedelta(hours=1),
+        started_at=t0,
+        ended_at=t0 + timedelta(seconds=20),
+    )
     record(meeting, t0, 0, 4, floor=(1000, 2))  # the floor's room speaks from 1 s to 3 s
     record(meeting, t0 + timedelta(seconds=GAP_TO), 10_000, 4)
     return meeting, t0, settings.RECORDINGS_ROOT
@@ -94,10 +101,11 @@ def test_one_file_decodes_end_to_end_with_one_audio_track_both_voices_and_the_ga
     assert power(samples, 2.0, FLOOR_HZ) > 0.005 and power(samples, 2.0, CHAIR_HZ) > 0.005  # both voices
     assert power(samples, 0.5, CHAIR_HZ) > 0.005 and power(samples, 12.0, CHAIR_HZ) > 0.005
     assert power(samples, 12.0, FLOOR_HZ) < 1e-4
-    assert max(abs(x) for x in samples[int(5.0 * 48000):int(9.5 * 48000)]) < 1e-3  # the gap is silent
+    assert max(abs(x) for x in samples[int(5.0 * 48000) : int(9.5 * 48000)]) < 1e-3  # the gap is silent
     if shutil.which("ffmpeg"):
-        out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0 and out.stderr == ""
 
 
@@ -127,8 +135,9 @@ def test_a_changed_segment_is_left_out_and_named(recorded):
     (root / seg.path).write_bytes(bytes(data))
     row = finalize.run(meeting.id)
     assert row.state == ExportState.READY and row.segments == 1
-    assert row.skipped == [{"index": 0, "segment_id": seg.id, "reason": "tampered",
-                            "label": "bị sửa đổi (mã băm khác)"}]
+    assert row.skipped == [
+        {"index": 0, "segment_id": seg.id, "reason": "tampered", "label": "bị sửa đổi (mã băm khác)"}
+    ]
     assert not (root / export.mix_path(seg)).exists()  # nothing made from a changed file
     _, times, duration = decode_all(root / row.path)
     assert times["video"][0] < 0.05 and abs(duration - 4.0) <= 1.0
@@ -170,8 +179,13 @@ def test_a_meeting_without_recording_gets_no_export_row(db, settings, tmp_path):
     settings.RECORDINGS_ROOT = tmp_path
     unit = AdminUnit.objects.create(code="T5", name="Tỉnh không ghi", division_type="tinh", level=1, path="T5.")
     now = timezone.now()
-    m = Meeting.objects.create(host_unit=unit, title="Không ghi hình", state=MeetingState.ENDED,
-                               scheduled_start=now, scheduled_end=now + timedelta(hours=1))
+    m = Meeting.objects.create(
+        host_unit=unit,
+        title="Không ghi hình",
+        state=MeetingState.ENDED,
+        scheduled_start=now,
+        scheduled_end=now + timedelta(hours=1),
+    )
     assert finalize.run(m.id) is None and not RecordingExport.objects.exists()
     out = StringIO()
     call_command("finalize_recording", str(m.id), stdout=out)
@@ -181,8 +195,9 @@ def test_a_meeting_without_recording_gets_no_export_row(db, settings, tmp_path):
 def test_one_builder_at_a_time_and_a_silent_one_is_replaced(recorded):
     meeting, t0, root = recorded
     row = finalize.row_for(meeting.id)
-    RecordingExport.objects.filter(pk=row.pk).update(state=ExportState.RUNNING, worker_pid=1,
-                                                     heartbeat_at=timezone.now())
+    RecordingExport.objects.filter(pk=row.pk).update(
+        state=ExportState.RUNNING, worker_pid=1, heartbeat_at=timezone.now()
+    )
     assert finalize.claim(meeting.id) is None
     assert finalize.run(meeting.id) is None
     RecordingExport.objects.filter(pk=row.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
@@ -225,7 +240,8 @@ def test_a_builder_taken_over_while_still_running_never_overwrites_the_new_file(
 
     def a_build(meeting_id, report):
         RecordingExport.objects.filter(meeting_id=meeting_id).update(
-            heartbeat_at=timezone.now() - timedelta(minutes=10))  # A looks dead
+            heartbeat_at=timezone.now() - timedelta(minutes=10)
+        )  # A looks dead
         monkeypatch.setattr(finalize.os, "getpid", lambda: 222)
         monkeypatch.setattr(export, "build", real_build)
         b = finalize._build(meeting_id)  # B takes over and finishes

@@ -2,6 +2,7 @@
 a separate, niced process mixes and joins the recording; the loop keeps running meanwhile, and the process leaves
 a one-file download that verify_recording finds intact. The child uses its own throwaway database (PostgreSQL
 when DATABASE_URL is set, else a SQLite file), since it cannot see the test's transaction."""
+
 import asyncio
 import json
 import os
@@ -29,8 +30,13 @@ def nice_of(pid: int) -> int | None:
 @pytest.fixture
 def child_env(tmp_path, monkeypatch, settings):
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
-        env = live.server_env(db_url, [], RECORDINGS_ROOT=str(tmp_path / "recordings"),
-                              CONFSERVER_VAR_DIR=str(tmp_path / "var"), LOG_LEVEL="WARNING")
+        env = live.server_env(
+            db_url,
+            [],
+            RECORDINGS_ROOT=str(tmp_path / "recordings"),
+            CONFSERVER_VAR_DIR=str(tmp_path / "var"),
+            LOG_LEVEL="WARNING",
+        )
         live.manage(env, "migrate", "--no-input", "-v0", timeout=600)
         made = json.loads(live.run_python(env, "tests.recording.bg_fixture", timeout=600).strip().splitlines()[-1])
         for key in ("DATABASE_URL", "RECORDINGS_ROOT", "CONFSERVER_VAR_DIR", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"):
@@ -54,7 +60,7 @@ async def test_start_in_background_returns_at_once_and_a_niced_process_builds_th
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0.05)
     assert finalize.start_in_background(meeting_id) is None  # on the loop: any database call would raise here
-    (pid, proc), = list(finalize._children.items())
+    ((pid, proc),) = list(finalize._children.items())
     assert proc.poll() is None  # returned while the build goes on
     gaps.clear()
     niceness = None
@@ -83,7 +89,7 @@ async def test_a_builder_that_runs_too_long_is_ended_and_reaped(settings, caplog
     settings.RECORDING_FINALIZE_TIMEOUT_S = 0.2
     settings.RECORDING_FINALIZE_NICE = 10
     finalize.start_in_background(999_999_999)
-    (pid, proc), = list(finalize._children.items())
+    ((pid, proc),) = list(finalize._children.items())
     for _ in range(600):
         if proc.poll() is not None and pid not in finalize._children:
             break

@@ -1,5 +1,6 @@
 """The minutes (biên bản, issue 10, item 11): a draft from a real record, who may edit, the PDF.
 Real database; roll call and state through confserver.rooms.meetings, the rest through timeline.record."""
+
 import io
 from datetime import timedelta
 
@@ -25,9 +26,14 @@ def held(hue2025, make_user):
     host.save()
     a, b = AdminUnit.objects.filter(parent=hue2025).order_by("code")[:2]
     now = timezone.now()
-    m = meetings.create_meeting(host, host_unit_code="46", title="Họp giao ban quý IV",
-                                scheduled_start=now, scheduled_end=now + timedelta(hours=2),
-                                selection=meetings.Selection(mode="units", unit_codes=(a.code, b.code)))
+    m = meetings.create_meeting(
+        host,
+        host_unit_code="46",
+        title="Họp giao ban quý IV",
+        scheduled_start=now,
+        scheduled_end=now + timedelta(hours=2),
+        selection=meetings.Selection(mode="units", unit_codes=(a.code, b.code)),
+    )
     room_a, room_b = Room.objects.get(unit=a), Room.objects.get(unit=b)
     meetings.change_state(host, m.id, "test_run")
     m = meetings.change_state(host, m.id, "live")
@@ -37,13 +43,15 @@ def held(hue2025, make_user):
     item2 = AgendaItem.objects.create(meeting=m, position=2, title="Công tác phòng chống lụt bão")
     doc = Document.objects.create(meeting=m, item=item1, title="Báo cáo số 12/BC-UBND")
     t = timezone.now()
-    timeline.record(m, "agenda_item", actor=host, at=t + timedelta(seconds=1), item_id=item1.id, position=1,
-                    title=item1.title)
+    timeline.record(
+        m, "agenda_item", actor=host, at=t + timedelta(seconds=1), item_id=item1.id, position=1, title=item1.title
+    )
     timeline.record(m, "present", actor=host, at=t + timedelta(seconds=2), document_id=doc.id, version_id=1, page=1)
     timeline.record(m, "floor_granted", actor=host, room=room_a, at=t + timedelta(seconds=60), may_present=False)
     timeline.record(m, "floor_revoked", actor=host, room=room_a, at=t + timedelta(seconds=180))
-    timeline.record(m, "agenda_item", actor=host, at=t + timedelta(seconds=200), item_id=item2.id, position=2,
-                    title=item2.title)
+    timeline.record(
+        m, "agenda_item", actor=host, at=t + timedelta(seconds=200), item_id=item2.id, position=2, title=item2.title
+    )
     timeline.record(m, "floor_granted", actor=host, room=room_a, at=t + timedelta(seconds=240), may_present=True)
     timeline.record(m, "floor_released", actor=host, room=room_a, at=t + timedelta(seconds=300))
     # The end is recorded by change_state; move it after the rows written above.
@@ -78,8 +86,14 @@ def test_draft_lists_attendees_absentees_and_speakers_in_order(held):
 @pytest.fixture
 def users(held, hue2025, make_user):
     m, host, room_a, *_ = held
-    hanoi = AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong",
-                                     level=1, parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    hanoi = AdminUnit.objects.create(
+        code="01",
+        name="Thành phố Hà Nội",
+        division_type="thanh_pho_trung_uong",
+        level=1,
+        parent=AdminUnit.objects.get(code="VN"),
+        path="VN.01.",
+    )
     return {
         "host": host,
         "admin": make_user("adm", Role.ADMIN, unit=AdminUnit.objects.get(code="VN")),
@@ -99,10 +113,19 @@ def client_for(user) -> Client:
     return c
 
 
-@pytest.mark.parametrize("who, read, write", [
-    ("host", 200, 200), ("admin", 200, 200), ("reviewer", 200, 403), ("hanoi_host", 403, 403),
-    ("terminal", 403, 403), ("commune_host", 403, 403), ("hanoi_reviewer", 403, 403), (None, 401, 401),
-])
+@pytest.mark.parametrize(
+    "who, read, write",
+    [
+        ("host", 200, 200),
+        ("admin", 200, 200),
+        ("reviewer", 200, 403),
+        ("hanoi_host", 403, 403),
+        ("terminal", 403, 403),
+        ("commune_host", 403, 403),
+        ("hanoi_reviewer", 403, 403),
+        (None, 401, 401),
+    ],
+)
 def test_who_reads_and_who_edits(held, users, who, read, write):
     m = held[0]
     c = client_for(users.get(who))
@@ -111,8 +134,9 @@ def test_who_reads_and_who_edits(held, users, who, read, write):
     assert r.status_code == read, r.content
     if read == 200:
         assert r.json()["saved"] is False and r.json()["number"] == "…/BB-UBND"
-    r = c.put(url, {"number": "12/BB-UBND", "conclusions": "Giao Sở Tài chính tổng hợp."},
-              content_type="application/json")
+    r = c.put(
+        url, {"number": "12/BB-UBND", "conclusions": "Giao Sở Tài chính tổng hợp."}, content_type="application/json"
+    )
     assert r.status_code == write, r.content
     if write == 200:
         assert r.json()["saved"] is True and r.json()["number"] == "12/BB-UBND"
@@ -148,16 +172,34 @@ def test_pdf_opens_and_holds_the_form(held, users):
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
     pdf = pypdfium2.PdfDocument(io.BytesIO(r.content))
     text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
-    for expected in ("BIÊN BẢN", "12/BB-UBND", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
-                     "Trần Thị Hương", "Nguyễn Văn Phương", "Mất điện lưới", "THƯ KÝ", "CHỦ TỌA"):
+    for expected in (
+        "BIÊN BẢN",
+        "12/BB-UBND",
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "Trần Thị Hương",
+        "Nguyễn Văn Phương",
+        "Mất điện lưới",
+        "THƯ KÝ",
+        "CHỦ TỌA",
+    ):
         assert expected in text, expected
     assert client_for(users["terminal"]).get(url + "/pdf").status_code == 403
 
 
-@pytest.mark.parametrize("who, finalize, pdf", [
-    ("host", 200, 200), ("admin", 200, 200), ("reviewer", 403, 200), ("hanoi_host", 403, 403),
-    ("commune_host", 403, 403), ("hanoi_reviewer", 403, 403), ("terminal", 403, 403), (None, 401, 401),
-])
+@pytest.mark.parametrize(
+    "who, finalize, pdf",
+    [
+        ("host", 200, 200),
+        ("admin", 200, 200),
+        ("reviewer", 403, 200),
+        ("hanoi_host", 403, 403),
+        ("commune_host", 403, 403),
+        ("hanoi_reviewer", 403, 403),
+        ("terminal", 403, 403),
+        (None, 401, 401),
+    ],
+)
 def test_who_finalises_and_who_downloads(held, users, settings, who, finalize, pdf):
     settings.MINUTES_SIGNING_P12 = ""
     m = held[0]
@@ -180,8 +222,12 @@ def test_a_room_token_reads_nothing(held, users):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens.make_room_token(users['terminal'], m)}"}
     url = f"/api/minutes/meetings/{m.id}"
     c = Client()
-    for r in (c.get(url, **auth), c.get(url + "/pdf", **auth), c.post(url + "/finalize", **auth),
-              c.put(url, {"number": "1/BB"}, content_type="application/json", **auth)):
+    for r in (
+        c.get(url, **auth),
+        c.get(url + "/pdf", **auth),
+        c.post(url + "/finalize", **auth),
+        c.put(url, {"number": "1/BB"}, content_type="application/json", **auth),
+    ):
         assert r.status_code == 403 and r.json()["code"] in {"not_host", "not_reviewer"}, r.content
     assert not Minutes.objects.filter(meeting=m).exists()
 
@@ -189,9 +235,14 @@ def test_a_room_token_reads_nothing(held, users):
 def test_before_the_end_the_chair_side_edits_but_cannot_finalise(hue2025, make_user, users):
     host, reviewer = users["host"], users["reviewer"]
     now = timezone.now()
-    m = meetings.create_meeting(host, host_unit_code="46", title="Họp đang diễn ra", scheduled_start=now,
-                                scheduled_end=now + timedelta(hours=1), selection=meetings.Selection(mode="units",
-                                unit_codes=(AdminUnit.objects.filter(parent=hue2025).first().code,)))
+    m = meetings.create_meeting(
+        host,
+        host_unit_code="46",
+        title="Họp đang diễn ra",
+        scheduled_start=now,
+        scheduled_end=now + timedelta(hours=1),
+        selection=meetings.Selection(mode="units", unit_codes=(AdminUnit.objects.filter(parent=hue2025).first().code,)),
+    )
     meetings.change_state(host, m.id, "test_run")
     meetings.change_state(host, m.id, "live")
     url = f"/api/minutes/meetings/{m.id}"
@@ -210,8 +261,11 @@ def test_a_stale_editor_cannot_overwrite_a_newer_save(held, users):
     host, admin = client_for(users["host"]), client_for(users["admin"])
     # Both open the unsaved draft; the admin saves first.
     assert host.get(url).json()["updated_at"] is None
-    first = admin.put(url, {"number": "7/BB-UBND", "conclusions": "Của quản trị.", "expected_updated_at": None},
-                      content_type="application/json")
+    first = admin.put(
+        url,
+        {"number": "7/BB-UBND", "conclusions": "Của quản trị.", "expected_updated_at": None},
+        content_type="application/json",
+    )
     assert first.status_code == 200, first.content
     # The host, still on the draft, is refused and nothing changes.
     r = host.put(url, {"conclusions": "Của chủ trì.", "expected_updated_at": None}, content_type="application/json")
@@ -255,12 +309,19 @@ def test_each_download_of_the_minutes_is_logged_and_a_refusal_is_not(held, users
     assert client_for(users["terminal"]).get(url).status_code == 403
     log = RecordingAccess.objects.get()
     assert (log.user, log.meeting, log.segment, log.action, log.client_address) == (
-        users["reviewer"], m, None, AccessAction.MINUTES, "203.0.113.5")
+        users["reviewer"],
+        m,
+        None,
+        AccessAction.MINUTES,
+        "203.0.113.5",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
-                    reason="two writers at once: PostgreSQL's row locks (SQLite serialises whole transactions)")
+@pytest.mark.skipif(
+    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="two writers at once: PostgreSQL's row locks (SQLite serialises whole transactions)",
+)
 def test_two_first_saves_at_once_make_one_row_and_no_server_error(held, users, monkeypatch):
     """The host and the secretary press 'Lưu' on the unsaved draft at the same moment: both find no row and
     both would insert one (a unique constraint per meeting: IntegrityError, a 500). One must wait for the other."""

@@ -2,6 +2,7 @@
 the PDF signed with a configured PKCS#12 certificate (checked with pyHanko's validator), unsigned without one,
 and a certificate that cannot be used refuses finalising with a coded error and changes nothing.
 Real database, real pyHanko, a throwaway CA and signer made here."""
+
 import datetime as dt
 import hashlib
 import io
@@ -41,8 +42,11 @@ def p12_file(path, ident, password=PASSWORD):
     key = serialization.load_der_private_key(ident.key_der, None)
     cert = x509.load_der_x509_certificate(ident.cert_der)
     ca = x509.load_der_x509_certificate(ident.ca_der)
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"bien-ban", key, cert, [ca], serialization.BestAvailableEncryption(password.encode())))
+    path.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"bien-ban", key, cert, [ca], serialization.BestAvailableEncryption(password.encode())
+        )
+    )
     return path
 
 
@@ -66,19 +70,28 @@ def record(meeting, n, *, last_state=SegmentState.CLOSED) -> list[str]:
     for i in range(n):
         digest = hashlib.sha256(f"{meeting.id}/{i}/{prev}".encode()).hexdigest()
         state = last_state if i == n - 1 else SegmentState.CLOSED
-        Segment.objects.create(meeting=meeting, index=i, started_at=start + dt.timedelta(minutes=5 * i),
-                               ended_at=start + dt.timedelta(minutes=5 * i + 5), path=f"{meeting.id}/{i:05d}.webm",
-                               bytes=1000, sha256="" if state == SegmentState.WRITING else digest,
-                               previous_sha256=prev, state=state)
+        Segment.objects.create(
+            meeting=meeting,
+            index=i,
+            started_at=start + dt.timedelta(minutes=5 * i),
+            ended_at=start + dt.timedelta(minutes=5 * i + 5),
+            path=f"{meeting.id}/{i:05d}.webm",
+            bytes=1000,
+            sha256="" if state == SegmentState.WRITING else digest,
+            previous_sha256=prev,
+            state=state,
+        )
         hashes_.append(digest)
         prev = digest
     return hashes_
 
 
 def number_and_conclusions(c, meeting_id):
-    r = c.put(f"/api/minutes/meetings/{meeting_id}",
-              {"number": "15/BB-UBND", "conclusions": "Giao Sở Tài chính tổng hợp, báo cáo trước ngày 20."},
-              content_type="application/json")
+    r = c.put(
+        f"/api/minutes/meetings/{meeting_id}",
+        {"number": "15/BB-UBND", "conclusions": "Giao Sở Tài chính tổng hợp, báo cáo trước ngày 20."},
+        content_type="application/json",
+    )
     assert r.status_code == 200, r.content
     return r.json()
 
@@ -130,8 +143,9 @@ def test_finalised_minutes_are_signed_and_carry_the_last_segment_hash(held, user
     assert len(reader.embedded_signatures) == 1
     sig = reader.embedded_signatures[0]
     assert sig.signer_cert.subject.native["common_name"] == SIGNER_CN
-    status = validate_pdf_signature(sig, ValidationContext(
-        trust_roots=[asn1_x509.Certificate.load(signing.ca_der)], allow_fetching=False))
+    status = validate_pdf_signature(
+        sig, ValidationContext(trust_roots=[asn1_x509.Certificate.load(signing.ca_der)], allow_fetching=False)
+    )
     assert status.intact and status.valid and status.trusted
     assert status.coverage.name == "ENTIRE_FILE" and status.modification_level.name == "NONE"
 
@@ -140,20 +154,29 @@ def test_finalised_minutes_are_signed_and_carry_the_last_segment_hash(held, user
     assert "Giao Sở Tài chính tổng hợp" in text and "(Dự thảo)" not in text
     meta = metadata(data)
     assert chain[-1] in meta["subject"]
-    assert f"recording-last-segment-sha256={chain[-1]}" in meta["keywords"] and "recording-segments=3" in meta["keywords"]
+    assert (
+        f"recording-last-segment-sha256={chain[-1]}" in meta["keywords"] and "recording-segments=3" in meta["keywords"]
+    )
     assert meta["xmp"]["RecordingLastSegmentSHA256"] == chain[-1] and meta["xmp"]["RecordingSegments"] == "3"
     assert meta["xmp"]["MinutesNumber"] == "15/BB-UBND"
 
     # The seal is what was recorded at finalising: a segment added later changes nothing in the minutes.
-    Segment.objects.create(meeting=m, index=3, started_at=timezone.now(), path="x.webm", sha256="f" * 64,
-                           previous_sha256=chain[-1], state=SegmentState.CLOSED)
+    Segment.objects.create(
+        meeting=m,
+        index=3,
+        started_at=timezone.now(),
+        path="x.webm",
+        sha256="f" * 64,
+        previous_sha256=chain[-1],
+        state=SegmentState.CLOSED,
+    )
     again = client_for(users["reviewer"])
     assert again.get(url).json()["recording"]["last_sha256"] == chain[-1]
     assert again.get(url + "/pdf").content == data
 
     # The check can fail: one changed byte inside the signed range is caught.
     at = data.index(b"/Producer")
-    tampered = data[:at] + b"/Producer".replace(b"P", b"Q") + data[at + len(b"/Producer"):]
+    tampered = data[:at] + b"/Producer".replace(b"P", b"Q") + data[at + len(b"/Producer") :]
     bad = PdfFileReader(io.BytesIO(tampered), strict=False).embedded_signatures[0]
     assert not validate_pdf_signature(bad, ValidationContext(allow_fetching=False)).intact
 
@@ -188,21 +211,34 @@ def expired_identity(path):
     """A self-signed certificate that expired yesterday, in a PKCS#12 file."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hết hạn")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=30))
-            .not_valid_after(now - dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"x", key, cert, None, serialization.BestAvailableEncryption(PASSWORD.encode())))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"x", key, cert, None, serialization.BestAvailableEncryption(PASSWORD.encode())
+        )
+    )
     return path
 
 
-@pytest.mark.parametrize("case, code", [
-    ("wrong_password", "minutes_signing_password"),
-    ("missing_file", "minutes_signing_certificate"),
-    ("not_pkcs12", "minutes_signing_certificate"),
-    ("expired", "minutes_signing_certificate"),
-])
+@pytest.mark.parametrize(
+    "case, code",
+    [
+        ("wrong_password", "minutes_signing_password"),
+        ("missing_file", "minutes_signing_certificate"),
+        ("not_pkcs12", "minutes_signing_certificate"),
+        ("expired", "minutes_signing_certificate"),
+    ],
+)
 def test_an_unusable_certificate_refuses_and_finalises_nothing(held, users, settings, tmp_path, identity, case, code):
     m = held[0]
     record(m, 1)

@@ -1,6 +1,7 @@
 """Program audio in one track (issue 10, item 2): mixing keeps both voices with exact timing, copies the chair's
 packets untouched where the source is empty or silent, never wraps two loud voices, and is done once per
 segment. Real libopus packets in real WebM segments; the result decoded with PyAV."""
+
 import av
 import pytest
 
@@ -43,7 +44,7 @@ def test_where_both_speak_both_voices_are_kept_with_exact_timing(tmp_path):
     samples, tracks = decoded(out)
     assert tracks == 1
     assert len(stats.regions) == 1 and stats.encoded > 0 and stats.copied > 0
-    (a, b), = stats.regions
+    ((a, b),) = stats.regions
     assert 1600 <= a <= 2000 and 4000 <= b <= 4400  # the floor's two seconds and a little around them
     for t in (0.5, 1.2, 4.6, 5.5):  # the chair alone
         assert power(samples, t, CHAIR_HZ) > HEARD and power(samples, t, FLOOR_HZ) < HEARD / 50, t
@@ -95,13 +96,16 @@ def test_a_segment_without_audio_gives_an_empty_track(tmp_path):
     assert stats.copied == stats.encoded == 0 and out.is_file() and audio_packets(out) == []
 
 
-@pytest.mark.parametrize("data, samples", [
-    (bytes([0b11111000, 1, 2]), 960),  # CELT FB 20 ms, one frame
-    (bytes([0b01111001, 1, 2]), 1920),  # hybrid FB 20 ms, two frames
-    (bytes([0b00001011, 0x83, 1]), 3 * 960),  # SILK NB 20 ms, code 3 with three frames
-    (bytes([0b11100000]), 120),  # CELT FB 2.5 ms
-    (bytes([0b00011000]), 2880),  # SILK 60 ms
-])
+@pytest.mark.parametrize(
+    "data, samples",
+    [
+        (bytes([0b11111000, 1, 2]), 960),  # CELT FB 20 ms, one frame
+        (bytes([0b01111001, 1, 2]), 1920),  # hybrid FB 20 ms, two frames
+        (bytes([0b00001011, 0x83, 1]), 3 * 960),  # SILK NB 20 ms, code 3 with three frames
+        (bytes([0b11100000]), 120),  # CELT FB 2.5 ms
+        (bytes([0b00011000]), 2880),  # SILK 60 ms
+    ],
+)
 def test_opus_packet_durations_from_the_toc(data, samples):
     assert mix.opus_samples(data) == samples
 

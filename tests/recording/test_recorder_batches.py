@@ -4,13 +4,14 @@ The batches keep the packets' order, in the file, across batches and mixed with 
 bound still counts packets, not batches: a batch that would pass it is refused whole and stops the recording
 with queue_full, reported once.
 """
+
 import random
 import threading
 
 import av
 import pytest
 
-from confserver.recording.packets import AUDIO, VIDEO
+from confserver.recording.packets import AUDIO, STREAM_AUDIO, STREAM_VIDEO, VIDEO
 from confserver.recording.segments import Recorder
 
 from .media import DirSink, program
@@ -42,7 +43,7 @@ def test_batches_keep_the_packets_order_in_the_file(packets, tmp_path):
         if n == 1:
             assert rec.put(packets[i])
         else:
-            assert rec.put_many(packets[i:i + n])
+            assert rec.put_many(packets[i : i + n])
         i += n
     assert rec.stop(timeout=30) and failures == []
     [segment] = sink.closed_segments
@@ -55,8 +56,9 @@ def test_the_bound_counts_packets_and_a_batch_past_it_stops_the_recording_once(p
     hang = threading.Event()  # a disk that does not answer: nothing leaves the queue
     failed = threading.Event()
     calls = []
-    rec = Recorder(DirSink(tmp_path, block=hang), lambda *f: (calls.append(f), failed.set()),
-                   segment_s=300, max_queue=50)
+    rec = Recorder(
+        DirSink(tmp_path, block=hang), lambda *f: (calls.append(f), failed.set()), segment_s=300, max_queue=50
+    )
     assert rec.put_many(packets[:30])
     assert rec.put_many(packets[30:50])  # exactly the bound
     assert not failed.is_set() and not rec.stopped
@@ -78,10 +80,20 @@ def test_a_batch_larger_than_the_whole_queue_is_refused(packets, tmp_path):
     assert rec.stop(timeout=30)
 
 
-def test_the_relay_side_hands_a_recorders_put_many_one_batch_per_flush_and_stops_when_refused(packets):
+def frames_of(packets):
+    """EncodedPackets as the relay's hand-over tuples: (stream, data, 32-bit RTP timestamp, keyframe)."""
+    return [
+        (STREAM_VIDEO if p.kind == VIDEO else STREAM_AUDIO + p.track, p.data, p.pts & 0xFFFFFFFF, p.keyframe)
+        for p in packets
+    ]
+
+
+def test_the_relay_side_hands_a_recorders_put_frames_one_batch_per_flush_and_stops_when_refused(packets):
     import asyncio
 
     from confserver.media.recorder import ProgramRecorder
+
+    frames = frames_of(packets)
 
     class Taker:
         def __init__(self, answer=True):
@@ -91,26 +103,56 @@ def test_the_relay_side_hands_a_recorders_put_many_one_batch_per_flush_and_stops
             self.calls.append([packet])
             return self.answer
 
-        def put_many(self, batch):
+        def put_frames(self, batch):
             self.calls.append(list(batch))
             return self.answer
 
     async def run():
         taker, refusing, plain = Taker(), Taker(answer=False), []
         rec = ProgramRecorder(taker.put, 5.0)
-        rec.batch.extend(packets[:26])
+        rec.batch.extend(frames[:26])
         rec.flush()
-        rec.batch.extend(packets[26:30])
+        rec.batch.extend(frames[26:30])
         rec.close()
-        assert taker.calls == [packets[:26], packets[26:30]] and rec.refused
+        assert taker.calls == [frames[:26], frames[26:30]] and rec.refused
         rec = ProgramRecorder(refusing.put, 5.0)
-        rec.batch.extend(packets[:5])
+        rec.batch.extend(frames[:5])
         rec.flush()
-        assert rec.refused and refusing.calls == [packets[:5]]
+        assert rec.refused and refusing.calls == [frames[:5]]
         rec.close()
-        rec = ProgramRecorder(lambda p: plain.append(p) or True, 5.0)  # any other callable: one by one
-        rec.batch.extend(packets[:3])
+        rec = ProgramRecorder(lambda p: plain.append(p) or True, 5.0)  # any other callable: EncodedPackets
+        rec.batch.extend(frames[:3])
         rec.close()
         assert plain == packets[:3]
 
     asyncio.run(run())
+
+
+def test_the_hand_over_tuples_make_the_same_file_as_the_packets(packets, tmp_path):
+    """put_frames (the relay's tuples, timestamps unwrapped by the writer thread) writes what put_many writes with
+    the EncodedPackets."""
+    by_packets, by_frames = DirSink(tmp_path / "p"), DirSink(tmp_path / "f")
+    rec = Recorder(by_packets, segment_s=300, max_queue=5000)
+    assert rec.put_many(packets) and rec.stop(timeout=30)
+    frames = frames_of(packets)
+    rec = Recorder(by_frames, segment_s=300, max_queue=5000)
+    assert all(rec.put_frames(frames[i : i + 26]) for i in range(0, len(frames), 26)) and rec.stop(timeout=30)
+    (a,), (b,) = by_packets.closed_segments, by_frames.closed_segments
+    assert stream_payloads(a.path) == stream_payloads(b.path)
+    with av.open(str(a.path)) as ca, av.open(str(b.path)) as cb:
+        assert [(p.stream.index, p.pts, p.is_keyframe) for p in ca.demux()] == [
+            (p.stream.index, p.pts, p.is_keyframe) for p in cb.demux()
+        ]
+
+
+def test_the_rtp_clock_unwraps_32_bit_timestamps_per_stream():
+    from fractions import Fraction
+
+    from confserver.recording.packets import CLOCKS, RtpClock
+
+    clock, other = RtpClock(), RtpClock()
+    steps = [0, 3000, 0x7FFFFFF0, 0xFFFFFF00, 0x10, 0x08, 0x7FFFFFFF]  # on, past 2**32, a step back
+    want = [0, 3000, 0x7FFFFFF0, 0xFFFFFF00, 0x100000010, 0x100000008, 0x17FFFFFFF]
+    for stream in range(len(CLOCKS)):
+        assert [clock.pts(stream, ts) for ts in steps] == want
+        assert [other.ms(stream, ts) for ts in steps] == [round(Fraction(p * 1000, CLOCKS[stream])) for p in want]

@@ -1,5 +1,6 @@
 """Recording storage (issue 10): keyframe starts, a resolution switch in one file, roll-over, SIGKILL and
 recovery, the hash chain and verify_recording, a full disk and a stuck disk; real PyAV, real files."""
+
 import os
 import shutil
 import signal
@@ -85,8 +86,9 @@ def test_starts_on_keyframe_and_a_resolution_switch_stays_in_one_playable_segmen
     if shutil.which("ffmpeg") is None:
         return  # bin/test installs it; PyAV above already decoded the whole file
     # ffmpeg decodes the same file end to end without a complaint.
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(seg.path), "-f", "null", "-"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(seg.path), "-f", "null", "-"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and out.stderr == ""
 
 
@@ -112,11 +114,15 @@ def test_segments_roll_over_on_the_first_keyframe_after_the_configured_length(pa
 def meeting(db):
     from confserver.rooms.models import AdminUnit, Meeting
 
-    unit = AdminUnit.objects.create(code="T9", name="Tỉnh thử ghi hình", division_type="tinh", level=1,
-                                    path="T9.")
+    unit = AdminUnit.objects.create(code="T9", name="Tỉnh thử ghi hình", division_type="tinh", level=1, path="T9.")
     start = timezone.now()
-    return Meeting.objects.create(host_unit=unit, title="Họp thử ghi hình", scheduled_start=start,
-                                  scheduled_end=start + timedelta(hours=1), state="live")
+    return Meeting.objects.create(
+        host_unit=unit,
+        title="Họp thử ghi hình",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=1),
+        state="live",
+    )
 
 
 @pytest.fixture
@@ -138,7 +144,8 @@ def verify_output(meeting):
 
 @pytest.mark.django_db(transaction=True)
 def test_recorder_writes_chained_rows_and_verify_catches_a_changed_byte_and_a_missing_file(
-        packets, meeting, recordings, capsys):
+    packets, meeting, recordings, capsys
+):
     failures = []
     rec = Recorder(store.DatabaseSink(meeting.id), lambda *f: failures.append(f), segment_s=1.5, max_queue=5000)
     t0 = time.perf_counter()
@@ -148,8 +155,10 @@ def test_recorder_writes_chained_rows_and_verify_catches_a_changed_byte_and_a_mi
     assert rec.stop(timeout=60)
     write_us = (time.perf_counter() - t0) / len(packets) * 1e6
     with capsys.disabled():
-        print(f"\nrecorder: put {put_us:.1f} µs/packet; write+hash+rows {write_us:.1f} µs/packet "
-              f"({len(packets)} packets, {len(rec.segments)} segments)")
+        print(
+            f"\nrecorder: put {put_us:.1f} µs/packet; write+hash+rows {write_us:.1f} µs/packet "
+            f"({len(packets)} packets, {len(rec.segments)} segments)"
+        )
     assert failures == []
 
     rows = list(Segment.objects.filter(meeting=meeting).order_by("index"))
@@ -187,16 +196,21 @@ def test_verify_reports_a_broken_chain(packets, meeting, recordings):
     assert not ok and "đứt chuỗi băm / chain_broken" in text.splitlines()[2]
 
 
-def test_a_writer_killed_with_sigkill_leaves_a_playable_segment_that_recover_keeps(packets, meeting, recordings,
-                                                                                   tmp_path):
+def test_a_writer_killed_with_sigkill_leaves_a_playable_segment_that_recover_keeps(
+    packets, meeting, recordings, tmp_path
+):
     src = tmp_path / "packets.bin"
     save(packets, src)
     rel = f"{meeting.id}/00000-killed.webm"
     row = Segment.objects.create(meeting=meeting, index=0, started_at=timezone.now(), path=rel)
     out = recordings / rel
     out.parent.mkdir(parents=True)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.recording.killable_writer", str(src), str(out), "4500"],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.recording.killable_writer", str(src), str(out), "4500"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # generous: no timing involved, the writer says when it is done
         assert line.startswith("written "), line
@@ -256,7 +270,9 @@ def tiny_disk(tmp_path):
     mount.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)], capture_output=True, text=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
     yield mount

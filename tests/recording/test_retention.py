@@ -2,6 +2,7 @@
 than RECORDING_RETENTION_DAYS and marks their rows, never touches a meeting under an active hold or within the
 retention, says what it removed, changes nothing with --dry-run or a retention of 0; verify_recording then
 reports the segments as pruned; administrators set and clear holds in the admin with who, when and why."""
+
 from datetime import timedelta
 from io import StringIO
 
@@ -28,9 +29,15 @@ def meetings(db, settings, tmp_path):
 
     def meeting(title, ended_days_ago, hold=None, cleared=False):
         end = now - timedelta(days=ended_days_ago)
-        m = Meeting.objects.create(host_unit=unit, title=title, state=MeetingState.ENDED,
-                                   scheduled_start=end - timedelta(hours=1), scheduled_end=end,
-                                   started_at=end - timedelta(hours=1), ended_at=end)
+        m = Meeting.objects.create(
+            host_unit=unit,
+            title=title,
+            state=MeetingState.ENDED,
+            scheduled_start=end - timedelta(hours=1),
+            scheduled_end=end,
+            started_at=end - timedelta(hours=1),
+            ended_at=end,
+        )
         record(m, end - timedelta(hours=1), 0, 2)
         if hold:
             h = LegalHold.objects.create(meeting=m, reason=hold, set_by=admin)
@@ -79,15 +86,19 @@ def test_prune_removes_expired_keeps_held_and_recent_and_says_what(meetings):
 
     assert files_of(root, ms["old"]) == [] and files_of(root, ms["released"]) == []
     assert files_of(root, ms["held"]) == held_files and files_of(root, ms["recent"]) == recent_files
-    for key, state in (("old", SegmentState.PRUNED), ("released", SegmentState.PRUNED),
-                       ("held", SegmentState.CLOSED), ("recent", SegmentState.CLOSED)):
+    for key, state in (
+        ("old", SegmentState.PRUNED),
+        ("released", SegmentState.PRUNED),
+        ("held", SegmentState.CLOSED),
+        ("recent", SegmentState.CLOSED),
+    ):
         rows = Segment.objects.filter(meeting=ms[key])
         assert {r.state for r in rows} == {state}, key
         if state == SegmentState.PRUNED:
             assert all(r.pruned_at and len(r.sha256) == 64 for r in rows)  # the record of what existed stays
     assert RecordingExport.objects.get(meeting=ms["old"]).state == ExportState.PRUNED
     assert f"Cuộc họp {ms['old'].id} «Họp cũ»" in text and "đã xoá" in text
-    assert f"«Họp đang bị giữ»" in text and "giữ lại" in text and "Thanh tra đang xem xét vụ việc" in text
+    assert "«Họp đang bị giữ»" in text and "giữ lại" in text and "Thanh tra đang xem xét vụ việc" in text
     assert "Họp gần đây" not in text
     assert "đã xoá bản ghi của 2 cuộc họp" in text and "giữ lại 1 cuộc họp" in text
 
@@ -99,8 +110,7 @@ def test_prune_removes_expired_keeps_held_and_recent_and_says_what(meetings):
     assert "đã xoá bản ghi của 0 cuộc họp" in prune()
     assert finalize.ensure(ms["old"].id).state == ExportState.PRUNED
     assert finalize.run(ms["old"].id).state == ExportState.PRUNED
-    reviewer = User.objects.create_user("xemlai-t7", password="pw-123456", role=Role.REVIEWER,
-                                        unit=ms["old"].host_unit)
+    reviewer = User.objects.create_user("xemlai-t7", password="pw-123456", role=Role.REVIEWER, unit=ms["old"].host_unit)
     c = Client()
     c.force_login(reviewer)
     for method, what in (("get", "download"), ("get", "video"), ("post", "export")):

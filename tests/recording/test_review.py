@@ -1,6 +1,7 @@
 """Reviewing ended meetings (issue 10, items 7 and 8): the list per role and its filters, chapters and
 the presented documents derived from a timeline written through timeline.record with the kinds and
 data the control code writes. Real database; HTTP through Django's test client."""
+
 from datetime import timedelta
 
 import pytest
@@ -13,19 +14,31 @@ from confserver.errors import DomainError, Forbidden
 from confserver.recording import review
 from confserver.recording.models import Segment, SegmentState
 from confserver.rooms import timeline
-from confserver.rooms.models import AdminUnit, InviteStatus, Meeting, MeetingState, Participation, Room, RollCall
+from confserver.rooms.models import AdminUnit, InviteStatus, Meeting, MeetingState, Participation, RollCall, Room
 
 
 def _meeting(unit, title, start, *, state=MeetingState.ENDED, minutes=60):
-    return Meeting.objects.create(host_unit=unit, title=title, state=state, scheduled_start=start,
-                                  scheduled_end=start + timedelta(minutes=minutes), started_at=start,
-                                  ended_at=start + timedelta(minutes=minutes) if state == MeetingState.ENDED else None)
+    return Meeting.objects.create(
+        host_unit=unit,
+        title=title,
+        state=state,
+        scheduled_start=start,
+        scheduled_end=start + timedelta(minutes=minutes),
+        started_at=start,
+        ended_at=start + timedelta(minutes=minutes) if state == MeetingState.ENDED else None,
+    )
 
 
 @pytest.fixture
 def world(hue2025, make_user):
-    hanoi = AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong",
-                                     level=1, parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    hanoi = AdminUnit.objects.create(
+        code="01",
+        name="Thành phố Hà Nội",
+        division_type="thanh_pho_trung_uong",
+        level=1,
+        parent=AdminUnit.objects.get(code="VN"),
+        path="VN.01.",
+    )
     commune = AdminUnit.objects.filter(parent=hue2025).order_by("code").first()
     t0 = timezone.now().replace(microsecond=0) - timedelta(days=3)
     m1 = _meeting(hue2025, "Họp giao ban tháng", t0)
@@ -37,12 +50,30 @@ def world(hue2025, make_user):
     for room in (chair_room, room_a, room_b):
         Participation.objects.create(meeting=m1, room=room)
     Participation.objects.filter(meeting=m1, room__in=[chair_room, room_a]).update(
-        status=InviteStatus.JOINED, roll_call=RollCall.PRESENT_ONLINE)
+        status=InviteStatus.JOINED, roll_call=RollCall.PRESENT_ONLINE
+    )
     Participation.objects.filter(meeting=m1, room=room_b).update(roll_call=RollCall.ABSENT, absence_reason="Mất điện")
-    Segment.objects.create(meeting=m1, index=0, started_at=t0 + timedelta(seconds=2), ended_at=t0 + timedelta(minutes=30),
-                           path="x/0.webm", bytes=10, sha256="a" * 64, state=SegmentState.CLOSED)
-    Segment.objects.create(meeting=m1, index=1, started_at=t0 + timedelta(minutes=30), ended_at=t0 + timedelta(minutes=60),
-                           path="x/1.webm", bytes=10, sha256="b" * 64, previous_sha256="a" * 64, state=SegmentState.CLOSED)
+    Segment.objects.create(
+        meeting=m1,
+        index=0,
+        started_at=t0 + timedelta(seconds=2),
+        ended_at=t0 + timedelta(minutes=30),
+        path="x/0.webm",
+        bytes=10,
+        sha256="a" * 64,
+        state=SegmentState.CLOSED,
+    )
+    Segment.objects.create(
+        meeting=m1,
+        index=1,
+        started_at=t0 + timedelta(minutes=30),
+        ended_at=t0 + timedelta(minutes=60),
+        path="x/1.webm",
+        bytes=10,
+        sha256="b" * 64,
+        previous_sha256="a" * 64,
+        state=SegmentState.CLOSED,
+    )
     Segment.objects.create(meeting=m2, index=0, started_at=m2.started_at, path="y/0.webm", state=SegmentState.WRITING)
     users = {
         "reviewer": make_user("rev", Role.REVIEWER, unit=hue2025),
@@ -52,8 +83,17 @@ def world(hue2025, make_user):
         "hanoi_reviewer": make_user("hnrev", Role.REVIEWER, unit=hanoi),
         "terminal": make_user("term", Role.TERMINAL, unit=hue2025, room=chair_room),
     }
-    return {"t0": t0, "m1": m1, "m2": m2, "live": live, "commune": commune, "chair_room": chair_room,
-            "a": room_a, "b": room_b, "users": users}
+    return {
+        "t0": t0,
+        "m1": m1,
+        "m2": m2,
+        "live": live,
+        "commune": commune,
+        "chair_room": chair_room,
+        "a": room_a,
+        "b": room_b,
+        "users": users,
+    }
 
 
 def ids(rows):
@@ -81,7 +121,7 @@ def test_list_row_facts(world):
 
 
 def test_list_filters(world):
-    rev, t0, m1, m2 = world["users"]["reviewer"], world["t0"], world["m1"], world["m2"]
+    rev, m1, m2 = world["users"]["reviewer"], world["m1"], world["m2"]
     F = review.Filters
     assert ids(review.reviewable_meetings(rev, F(unit=world["commune"].code))) == [m2.id]
     assert ids(review.reviewable_meetings(rev, F(q="giao ban"))) == [m1.id]
@@ -160,7 +200,10 @@ def test_chapters_from_control_actions(world):
     ]
     assert data["duration_s"] == 3600
     assert [(e["kind"], e["room_id"], e["t"], e["reason"]) for e in data["attendance"]] == [
-        ("join", world["chair_room"].id, -52, None), ("join", a.id, -1, None), ("leave", a.id, 498, "dropped")]
+        ("join", world["chair_room"].id, -52, None),
+        ("join", a.id, -1, None),
+        ("leave", a.id, 498, "dropped"),
+    ]
     sheet = {p.room_id: (p.roll_call, p.absence_reason) for p in data["roll_call"]}
     assert sheet[b.id] == (RollCall.ABSENT, "Mất điện") and sheet[a.id][0] == RollCall.PRESENT_ONLINE
 
@@ -169,7 +212,9 @@ def test_presented_documents_timeline(world):
     _, _, doc = _control_sequence(world)
     docs = review.meeting_review(world["users"]["host"], world["m1"].id)["documents"]
     assert [(d["start"], d["end"], d["document_id"], d["page"], d["title"], d["version_id"]) for d in docs] == [
-        (18, 128, doc.id, 1, "Báo cáo số 12", 77), (128, 408, doc.id, 3, "Báo cáo số 12", 77)]
+        (18, 128, doc.id, 1, "Báo cáo số 12", 77),
+        (128, 408, doc.id, 3, "Báo cáo số 12", 77),
+    ]
 
 
 def test_reviewer_reads_the_meeting_over_http_with_redactions(world):
@@ -188,19 +233,23 @@ def test_reviewer_reads_the_meeting_over_http_with_redactions(world):
     assert c.get(f"/api/recordings/meetings/{world['live'].id}").json()["code"] == "meeting_not_ended"
 
 
-@pytest.mark.parametrize("who, next_url, lands", [
-    ("reviewer", "/web/host.html", "/web/review.html"),
-    ("reviewer", "", "/web/review.html"),
-    ("reviewer", "/web/review.html?meeting=3", "/web/review.html?meeting=3"),
-    ("host", "/web/host.html", "/web/host.html"),
-])
+@pytest.mark.parametrize(
+    "who, next_url, lands",
+    [
+        ("reviewer", "/web/host.html", "/web/review.html"),
+        ("reviewer", "", "/web/review.html"),
+        ("reviewer", "/web/review.html?meeting=3", "/web/review.html?meeting=3"),
+        ("host", "/web/host.html", "/web/host.html"),
+    ],
+)
 def test_a_reviewer_signing_in_lands_on_the_review_page(world, settings, who, next_url, lands):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     user = world["users"][who]
     user.set_password("pw-123456")
     user.save()
-    r = Client().post("/login/" + (f"?next={next_url}" if next_url else ""),
-                      {"username": user.username, "password": "pw-123456"})
+    r = Client().post(
+        "/login/" + (f"?next={next_url}" if next_url else ""), {"username": user.username, "password": "pw-123456"}
+    )
     assert r.status_code == 302 and r["Location"] == lands
 
 
@@ -224,8 +273,10 @@ def test_a_meeting_whose_recording_the_retention_removed_says_so_in_the_list_and
     assert c.get(f"/api/recordings/meetings/{world['m2'].id}").json()["pruned"] is False
 
 
-@pytest.mark.parametrize("query", [{"date_to": "9999-12-31"}, {"date_from": "0001-01-01"},
-                                   {"date_from": "0001-01-01", "date_to": "9999-12-31"}])
+@pytest.mark.parametrize(
+    "query",
+    [{"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}, {"date_from": "0001-01-01", "date_to": "9999-12-31"}],
+)
 def test_extreme_dates_filter_without_crashing(world, query):
     c = Client()
     c.force_login(world["users"]["reviewer"])

@@ -1,5 +1,6 @@
 """Serving recordings (issue 10, items 6 and 10): who may see them, byte ranges, X-Accel-Redirect, the access log.
 Real database, Django's test client; the segment's file is plain bytes (serving does not read its contents)."""
+
 from datetime import timedelta
 
 import pytest
@@ -18,18 +19,37 @@ def rec(settings, tmp_path, hue2025, make_user):
     settings.RECORDINGS_ROOT = tmp_path / "recordings"
     settings.RECORDINGS_ACCEL_PREFIX = ""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    hanoi = AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong",
-                                     level=1, parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    hanoi = AdminUnit.objects.create(
+        code="01",
+        name="Thành phố Hà Nội",
+        division_type="thanh_pho_trung_uong",
+        level=1,
+        parent=AdminUnit.objects.get(code="VN"),
+        path="VN.01.",
+    )
     now = timezone.now()
-    meeting = Meeting.objects.create(host_unit=hue2025, title="Họp giao ban", state=MeetingState.ENDED,
-                                     scheduled_start=now - timedelta(hours=2), scheduled_end=now - timedelta(hours=1),
-                                     started_at=now - timedelta(hours=2), ended_at=now - timedelta(hours=1))
+    meeting = Meeting.objects.create(
+        host_unit=hue2025,
+        title="Họp giao ban",
+        state=MeetingState.ENDED,
+        scheduled_start=now - timedelta(hours=2),
+        scheduled_end=now - timedelta(hours=1),
+        started_at=now - timedelta(hours=2),
+        ended_at=now - timedelta(hours=1),
+    )
     rel = f"{meeting.id}/00000-test.webm"
     (settings.RECORDINGS_ROOT / str(meeting.id)).mkdir(parents=True)
     (settings.RECORDINGS_ROOT / rel).write_bytes(DATA)
-    segment = Segment.objects.create(meeting=meeting, index=0, started_at=meeting.started_at,
-                                     ended_at=meeting.ended_at, path=rel, bytes=len(DATA), sha256="ab" * 32,
-                                     state=SegmentState.CLOSED)
+    segment = Segment.objects.create(
+        meeting=meeting,
+        index=0,
+        started_at=meeting.started_at,
+        ended_at=meeting.ended_at,
+        path=rel,
+        bytes=len(DATA),
+        sha256="ab" * 32,
+        state=SegmentState.CLOSED,
+    )
     users = {
         "reviewer": make_user("rev", Role.REVIEWER, unit=hue2025),
         "host": make_user("host", Role.HOST, unit=hue2025),
@@ -55,14 +75,17 @@ def body(response) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-@pytest.mark.parametrize("header, first, last", [
-    ("bytes=100-199", 100, 199),
-    ("bytes=10000-", 10000, len(DATA) - 1),
-    ("bytes=-4", len(DATA) - 4, len(DATA) - 1),
-    ("bytes=0-", 0, len(DATA) - 1),
-    ("bytes=10240-99999", 10240, len(DATA) - 1),  # an end past the file is clamped
-    ("bytes=-99999", 0, len(DATA) - 1),  # a suffix longer than the file is the whole file
-])
+@pytest.mark.parametrize(
+    "header, first, last",
+    [
+        ("bytes=100-199", 100, 199),
+        ("bytes=10000-", 10000, len(DATA) - 1),
+        ("bytes=-4", len(DATA) - 4, len(DATA) - 1),
+        ("bytes=0-", 0, len(DATA) - 1),
+        ("bytes=10240-99999", 10240, len(DATA) - 1),  # an end past the file is clamped
+        ("bytes=-99999", 0, len(DATA) - 1),  # a suffix longer than the file is the whole file
+    ],
+)
 def test_range_forms_get_206_with_the_exact_bytes(rec, header, first, last):
     _, segment, users = rec
     r = client_for(users["reviewer"]).get(file_url(segment), HTTP_RANGE=header)
@@ -71,7 +94,7 @@ def test_range_forms_get_206_with_the_exact_bytes(rec, header, first, last):
     assert r["Content-Length"] == str(last - first + 1)
     assert r["Accept-Ranges"] == "bytes"
     assert r["Content-Type"] == "video/webm"
-    assert body(r) == DATA[first:last + 1]
+    assert body(r) == DATA[first : last + 1]
 
 
 @pytest.mark.parametrize("header", ["bytes=10244-", "bytes=99999-100000", "bytes=-0"])
@@ -108,9 +131,10 @@ def test_accel_redirect_mode_hands_the_file_to_the_proxy(rec, settings):
     assert r.status_code == 403 and "X-Accel-Redirect" not in r
 
 
-@pytest.mark.parametrize("who, status, code", [("hanoi_reviewer", 403, "not_reviewer"),
-                                               ("terminal", 403, "not_reviewer"),
-                                               (None, 401, "unauthenticated")])
+@pytest.mark.parametrize(
+    "who, status, code",
+    [("hanoi_reviewer", 403, "not_reviewer"), ("terminal", 403, "not_reviewer"), (None, 401, "unauthenticated")],
+)
 def test_other_province_terminal_and_anonymous_are_refused_and_not_logged(rec, who, status, code):
     meeting, segment, users = rec
     c = client_for(users[who] if who else None)
@@ -140,7 +164,12 @@ def test_a_view_is_logged_once_and_a_download_as_download(rec):
         assert c.get(file_url(segment), HTTP_RANGE=header, REMOTE_ADDR="203.0.113.7").status_code == 206
     log = RecordingAccess.objects.get()
     assert (log.user, log.meeting, log.segment, log.action, log.client_address) == (
-        users["reviewer"], meeting, segment, AccessAction.VIEW, "203.0.113.7")
+        users["reviewer"],
+        meeting,
+        segment,
+        AccessAction.VIEW,
+        "203.0.113.7",
+    )
 
     r = c.get(file_url(segment, download=True))
     assert r.status_code == 200 and "attachment" in r["Content-Disposition"]
@@ -154,7 +183,12 @@ def test_segment_list(rec):
     assert r.status_code == 200
     [row] = r.json()
     assert (row["id"], row["index"], row["bytes"], row["state"], row["sha256"]) == (
-        segment.id, 0, len(DATA), "closed", "ab" * 32)
+        segment.id,
+        0,
+        len(DATA),
+        "closed",
+        "ab" * 32,
+    )
     assert row["start"] and row["end"]
     log = RecordingAccess.objects.get()
     assert (log.segment, log.action) == (None, AccessAction.VIEW)
@@ -188,18 +222,21 @@ async def test_under_asgi_the_body_is_an_async_stream(rec):
     await sync_to_async(connections.close_all)()  # the request's thread's connection, or PostgreSQL's teardown waits
 
 
-@pytest.mark.parametrize("header, status, span", [
-    ("bytes=" + "9" * 5000 + "-", 416, None),  # Python refuses int() of over 4,300 digits: was a 500
-    ("bytes=0-" + "9" * 5000, 206, (0, len(DATA) - 1)),  # an end past the file is clamped, however long
-    ("bytes=-" + "9" * 5000, 206, (0, len(DATA) - 1)),
-    ("bytes=" + "0" * 5000 + "5-9", 206, (5, 9)),
-])
+@pytest.mark.parametrize(
+    "header, status, span",
+    [
+        ("bytes=" + "9" * 5000 + "-", 416, None),  # Python refuses int() of over 4,300 digits: was a 500
+        ("bytes=0-" + "9" * 5000, 206, (0, len(DATA) - 1)),  # an end past the file is clamped, however long
+        ("bytes=-" + "9" * 5000, 206, (0, len(DATA) - 1)),
+        ("bytes=" + "0" * 5000 + "5-9", 206, (5, 9)),
+    ],
+)
 def test_huge_numbers_in_a_range_are_answered_not_crashed(rec, header, status, span):
     _, segment, users = rec
     r = client_for(users["reviewer"]).get(file_url(segment), HTTP_RANGE=header)
     assert r.status_code == status
     if span:
-        assert body(r) == DATA[span[0]:span[1] + 1]
+        assert body(r) == DATA[span[0] : span[1] + 1]
 
 
 def test_huge_numbers_in_a_range_in_accel_mode(rec, settings):
@@ -252,10 +289,10 @@ def test_the_access_log_and_the_exports_are_for_administrators_only(rec):
 
     meeting, segment, users = rec
     client_for(users["reviewer"]).get(file_url(segment))
-    clerk = User.objects.create_user("clerk", password="pw-123456", role=Role.REVIEWER, is_staff=True,
-                                     unit=meeting.host_unit)
-    clerk.user_permissions.set(Permission.objects.filter(codename__in=["view_recordingaccess",
-                                                                        "view_recordingexport"]))
+    clerk = User.objects.create_user(
+        "clerk", password="pw-123456", role=Role.REVIEWER, is_staff=True, unit=meeting.host_unit
+    )
+    clerk.user_permissions.set(Permission.objects.filter(codename__in=["view_recordingaccess", "view_recordingexport"]))
     c = client_for(clerk)
     for path in ("/admin/recording/recordingaccess/", "/admin/recording/recordingexport/"):
         assert c.get(path).status_code == 403, path

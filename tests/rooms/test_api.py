@@ -1,4 +1,5 @@
 """The meetings HTTP API through Django's test client: schemas, coded errors, scope."""
+
 import json
 
 import pytest
@@ -24,8 +25,12 @@ def post(client, url, body, **extra):
 
 
 def new_meeting(client, when, **over):
-    body = {"title": "Hội nghị", "host_unit": "46", "scheduled_start": when[0].isoformat(),
-            "scheduled_end": when[1].isoformat()} | over
+    body = {
+        "title": "Hội nghị",
+        "host_unit": "46",
+        "scheduled_start": when[0].isoformat(),
+        "scheduled_end": when[1].isoformat(),
+    } | over
     return post(client, "/api/meetings", body)
 
 
@@ -57,12 +62,15 @@ def test_invite_state_attendance_timeline(host_client, when):
     assert kinds == ["created", "invited", "state", "roll_call_mark"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"title": "", "host_unit": "46"}, "title"),
-    ({"title": "x", "host_unit": "46", "bogus": 1}, "bogus"),
-    ({"title": "x", "host_unit": "46", "participants": {"mode": "units"}}, "participants"),
-    ({"title": "x", "host_unit": "46", "participants": {"max_level": "hamlet"}}, "max_level"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"title": "", "host_unit": "46"}, "title"),
+        ({"title": "x", "host_unit": "46", "bogus": 1}, "bogus"),
+        ({"title": "x", "host_unit": "46", "participants": {"mode": "units"}}, "participants"),
+        ({"title": "x", "host_unit": "46", "participants": {"max_level": "hamlet"}}, "max_level"),
+    ],
+)
 def test_invalid_payloads_are_coded_and_change_nothing(host_client, when, body, field):
     body = {"scheduled_start": when[0].isoformat(), "scheduled_end": when[1].isoformat()} | body
     r = post(host_client, "/api/meetings", body)

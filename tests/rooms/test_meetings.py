@@ -13,8 +13,9 @@ def host(hue_pre2025, make_user):
 
 
 def create(user, when, host_unit="46", selection=Selection()):
-    return meetings.create_meeting(user, host_unit_code=host_unit, title="Họp", scheduled_start=when[0],
-                                   scheduled_end=when[1], selection=selection)
+    return meetings.create_meeting(
+        user, host_unit_code=host_unit, title="Họp", scheduled_start=when[0], scheduled_end=when[1], selection=selection
+    )
 
 
 def invited_codes(m):
@@ -39,8 +40,14 @@ def test_picked_units_plus_host(host, when):
 
 
 def test_picked_unit_outside_host_subtree_is_refused(host, when, db):
-    AdminUnit.objects.create(code="01", name="Thành phố Hà Nội", division_type="thanh_pho_trung_uong", level=1,
-                             parent=AdminUnit.objects.get(code="VN"), path="VN.01.")
+    AdminUnit.objects.create(
+        code="01",
+        name="Thành phố Hà Nội",
+        division_type="thanh_pho_trung_uong",
+        level=1,
+        parent=AdminUnit.objects.get(code="VN"),
+        path="VN.01.",
+    )
     with pytest.raises(Forbidden) as err:
         create(host, when, selection=Selection(mode="units", unit_codes=("01",)))
     assert err.value.code == "outside_subtree"

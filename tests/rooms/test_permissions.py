@@ -1,4 +1,5 @@
 """Every scope rule, with its refusals."""
+
 import pytest
 
 from confserver.accounts.models import Role
@@ -21,22 +22,46 @@ def world(hue_pre2025, make_user, when):
         "term_in": make_user("t_in", Role.TERMINAL, unit=commune_in, room=Room.objects.get(unit=commune_in)),
         "term_out": make_user("t_out", Role.TERMINAL, unit=commune_out, room=Room.objects.get(unit=commune_out)),
     }
-    province_meeting = meetings.create_meeting(users["host"], host_unit_code="46", title="Tỉnh", scheduled_start=when[0],
-                                               scheduled_end=when[1], selection=Selection(mode="units", unit_codes=(commune_in.code,)))
-    district_meeting = meetings.create_meeting(users["district_host"], host_unit_code="474", title="Huyện",
-                                               scheduled_start=when[0], scheduled_end=when[1], selection=Selection())
+    province_meeting = meetings.create_meeting(
+        users["host"],
+        host_unit_code="46",
+        title="Tỉnh",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=Selection(mode="units", unit_codes=(commune_in.code,)),
+    )
+    district_meeting = meetings.create_meeting(
+        users["district_host"],
+        host_unit_code="474",
+        title="Huyện",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=Selection(),
+    )
     return users, province_meeting, district_meeting
 
 
 def test_host_creates_only_in_own_subtree(world, when):
     users, *_ = world
     with pytest.raises(Forbidden) as err:
-        meetings.create_meeting(users["district_host"], host_unit_code="46", title="x", scheduled_start=when[0],
-                                scheduled_end=when[1], selection=Selection())
+        meetings.create_meeting(
+            users["district_host"],
+            host_unit_code="46",
+            title="x",
+            scheduled_start=when[0],
+            scheduled_end=when[1],
+            selection=Selection(),
+        )
     assert err.value.code == "outside_subtree"
     # a province host may host a meeting for one of its districts
-    m = meetings.create_meeting(users["host"], host_unit_code="474", title="y", scheduled_start=when[0],
-                                scheduled_end=when[1], selection=Selection())
+    m = meetings.create_meeting(
+        users["host"],
+        host_unit_code="474",
+        title="y",
+        scheduled_start=when[0],
+        scheduled_end=when[1],
+        selection=Selection(),
+    )
     assert m.host_unit.code == "474"
 
 
@@ -45,8 +70,14 @@ def test_non_hosts_cannot_create(world, when, who):
     users, *_ = world
     before = Meeting.objects.count()
     with pytest.raises(Forbidden) as err:
-        meetings.create_meeting(users[who], host_unit_code="474", title="x", scheduled_start=when[0],
-                                scheduled_end=when[1], selection=Selection())
+        meetings.create_meeting(
+            users[who],
+            host_unit_code="474",
+            title="x",
+            scheduled_start=when[0],
+            scheduled_end=when[1],
+            selection=Selection(),
+        )
     assert err.value.code == "not_host"
     assert Meeting.objects.count() == before
 

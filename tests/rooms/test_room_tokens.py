@@ -1,5 +1,6 @@
 """The signing key and room links over HTTP (issue 9, finding 2): no public fallback key, a system check for
 weak keys, links bound to one meeting, expiring, revocable, and out of the URLs servers log."""
+
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from django.utils import timezone
 from confserver import secretkey
 from confserver.accounts.models import Role
 from confserver.rooms import meetings, tokens
-from confserver.rooms.models import Meeting, Room, RoomToken
+from confserver.rooms.models import Room, RoomToken
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OLD_FALLBACK_KEY = "dev-insecure-change-me-" + "0" * 32
@@ -27,10 +28,12 @@ def two(hue2025, make_user, when):
     room = Room.objects.get(unit__code="19768")
     terminal = make_user("t", Role.TERMINAL, unit=room.unit, room=room)
     sel = meetings.Selection(mode="units", unit_codes=("19768",))
-    a = meetings.create_meeting(host, host_unit_code="46", title="Họp A", scheduled_start=when[0],
-                                scheduled_end=when[1], selection=sel)
-    b = meetings.create_meeting(host, host_unit_code="46", title="Họp B", scheduled_start=when[0],
-                                scheduled_end=when[1], selection=sel)
+    a = meetings.create_meeting(
+        host, host_unit_code="46", title="Họp A", scheduled_start=when[0], scheduled_end=when[1], selection=sel
+    )
+    b = meetings.create_meeting(
+        host, host_unit_code="46", title="Họp B", scheduled_start=when[0], scheduled_end=when[1], selection=sel
+    )
     return host, terminal, a, b
 
 
@@ -52,27 +55,37 @@ def delete(client, url, **extra):
 def settings_in_subprocess(env_over: dict, code: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
     env.update(env_over, DJANGO_SETTINGS_MODULE="confserver.settings")
-    return subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # ---- the key ---------------------------------------------------------------------------------------
 
+
 def test_no_key_outside_the_embedded_default_refuses_to_start(tmp_path):
-    out = settings_in_subprocess({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/nowhere",
-                                  "CONFSERVER_VAR_DIR": str(tmp_path)},
-                                 "from django.conf import settings; print(settings.SECRET_KEY)")
+    out = settings_in_subprocess(
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/nowhere", "CONFSERVER_VAR_DIR": str(tmp_path)},
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+    )
     assert out.returncode != 0 and "SECRET_KEY" in out.stderr
     assert OLD_FALLBACK_KEY not in out.stdout
 
 
 def test_the_embedded_default_makes_its_own_key_once(tmp_path):
-    code = ("from django.conf import settings; from confserver.rooms import tokens; from django.core import signing;"
-            f"forged = signing.dumps({{'u': 1, 'r': 1}}, salt='confserver.room-token', key='{OLD_FALLBACK_KEY}', "
-            "compress=True);\n"
-            "try:\n    tokens.read_room_token(forged); print('ADMITTED')\n"
-            "except Exception as e:\n    print('REFUSED', type(e).__name__)\n"
-            "print(settings.SECRET_KEY)")
+    code = (
+        "from django.conf import settings; from confserver.rooms import tokens; from django.core import signing;"
+        f"forged = signing.dumps({{'u': 1, 'r': 1}}, salt='confserver.room-token', key='{OLD_FALLBACK_KEY}', "
+        "compress=True);\n"
+        "try:\n    tokens.read_room_token(forged); print('ADMITTED')\n"
+        "except Exception as e:\n    print('REFUSED', type(e).__name__)\n"
+        "print(settings.SECRET_KEY)"
+    )
     first = settings_in_subprocess({"CONFSERVER_VAR_DIR": str(tmp_path)}, code)
     assert first.returncode == 0, first.stderr
     verdict, key = first.stdout.split("\n")[:2]
@@ -97,7 +110,9 @@ def test_a_weak_key_refuses_to_start_outside_debug(tmp_path, key):
     assert debug.returncode == 0, debug.stderr  # development: the system check's warning only
 
 
-@pytest.mark.parametrize("key", [OLD_FALLBACK_KEY, "change-me", "x" * 60, "short-but-random-Zq8", "django-insecure-" + "a1b2c3" * 10])
+@pytest.mark.parametrize(
+    "key", [OLD_FALLBACK_KEY, "change-me", "x" * 60, "short-but-random-Zq8", "django-insecure-" + "a1b2c3" * 10]
+)
 def test_the_system_check_flags_weak_keys(settings, key):
     settings.SECRET_KEY = key
     settings.DEBUG = False
@@ -111,17 +126,22 @@ def test_the_system_check_passes_a_real_key(settings):
     settings.SECRET_KEY = "k" + os.urandom(48).hex()
     settings.DEBUG = False
     assert not {m.id for m in run_checks(tags=["security"], include_deployment_checks=True)} & {
-        "confserver.E001", "confserver.W001"}
+        "confserver.E001",
+        "confserver.W001",
+    }
 
 
 # ---- links over HTTP ---------------------------------------------------------------------------------
 
+
 def test_forged_with_the_old_fallback_key_is_refused_as_bearer(two):
     _, terminal, a, _ = two
-    old_style = signing.dumps({"u": terminal.pk, "r": terminal.room_id}, salt="confserver.room-token",
-                              compress=True, key=OLD_FALLBACK_KEY)
+    old_style = signing.dumps(
+        {"u": terminal.pk, "r": terminal.room_id}, salt="confserver.room-token", compress=True, key=OLD_FALLBACK_KEY
+    )
     new_style = signing.Signer(key=OLD_FALLBACK_KEY, salt=tokens.SALT, sep=".").sign_object(
-        {"j": "x" * 22, "u": terminal.pk, "r": terminal.room_id, "m": a.id, "e": 2**40}, compress=True)
+        {"j": "x" * 22, "u": terminal.pk, "r": terminal.room_id, "m": a.id, "e": 2**40}, compress=True
+    )
     for forged in (old_style, new_style):
         r = Client().get(f"/api/meetings/{a.id}", **bearer(forged))
         assert r.status_code == 401 and r.json()["code"] == "bad_token"
@@ -132,8 +152,13 @@ def test_a_token_for_meeting_a_is_refused_for_meeting_b(two):
     token = tokens.make_room_token(terminal, a)
     c = Client()
     assert c.get(f"/api/meetings/{a.id}", **bearer(token)).status_code == 200
-    for url in (f"/api/meetings/{b.id}", f"/api/meetings/{b.id}/attendance", f"/api/agenda/meetings/{b.id}/items",
-                "/api/meetings", "/api/agenda/search?q=hop"):  # lists across meetings are refused too
+    for url in (
+        f"/api/meetings/{b.id}",
+        f"/api/meetings/{b.id}/attendance",
+        f"/api/agenda/meetings/{b.id}/items",
+        "/api/meetings",
+        "/api/agenda/search?q=hop",
+    ):  # lists across meetings are refused too
         r = c.get(url, **bearer(token))
         assert r.status_code == 403 and r.json()["code"] == "token_wrong_meeting", (url, r.content)
     r = c.post(f"/api/meetings/{b.id}/confirm", **bearer(token))
@@ -157,8 +182,12 @@ def test_a_token_reaches_documents_of_its_own_meeting_only(two, tmp_path, settin
     token = tokens.make_room_token(terminal, a)
     c = Client()
     assert c.get(f"/api/agenda/versions/{va.id}/file", **bearer(token)).status_code == 200
-    for url in (f"/api/agenda/versions/{vb.id}/file", f"/api/agenda/documents/{vb.document_id}",
-                f"/api/agenda/versions/{vb.id}/pages/1", f"/api/agenda/versions/{vb.id + 1000}/file"):
+    for url in (
+        f"/api/agenda/versions/{vb.id}/file",
+        f"/api/agenda/documents/{vb.document_id}",
+        f"/api/agenda/versions/{vb.id}/pages/1",
+        f"/api/agenda/versions/{vb.id + 1000}/file",
+    ):
         r = c.get(url, **bearer(token))
         assert r.status_code == 403 and r.json()["code"] == "token_wrong_meeting", (url, r.content)
 
@@ -221,7 +250,6 @@ def test_the_console_hands_out_fragment_links_and_revokes_them(two):
 
 def test_the_admin_revokes_links(two, make_user):
     from confserver.rooms.models import AdminUnit
-
     from confserver.signaling import live
 
     _, terminal, a, _ = two
@@ -255,8 +283,10 @@ def test_subprotocol_helpers_round_trip(two):
 def test_a_terminal_moved_to_another_room_gets_a_new_link(two):
     _, terminal, a, _ = two
     old = tokens.sign(tokens.links_for(a, [terminal])[terminal.pk])
-    other = Room.objects.exclude(pk=terminal.room_id).filter(participations__meeting=a).first() or \
-        Room.objects.exclude(pk=terminal.room_id).first()
+    other = (
+        Room.objects.exclude(pk=terminal.room_id).filter(participations__meeting=a).first()
+        or Room.objects.exclude(pk=terminal.room_id).first()
+    )
     terminal.room = other
     terminal.save()
     new = tokens.sign(tokens.links_for(a, [terminal])[terminal.pk])

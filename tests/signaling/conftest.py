@@ -1,5 +1,6 @@
 """Signaling tests drive the real ASGI app (origin check, auth, consumer) over the
 configured channel layer: channels_redis's pub/sub layer on Redis when REDIS_URL is set."""
+
 import asyncio
 import json
 import uuid
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
+
+from confserver.testing.communicator import WebsocketCommunicator
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
@@ -42,15 +44,16 @@ class World:
 
 
 def build_world(state="test_run") -> World:
+    from datetime import timedelta
+
     from django.test import Client
+    from django.utils import timezone
 
     from confserver.accounts.models import Role, User
     from confserver.rooms import meetings, tokens
     from confserver.rooms.importer import ensure_default_rooms, import_file
     from confserver.rooms.meetings import Selection
     from confserver.rooms.models import AdminUnit, MeetingState, Room
-    from django.utils import timezone
-    from datetime import timedelta
 
     from ..conftest import DATA
 
@@ -59,21 +62,35 @@ def build_world(state="test_run") -> World:
     hue = AdminUnit.objects.get(code="46")
     host = User.objects.create_user("host", password="pw-123456", role=Role.HOST, unit=hue)
     communes = list(Room.objects.filter(unit__level=3).order_by("unit__code")[:3])
-    terminals = [User.objects.create_user(f"t{i}", password="pw-123456", role=Role.TERMINAL, unit=r.unit, room=r)
-                 for i, r in enumerate(communes)]
+    terminals = [
+        User.objects.create_user(f"t{i}", password="pw-123456", role=Role.TERMINAL, unit=r.unit, room=r)
+        for i, r in enumerate(communes)
+    ]
     start = timezone.now()
-    m = meetings.create_meeting(host, host_unit_code="46", title="Họp thử", scheduled_start=start,
-                                scheduled_end=start + timedelta(hours=2),
-                                selection=Selection(mode="units", unit_codes=(communes[0].unit.code, communes[1].unit.code)))
+    m = meetings.create_meeting(
+        host,
+        host_unit_code="46",
+        title="Họp thử",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=2),
+        selection=Selection(mode="units", unit_codes=(communes[0].unit.code, communes[1].unit.code)),
+    )
     if state != MeetingState.SCHEDULED:
         meetings.change_state(host, m.id, "test_run")
     if state == MeetingState.LIVE:
         meetings.change_state(host, m.id, "live")
     c = Client()
     c.force_login(host)
-    return World(m.id, c.cookies["sessionid"].value, Room.objects.get(unit=hue).id, communes[0].id, communes[1].id,
-                 tokens.make_room_token(terminals[0], m), tokens.make_room_token(terminals[1], m),
-                 tokens.make_room_token(terminals[2], m))
+    return World(
+        m.id,
+        c.cookies["sessionid"].value,
+        Room.objects.get(unit=hue).id,
+        communes[0].id,
+        communes[1].id,
+        tokens.make_room_token(terminals[0], m),
+        tokens.make_room_token(terminals[1], m),
+        tokens.make_room_token(terminals[2], m),
+    )
 
 
 @pytest.fixture
@@ -156,7 +173,7 @@ class Client:
     async def no_event(self, name, within=0.3, **match):
         try:
             ev = await self.wait_event(name, timeout=within, **match)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         raise AssertionError(f"unexpected event: {ev}")
 
@@ -166,14 +183,14 @@ class Client:
 
 async def connect(meeting_id, *, token=None, cookie=None, origin=ORIGIN) -> Client:
     from confserver.asgi import application
-
     from confserver.rooms.tokens import ws_subprotocols
 
     headers = [origin] if origin else []
     if cookie:
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    comm = WebsocketCommunicator(application, f"/ws/meetings/{meeting_id}/", headers=headers,
-                                 subprotocols=ws_subprotocols(token))
+    comm = WebsocketCommunicator(
+        application, f"/ws/meetings/{meeting_id}/", headers=headers, subprotocols=ws_subprotocols(token)
+    )
     connected, _ = await comm.connect(timeout=5)
     assert connected
     return Client(comm)

@@ -1,6 +1,7 @@
 """The socket handler never dies, and every way a connection ends gives its room's place up exactly once
 (issue 9, findings 4, 5, 8 and 12): crashes, floods, clients cut off, cancelled applications, sockets that never
 join, too many sockets for one room."""
+
 import asyncio
 
 import pytest

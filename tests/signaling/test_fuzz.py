@@ -1,10 +1,12 @@
 """Generated frames, valid and malformed, at the parser (2,000 hypothesis examples) and 10,000 through
 the live consumer (which parses each one too); and frames outside the schema's shapes (deep nesting, escapes,
 lone surrogates, invalid UTF-8, binary, huge, NaN, duplicate keys) through both (issue 9, finding 4)."""
+
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from confserver.signaling import protocol
 
@@ -13,14 +15,53 @@ from .conftest import connect
 TYPES = sorted(protocol.CLIENT_TYPES)
 N_CONSUMER = 10_000
 # Codes a frame may get (docs/protocol.md): for the frame itself, then for refused actions.
-FRAME_CODES = {"bad_json", "bad_message", "unknown_type", "extra_field", "missing_field", "invalid_field", "too_large",
-               "binary_frame", "bad_encoding", "rate_limited"}
+FRAME_CODES = {
+    "bad_json",
+    "bad_message",
+    "unknown_type",
+    "extra_field",
+    "missing_field",
+    "invalid_field",
+    "too_large",
+    "binary_frame",
+    "bad_encoding",
+    "rate_limited",
+}
 DOCUMENTED = FRAME_CODES | {
-    "not_joined", "already_joined", "chair_only", "room_only", "bad_state", "bad_transition", "room_not_invited",
-    "room_offline", "already_raised", "not_raised", "has_floor", "no_floor", "is_chair", "roll_call_active",
-    "roll_call_inactive", "reason_required", "meeting_ended", "not_started", "bad_ack", "unavailable", "not_presenter",
-    "version_not_found", "bad_page", "item_not_found", "document_not_found", "not_visible", "confidential",
-    "agenda_not_published", "internal", "already_recording", "not_recording", "recording_busy", "recording_start_failed"}
+    "not_joined",
+    "already_joined",
+    "chair_only",
+    "room_only",
+    "bad_state",
+    "bad_transition",
+    "room_not_invited",
+    "room_offline",
+    "already_raised",
+    "not_raised",
+    "has_floor",
+    "no_floor",
+    "is_chair",
+    "roll_call_active",
+    "roll_call_inactive",
+    "reason_required",
+    "meeting_ended",
+    "not_started",
+    "bad_ack",
+    "unavailable",
+    "not_presenter",
+    "version_not_found",
+    "bad_page",
+    "item_not_found",
+    "document_not_found",
+    "not_visible",
+    "confidential",
+    "agenda_not_published",
+    "internal",
+    "already_recording",
+    "not_recording",
+    "recording_busy",
+    "recording_start_failed",
+}
 
 
 def documented(code: str) -> bool:
@@ -42,11 +83,10 @@ HOSTILE = [
     (r'{"type": "ping", "id": "\\ \" \/ \b \f \n \r \t \u00e9 \u0041"}', "ok", '\\ " / \b \f \n \r \t é A'),
     (r'{"type": "ping", "id": "\ud800"}', "invalid_field", None),
     (r'{"type": "ping", "id": "\udfff\ud800"}', "invalid_field", None),
-    (r'{"type": "ping", "id": "ok-\ud83d\ude00"}', "ok", "ok-\U0001F600"),  # a surrogate pair is one character
+    (r'{"type": "ping", "id": "ok-\ud83d\ude00"}', "ok", "ok-\U0001f600"),  # a surrogate pair is one character
     (r'{"type": "\ud800", "id": 2}', "invalid_field", 2),
     (r'{"type": "ping", "id": 3, "ack": "\udbff"}', "invalid_field", 3),
-    (r'{"type": "roll_call_mark", "id": 4, "room_id": 1, "status": "absent", "reason": "x\ud800"}',
-     "invalid_field", 4),
+    (r'{"type": "roll_call_mark", "id": 4, "room_id": 1, "status": "absent", "reason": "x\ud800"}', "invalid_field", 4),
     (r'{"type": "ping", "id": 5, "\ud800": 1}', "invalid_field", 5),
     (r'{"type": "ping", "id": 6, "x": [[{"y": "\ude00"}]]}', "invalid_field", 6),
     ('{"type": "ping", "id": "\ud800"}', "bad_encoding", None),  # a raw lone surrogate: not text at all
@@ -84,14 +124,41 @@ def test_hostile_frames_get_documented_codes(raw, code, rid):
         assert exc.code in FRAME_CODES and exc.message.encode("utf-8")
     else:
         assert (code, msg.id) == ("ok", rid)
-FIELDS = ["id", "type", "room_id", "muted", "state", "status", "reason", "resume", "sdp", "candidate", "room_ids",
-          "item_id", "version_id", "page", "extra", "session", "last_seq"]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63), st.floats(allow_nan=True),
-                    st.text(max_size=30), st.sampled_from(TYPES + ["test_run", "live", "absent"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                     st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4)),
-                      max_leaves=8)
+
+FIELDS = [
+    "id",
+    "type",
+    "room_id",
+    "muted",
+    "state",
+    "status",
+    "reason",
+    "resume",
+    "sdp",
+    "candidate",
+    "room_ids",
+    "item_id",
+    "version_id",
+    "page",
+    "extra",
+    "session",
+    "last_seq",
+]
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(TYPES + ["test_run", "live", "absent"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4)),
+    max_leaves=8,
+)
 # Messages that look like protocol messages: a known or unknown type, an id, some known and unknown fields.
 messages = st.builds(
     lambda t, rid, extra: {"type": t, "id": rid, **extra},
@@ -131,7 +198,6 @@ async def test_consumer_survives_thousands_of_generated_frames(world, settings):
     await room.join()
     # Draw 5,000 frames from the same strategies (hypothesis' find-free generation: example()).
     import random
-
     import warnings
 
     rng = random.Random(1234)
@@ -165,8 +231,11 @@ async def test_consumer_survives_thousands_of_generated_frames(world, settings):
         await target.comm.send_to(text_data=raw or " ")
         reply = await target.reply(timeout=5)
         if reply["type"] == "closed":
-            target = await connect(world.meeting_id, token=world.token_a) if target is room else \
-                await connect(world.meeting_id, cookie=world.host_cookie)
+            target = (
+                await connect(world.meeting_id, token=world.token_a)
+                if target is room
+                else await connect(world.meeting_id, cookie=world.host_cookie)
+            )
             await target.join()
             if target.comm is not room.comm and i % 2:
                 room = target
@@ -199,7 +268,9 @@ async def test_hostile_frames_through_the_live_consumer(world, settings):
     await room.join()
     for _ in range(3):
         for raw, code, rid in HOSTILE:
-            await room.comm.send_input({"type": "websocket.receive", "bytes" if isinstance(raw, bytes) else "text": raw})
+            await room.comm.send_input(
+                {"type": "websocket.receive", "bytes" if isinstance(raw, bytes) else "text": raw}
+            )
             out = await room.comm.receive_output(timeout=5)
             assert out["type"] == "websocket.send", (raw[:60], out)
             reply = json.loads(out["text"].encode("utf-8"))  # daphne encodes it so: a lone surrogate would fail

@@ -1,4 +1,5 @@
 """The meeting protocol end to end through the ASGI app and the channel layer."""
+
 import asyncio
 
 import pytest
@@ -36,12 +37,22 @@ async def test_join_and_presence(world):
 
     a = await connect(world.meeting_id, token=world.token_a)
     room_snap = (await a.join())["snapshot"]
-    assert room_snap["me"] == {"role": "room", "room_id": world.room_a, "room_name": room_snap["me"]["room_name"],
-                               "muted": False, "hand_raised": False}
+    assert room_snap["me"] == {
+        "role": "room",
+        "room_id": world.room_a,
+        "room_name": room_snap["me"]["room_name"],
+        "muted": False,
+        "hand_raised": False,
+    }
     assert "rooms" not in room_snap  # the full room list is the chair's
     ev = await chair.wait_event("presence", room_id=world.room_a)
     assert ev["online"] is True and ev["seq"] >= 1
-    assert await sync_to_async(lambda: Participation.objects.get(meeting_id=world.meeting_id, room_id=world.room_a).status)() == "joined"
+    assert (
+        await sync_to_async(
+            lambda: Participation.objects.get(meeting_id=world.meeting_id, room_id=world.room_a).status
+        )()
+        == "joined"
+    )
 
     b = await connect(world.meeting_id, token=world.token_b)
     await b.join()
@@ -75,7 +86,8 @@ async def test_floor_request_grant_revoke(world):
     got = await sync_to_async(kinds)(world.meeting_id)
     for k in ("hand_raised", "floor_granted", "hand_lowered", "floor_revoked"):
         assert k in got
-    await chair.close(); await a.close(); await b.close()
+    for client in (chair, a, b):
+        await client.close()
 
 
 async def test_room_gives_back_the_floor(world):
@@ -230,14 +242,16 @@ async def test_connection_refusals(world):
 
 
 async def test_origin_is_checked(world):
-    from channels.testing import WebsocketCommunicator
-
     from confserver.asgi import application
-
     from confserver.rooms.tokens import ws_subprotocols
+    from confserver.testing.communicator import WebsocketCommunicator
 
-    comm = WebsocketCommunicator(application, f"/ws/meetings/{world.meeting_id}/",
-                                 headers=[(b"origin", b"http://evil.example")], subprotocols=ws_subprotocols(world.token_a))
+    comm = WebsocketCommunicator(
+        application,
+        f"/ws/meetings/{world.meeting_id}/",
+        headers=[(b"origin", b"http://evil.example")],
+        subprotocols=ws_subprotocols(world.token_a),
+    )
     connected, _ = await comm.connect(timeout=5)
     assert not connected
 
@@ -333,7 +347,9 @@ async def test_leaves_after_grace(world):
     chair, (a,), _ = await chair_and_rooms(world, 1)
     await chair.wait_event("presence", room_id=world.room_a, online=True)
     await a.close()
-    await chair.no_event("presence", within=0.3, room_id=world.room_a, online=False)  # inside the grace period: still present
+    await chair.no_event(
+        "presence", within=0.3, room_id=world.room_a, online=False
+    )  # inside the grace period: still present
     ev = await chair.wait_event("presence", room_id=world.room_a, online=False, timeout=3)
     assert ev["reason"] == "connection_lost"
 

@@ -1,4 +1,5 @@
 """The synced document view and the current agenda item over the real channel layer."""
+
 import io
 import random
 

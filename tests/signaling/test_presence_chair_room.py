@@ -1,4 +1,5 @@
 """Issue 9, finding 7: the host room's own terminal link must not throw the chair out."""
+
 from asgiref.sync import sync_to_async
 
 from .conftest import connect

@@ -6,6 +6,7 @@ is closed for flooding (a path that never called leave), the chair still sees th
 room go offline within the grace period and a few heartbeats, and cannot give it
 the floor.
 """
+
 import asyncio
 import json
 import os
@@ -17,7 +18,9 @@ import pytest
 from confserver.testing import live
 from confserver.testing.wsclient import MeetingClient
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: workers share state through Redis")
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: workers share state through Redis"
+)
 
 GRACE_S, HEARTBEAT_S = 2.0, 0.5
 # grace + worker ttl (3 beats) + a few sweep rounds, and room for a busy machine
@@ -29,8 +32,14 @@ def cluster(tmp_path_factory):
     logs = tmp_path_factory.mktemp("daphne")
     ports = [live.free_port(), live.free_port(), live.free_port()]
     with live.throwaway_database(os.environ.get("DATABASE_URL")) as db_url:
-        env = live.server_env(db_url, ports, SIGNALING_GRACE_S=GRACE_S, SIGNALING_HEARTBEAT_S=HEARTBEAT_S,
-                              SIGNALING_RATE=5, SIGNALING_BURST=5)
+        env = live.server_env(
+            db_url,
+            ports,
+            SIGNALING_GRACE_S=GRACE_S,
+            SIGNALING_HEARTBEAT_S=HEARTBEAT_S,
+            SIGNALING_RATE=5,
+            SIGNALING_BURST=5,
+        )
         live.manage(env, "migrate", "--no-input", "-v0")
         seed = json.loads(live.run_python(env, "confserver.testing.seed", "--rooms", "3", "--structure", "2025"))
         with live.daphne(env, ports[0], logs / "w1.log"):

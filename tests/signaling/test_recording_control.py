@@ -1,6 +1,7 @@
 """The chair decides whether the meeting is recorded (issue 10, item 1): on by itself when it goes live,
 stopped and restarted from the console, stopped at the end; the relay's failures; the timeline; the
 `recording` state in snapshots and events. Against the real relay of this process (confserver/media/local.py)."""
+
 import asyncio
 
 import pytest
@@ -28,8 +29,11 @@ async def relays(monkeypatch):
 
 
 def rows(meeting_id):
-    return list(TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=recording.KINDS)
-                .order_by("at", "id").values("kind", "actor__username", "data"))
+    return list(
+        TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=recording.KINDS)
+        .order_by("at", "id")
+        .values("kind", "actor__username", "data")
+    )
 
 
 async def actors(world):
@@ -55,6 +59,7 @@ def recording_events(outcome):
 
 # ---- the domain functions ---------------------------------------------------------------
 
+
 async def test_going_live_records_by_itself_and_the_end_stops_it(world):
     chair, _ = await actors(world)
     out = await control.set_state(chair, "live")
@@ -69,7 +74,9 @@ async def test_going_live_records_by_itself_and_the_end_stops_it(world):
     assert not relay_records(world.meeting_id)
     got = await sync_to_async(rows)(world.meeting_id)
     assert [(r["kind"], r["actor__username"], r["data"]["by"]) for r in got] == [
-        ("recording_started", None, "auto"), ("recording_stopped", None, "meeting_ended")]
+        ("recording_started", None, "auto"),
+        ("recording_stopped", None, "meeting_ended"),
+    ]
     assert got[0]["data"]["test_run"] is False
 
 
@@ -108,8 +115,10 @@ async def test_the_chair_stops_and_restarts_it(world):
     assert out.reply["recording"]["on"] is True and relay_records(world.meeting_id)
     got = await sync_to_async(rows)(world.meeting_id)
     assert [(r["kind"], r["actor__username"], r["data"]["by"]) for r in got] == [
-        ("recording_started", "host", "chair"), ("recording_stopped", "host", "chair"),
-        ("recording_started", "host", "chair")]
+        ("recording_started", "host", "chair"),
+        ("recording_stopped", "host", "chair"),
+        ("recording_started", "host", "chair"),
+    ]
     assert [r["data"].get("test_run") for r in got] == [True, None, False]
 
 
@@ -195,7 +204,10 @@ async def test_a_store_that_lost_it_gets_it_back_from_the_timeline(world, settin
         assert relay_records(world.meeting_id)
         got = await sync_to_async(rows)(world.meeting_id)
         assert [(r["kind"], r["data"].get("by") or r["data"].get("code")) for r in got] == [
-            ("recording_started", "auto"), ("recording_failed", "restarted"), ("recording_started", "restart")]
+            ("recording_started", "auto"),
+            ("recording_failed", "restarted"),
+            ("recording_started", "restart"),
+        ]
 
         # The chair stops it; the process restarts again: it stays stopped, no new row.
         await recording.stop(chair)
@@ -206,6 +218,7 @@ async def test_a_store_that_lost_it_gets_it_back_from_the_timeline(world, settin
 
 
 # ---- through the socket -------------------------------------------------------------------
+
 
 async def test_rooms_and_the_console_see_every_change(world):
     chair = await connect(world.meeting_id, cookie=world.host_cookie)
@@ -247,8 +260,12 @@ async def test_rooms_and_the_console_see_every_change(world):
     assert snap["recording"]["on"] is False and snap["recording"]["failure"]["code"] == "queue_full"
 
     got = await sync_to_async(rows)(world.meeting_id)
-    assert [r["kind"] for r in got] == ["recording_started", "recording_stopped", "recording_started",
-                                         "recording_failed"]
+    assert [r["kind"] for r in got] == [
+        "recording_started",
+        "recording_stopped",
+        "recording_started",
+        "recording_failed",
+    ]
     for c in (chair, a, b):
         await c.close()
 
@@ -260,7 +277,10 @@ async def test_two_stops_at_once_stop_it_once(world):
     got = await asyncio.gather(recording.stop(chair), recording.stop(chair), return_exceptions=True)
     assert sorted(type(r).__name__ if isinstance(r, Exception) else "ok" for r in got) == ["Conflict", "ok"]
     assert [r.code for r in got if isinstance(r, Exception)] == ["not_recording"]
-    assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == ["recording_started", "recording_stopped"]
+    assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == [
+        "recording_started",
+        "recording_stopped",
+    ]
     assert not relay_records(world.meeting_id)
 
 
@@ -279,7 +299,8 @@ async def test_a_failed_start_is_an_error_to_the_chair_and_an_event_to_all(world
     for c in (chair, a):
         ev = await c.wait_event("recording")
         assert ev["on"] is False and ev["failure"]["code"] == "start_failed" and ev["by"] == "chair"
-    await chair.close(); await a.close()
+    await chair.close()
+    await a.close()
 
 
 async def test_a_room_reads_the_recording_rows_without_the_servers_error_text(world):
@@ -288,8 +309,9 @@ async def test_a_room_reads_the_recording_rows_without_the_servers_error_text(wo
     chair, _ = await actors(world)
     await control.set_state(chair, "live")
     await recording.recording_failed(world.meeting_id, "disk_error", "write failed: /srv/recordings/42/00001.webm")
-    as_room = await AsyncClient().get(f"/api/meetings/{world.meeting_id}/timeline",
-                                      headers={"Authorization": f"Bearer {world.token_a}"})
+    as_room = await AsyncClient().get(
+        f"/api/meetings/{world.meeting_id}/timeline", headers={"Authorization": f"Bearer {world.token_a}"}
+    )
     rows = [r for r in as_room.json() if r["kind"].startswith("recording_")]
     assert [r["kind"] for r in rows] == ["recording_started", "recording_failed"]
     assert rows[1]["data"]["code"] == "disk_error" and "detail" not in rows[1]["data"]
@@ -302,8 +324,10 @@ async def test_a_room_reads_the_recording_rows_without_the_servers_error_text(wo
 
     def users():
         hue = AdminUnit.objects.get(code="46")
-        return (User.objects.create_user("xemlai", password="pw-123456", role=Role.REVIEWER, unit=hue),
-                User.objects.get(username="host"))
+        return (
+            User.objects.create_user("xemlai", password="pw-123456", role=Role.REVIEWER, unit=hue),
+            User.objects.get(username="host"),
+        )
 
     reviewer, host = await sync_to_async(users)()
     for user, sees in ((reviewer, False), (host, True)):
@@ -343,19 +367,31 @@ async def test_a_relay_process_reports_a_failure_to_the_meeting(world, settings)
         await c.wait_event("recording", on=True)
 
     db = connections["default"].settings_dict
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="confserver.settings", SECRET_KEY=settings.SECRET_KEY,
-               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-               REDIS_URL=settings.REDIS_URL, LIVE_PREFIX=settings.LIVE_PREFIX,
-               CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"])
-    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", RELAY_PROCESS, str(world.meeting_id)],
-                                   env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="confserver.settings",
+        SECRET_KEY=settings.SECRET_KEY,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        LIVE_PREFIX=settings.LIVE_PREFIX,
+        CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", RELAY_PROCESS, str(world.meeting_id)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     for c in (chair, a):
         ev = await c.wait_event("recording", on=False, timeout=10)
         assert ev["failure"]["code"] == "queue_full" and ev["by"] == "relay"
     assert (await recording.state(world.meeting_id))["failure"]["code"] == "queue_full"
     assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == ["recording_started", "recording_failed"]
-    await chair.close(); await a.close()
+    await chair.close()
+    await a.close()
 
 
 async def test_a_failure_reported_while_the_start_is_under_way_wins(world, monkeypatch):
@@ -442,7 +478,9 @@ async def test_a_failure_reported_while_redis_is_down_is_not_lost(world, setting
         rec = await recording.state(world.meeting_id)
         assert rec["on"] is False and rec["failure"]["code"] == "disk_error", rec
         assert [r["kind"] for r in await sync_to_async(rows)(world.meeting_id)] == [
-            "recording_started", "recording_failed"]  # one row for one failure
+            "recording_started",
+            "recording_failed",
+        ]  # one row for one failure
     finally:
         reset_store()
         await asyncio.to_thread(redis.kill)
@@ -467,6 +505,10 @@ async def test_a_late_failure_of_the_previous_recorder_leaves_the_new_recording_
     rec = await recording.state(world.meeting_id)
     assert rec["on"] is True and rec["since"] == newer["since"] and relay_records(world.meeting_id)
     got = await sync_to_async(rows)(world.meeting_id)
-    assert [r["kind"] for r in got] == ["recording_started", "recording_failed", "recording_stopped",
-                                         "recording_started"]  # in the order things happened
+    assert [r["kind"] for r in got] == [
+        "recording_started",
+        "recording_failed",
+        "recording_stopped",
+        "recording_started",
+    ]  # in the order things happened
     assert got[1]["data"]["was_on"] is False

@@ -5,6 +5,7 @@ timeline, starts recording again and tells every room and console (recording/liv
 
 The production shape: the test process plays a daphne worker (its consumer, over Redis), `manage.py
 run_relay` the relay process, sharing the PostgreSQL test database."""
+
 import os
 import select
 import signal
@@ -23,8 +24,10 @@ from .conftest import connect
 
 pytestmark = [
     pytest.mark.redis,
-    pytest.mark.skipif(not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                       reason="relay processes are reached through Redis and share the PostgreSQL database"),
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="relay processes are reached through Redis and share the PostgreSQL database",
+    ),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -35,16 +38,28 @@ class RelayProcess:
     def __init__(self, settings, channel, tmp_path):
         db = settings.DATABASES["default"]
         self.env = live.server_env(
-            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}", [0],
-            MEDIA_RELAY_CHANNELS=channel, RECORDINGS_ROOT=settings.RECORDINGS_ROOT, DB_POOL_MIN=1, DB_POOL_MAX=4,
-            REDIS_URL=settings.REDIS_URL, LIVE_PREFIX=settings.LIVE_PREFIX,
-            CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"])
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            [0],
+            MEDIA_RELAY_CHANNELS=channel,
+            RECORDINGS_ROOT=settings.RECORDINGS_ROOT,
+            DB_POOL_MIN=1,
+            DB_POOL_MAX=4,
+            REDIS_URL=settings.REDIS_URL,
+            LIVE_PREFIX=settings.LIVE_PREFIX,
+            CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        )
         self.channel, self.logs, self.proc = channel, tmp_path, None
 
     def start(self, n: int):
         log = open(self.logs / f"relay-{n}.log", "w")
-        self.proc = subprocess.Popen([live.PYTHON, str(live.ROOT / "manage.py"), "run_relay", "--channel", self.channel],
-                                     env=self.env, cwd=live.ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+        self.proc = subprocess.Popen(
+            [live.PYTHON, str(live.ROOT / "manage.py"), "run_relay", "--channel", self.channel],
+            env=self.env,
+            cwd=live.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
         log.close()
         ready, _, _ = select.select([self.proc.stdout], [], [], 90)
         line = self.proc.stdout.readline() if ready else ""
@@ -69,8 +84,11 @@ class RelayProcess:
 
 def rows(meeting_id):
     try:
-        return list(TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=recording.KINDS)
-                    .order_by("at", "id").values_list("kind", "data"))
+        return list(
+            TimelineEvent.objects.filter(meeting_id=meeting_id, kind__in=recording.KINDS)
+            .order_by("at", "id")
+            .values_list("kind", "data")
+        )
     finally:
         connection.close()
 
@@ -99,7 +117,10 @@ async def test_a_relay_process_that_restarts_resumes_the_recording_and_says_so(w
         assert (await recording.state(world.meeting_id))["on"] is True
         got = await sync_to_async(rows)(world.meeting_id)
         assert [(k, d.get("by") or d.get("code")) for k, d in got] == [
-            ("recording_started", "chair"), ("recording_failed", "restarted"), ("recording_started", "restart")]
+            ("recording_started", "chair"),
+            ("recording_failed", "restarted"),
+            ("recording_started", "restart"),
+        ]
         assert got[1][1]["was_on"] is True and got[1][1]["during"] == "recording"
 
         # It really records again: stopping reaches the new relay process and its recorder.

@@ -2,6 +2,7 @@
 one): a stale entry must not win recovery, a detach or leave that failed is retried, the chair's room
 survives a restart, a live worker's places are never left dropped, one failed close does not stop
 the others (review of issue 9: defects 1, 2, 3, 8, 10)."""
+
 import asyncio
 import shutil
 import time
@@ -13,8 +14,10 @@ from confserver.signaling.presence import LOCAL, Held
 from confserver.testing import live as live_testing
 
 REDIS = shutil.which("redis-server")
-pytestmark = [pytest.mark.django_db(transaction=True),
-              pytest.mark.skipif(not REDIS, reason="needs redis-server to start one of its own")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not REDIS, reason="needs redis-server to start one of its own"),
+]
 
 
 @pytest.fixture
@@ -32,8 +35,14 @@ def redis(tmp_path, settings, monkeypatch):
 
 
 def _actor(world, conn, *, chair=False, room=None):
-    return control.Actor(user=None, meeting_id=world.meeting_id, role=control.CHAIR if chair else control.ROOM,
-                         room_id=room or (world.chair_room if chair else world.room_a), room_name="", conn=conn)
+    return control.Actor(
+        user=None,
+        meeting_id=world.meeting_id,
+        role=control.CHAIR if chair else control.ROOM,
+        room_id=room or (world.chair_room if chair else world.room_a),
+        room_name="",
+        conn=conn,
+    )
 
 
 async def _hang():
@@ -252,8 +261,12 @@ def _layer_on(redis, settings):
     """The default channel layer, on this test's redis-server (as `tell` finds it)."""
     from channels.layers import get_channel_layer
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "confserver.signaling.layer.RetryingPubSubLayer",
-                                           "CONFIG": {"hosts": [redis.url], "prefix": "t"}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "confserver.signaling.layer.RetryingPubSubLayer",
+            "CONFIG": {"hosts": [redis.url], "prefix": "t"},
+        }
+    }
     return get_channel_layer()
 
 
@@ -264,7 +277,7 @@ async def _presence_events(queue, wait=1.0):
     while time.monotonic() < end:
         try:
             msg = json.loads(await asyncio.wait_for(queue.get(), max(0.01, end - time.monotonic())))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         if msg.get("event") == "presence":
             got.append(msg)
@@ -275,8 +288,9 @@ async def test_a_place_put_back_by_the_reassert_tells_the_chair(world, redis, se
     """Gap A: a sweeper ended a slow worker's live place; its re-assert puts it back and the chair's
     console hears the room is online again (not when the re-assert only clears `detached`)."""
     layer = _layer_on(redis, settings)
-    chair = await sessions.open_session((world.meeting_id, control.CHAIR, world.chair_room), layer,
-                                        control.group_name(world.meeting_id))
+    chair = await sessions.open_session(
+        (world.meeting_id, control.CHAIR, world.chair_room), layer, control.group_name(world.meeting_id)
+    )
     queue = chair.attach(None, None, 0)
     live_task = asyncio.ensure_future(_hang())
     try:
@@ -309,8 +323,13 @@ async def test_rooms_gone_during_the_outage_leave_the_queue_and_the_floor(world,
     _layer_on(redis, settings)
     mid = world.meeting_id
     await sync_to_async(LiveState.objects.create)(
-        meeting_id=mid, rev=5, mode="floor", floor_room=world.room_b, source_room=world.room_b,
-        queue=[world.room_a, world.room_b])
+        meeting_id=mid,
+        rev=5,
+        mode="floor",
+        floor_room=world.room_b,
+        source_room=world.room_b,
+        queue=[world.room_a, world.room_b],
+    )
     live_task = asyncio.ensure_future(_hang())
     try:
         LOCAL["a"] = Held(_actor(world, "a"), live_task)  # room A is still connected; room B left
@@ -324,8 +343,9 @@ async def test_rooms_gone_during_the_outage_leave_the_queue_and_the_floor(world,
         assert (ctl["mode"], ctl.get("floor_room"), ctl.get("source_room")) == ("lecture", None, None), ctl
         row = await sync_to_async(LiveState.objects.get)(meeting_id=mid)  # written through
         assert (row.mode, row.floor_room, row.queue) == ("lecture", None, [world.room_a])
-        kinds = await sync_to_async(list)(TimelineEvent.objects.filter(meeting_id=mid, room_id=world.room_b)
-                                          .values_list("kind", "data"))
+        kinds = await sync_to_async(list)(
+            TimelineEvent.objects.filter(meeting_id=mid, room_id=world.room_b).values_list("kind", "data")
+        )
         assert ("leave", {"reason": "gone_during_outage"}) in kinds, kinds
     finally:
         live_task.cancel()

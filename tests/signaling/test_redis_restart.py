@@ -6,6 +6,7 @@ killed and started again empty. Within 5 s the chair's snapshot equals the one f
 before (program, queue, mutes, roll call, online rooms), every socket stayed open,
 clients were told to redraw, and an action right after the restart is done, not lost.
 """
+
 import asyncio
 import json
 import os
@@ -44,9 +45,15 @@ def workers(tmp_path_factory):
 
 def _kept(snap):
     """What a Redis restart must not change."""
-    return {"state": snap["state"], "program": snap["program"], "queue": snap["queue"], "muted": snap["muted"],
-            "roll_call_active": snap["roll_call_active"], "online": snap["online"],
-            "reconnecting": sorted(r["room_id"] for r in snap["rooms"] if r["reconnecting"])}
+    return {
+        "state": snap["state"],
+        "program": snap["program"],
+        "queue": snap["queue"],
+        "muted": snap["muted"],
+        "roll_call_active": snap["roll_call_active"],
+        "online": snap["online"],
+        "reconnecting": sorted(r["room_id"] for r in snap["rooms"] if r["reconnecting"]),
+    }
 
 
 async def _ok(client, type, **fields):

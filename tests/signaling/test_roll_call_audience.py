@@ -1,5 +1,6 @@
 """Roll-call marks (status and absence reason) go to the chair and to the marked room
 itself, never to the other rooms (issue 9, finding 11)."""
+
 import pytest
 
 from .conftest import connect

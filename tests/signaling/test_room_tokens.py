@@ -1,12 +1,14 @@
 """Room tokens on the socket (issue 9, finding 2): bound to one meeting, revocable, expiring, carried in
 Sec-WebSocket-Protocol and never in the URL; forged ones refused."""
+
 import json
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.core import signing
+
+from confserver.testing.communicator import WebsocketCommunicator
 
 from .conftest import ORIGIN, connect
 
@@ -34,9 +36,14 @@ def second_meeting(world):
     host = User.objects.get(username="host")
     start = timezone.now()
     rooms = Participation.objects.filter(meeting_id=world.meeting_id).select_related("room__unit")
-    b = meetings.create_meeting(host, host_unit_code="46", title="Họp B", scheduled_start=start,
-                                scheduled_end=start + timedelta(hours=1),
-                                selection=meetings.Selection(mode="units", unit_codes=tuple(p.room.unit.code for p in rooms)))
+    b = meetings.create_meeting(
+        host,
+        host_unit_code="46",
+        title="Họp B",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=1),
+        selection=meetings.Selection(mode="units", unit_codes=tuple(p.room.unit.code for p in rooms)),
+    )
     meetings.change_state(host, b.id, "test_run")
     return b
 
@@ -53,8 +60,9 @@ async def test_the_subprotocol_admits_and_the_server_answers_confserver(world):
     from confserver.asgi import application
     from confserver.rooms.tokens import ws_subprotocols
 
-    comm = WebsocketCommunicator(application, f"/ws/meetings/{world.meeting_id}/", headers=[ORIGIN],
-                                 subprotocols=ws_subprotocols(world.token_a))
+    comm = WebsocketCommunicator(
+        application, f"/ws/meetings/{world.meeting_id}/", headers=[ORIGIN], subprotocols=ws_subprotocols(world.token_a)
+    )
     connected, subprotocol = await comm.connect(timeout=5)
     assert connected and subprotocol == "confserver"  # Chromium fails a handshake that picks none it offered
     await comm.send_to(text_data=json.dumps({"type": "join", "id": 1}))
@@ -66,8 +74,9 @@ async def test_the_subprotocol_admits_and_the_server_answers_confserver(world):
 async def test_a_token_in_the_url_is_refused(world):
     from confserver.asgi import application
 
-    comm = WebsocketCommunicator(application, f"/ws/meetings/{world.meeting_id}/?token={world.token_a}",
-                                 headers=[ORIGIN])
+    comm = WebsocketCommunicator(
+        application, f"/ws/meetings/{world.meeting_id}/?token={world.token_a}", headers=[ORIGIN]
+    )
     assert (await comm.connect(timeout=5))[0]
     msg = json.loads(await comm.receive_from(timeout=3))
     assert msg["type"] == "error" and msg["code"] == "token_in_url"
@@ -90,10 +99,12 @@ async def test_forged_with_the_old_fallback_key_is_refused(world):
     from confserver.rooms import tokens
 
     terminal = await terminal_of(world.room_a)
-    old_style = signing.dumps({"u": terminal.pk, "r": world.room_a}, salt="confserver.room-token", compress=True,
-                              key=OLD_FALLBACK_KEY)
+    old_style = signing.dumps(
+        {"u": terminal.pk, "r": world.room_a}, salt="confserver.room-token", compress=True, key=OLD_FALLBACK_KEY
+    )
     new_style = signing.Signer(key=OLD_FALLBACK_KEY, salt=tokens.SALT, sep=".").sign_object(
-        {"j": "x" * 22, "u": terminal.pk, "r": world.room_a, "m": world.meeting_id, "e": 2**40}, compress=True)
+        {"j": "x" * 22, "u": terminal.pk, "r": world.room_a, "m": world.meeting_id, "e": 2**40}, compress=True
+    )
     assert await refusal(world.meeting_id, token=new_style) == "bad_token"
     for forged in (old_style, new_style):
         with pytest.raises(tokens.BadToken):
@@ -108,12 +119,14 @@ async def test_revoked_and_expired_tokens_are_refused(world):
 
     meeting = await sync_to_async(Meeting.objects.get)(pk=world.meeting_id)
     terminal = await terminal_of(world.room_a)
-    late = await sync_to_async(tokens.make_room_token)(terminal, meeting,
-                                                      expires_at=timezone.now() - timedelta(seconds=1))
+    late = await sync_to_async(tokens.make_room_token)(
+        terminal, meeting, expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert await refusal(world.meeting_id, token=late) == "token_expired"
     # expired in the database though not by its signed date (an operator shortened it)
     await sync_to_async(RoomToken.objects.filter(jti=tokens.read_room_token(world.token_b).jti).update)(
-        expires_at=timezone.now() - timedelta(seconds=1))
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert await refusal(world.meeting_id, token=world.token_b) == "token_expired"
     assert await sync_to_async(tokens.revoke)(meeting, room_id=world.room_a) == [world.room_a]
     assert await refusal(world.meeting_id, token=world.token_a) == "token_revoked"

@@ -1,4 +1,5 @@
 """Two real daphne processes on loopback sharing Redis: a floor grant made on one reaches a room on the other."""
+
 import asyncio
 import json
 import os
@@ -9,7 +10,9 @@ import pytest
 from confserver.testing import live
 from confserver.testing.wsclient import MeetingClient
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: workers share state through Redis")
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: workers share state through Redis"
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +49,9 @@ async def test_floor_grant_crosses_workers(two_workers):
             _, prog = await a.wait_event("program", mode="floor")
             assert prog["source_room"] == room_a["room_id"]
             # attendance of the joins, written in batches by each worker, reaches the database
-            async with http.get(f"{w1}/api/meetings/{seed['meeting_id']}/attendance",
-                                cookies={"sessionid": seed["host_cookie"]}) as r:
+            async with http.get(
+                f"{w1}/api/meetings/{seed['meeting_id']}/attendance", cookies={"sessionid": seed["host_cookie"]}
+            ) as r:
                 att = await r.json()
             joined = {row["room_id"] for row in att["rooms"] if row["status"] == "joined"}
             assert {room_a["room_id"], room_b["room_id"]} <= joined

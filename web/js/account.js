@@ -36,7 +36,9 @@ export async function mountAccount(slot = document.querySelector("[data-account]
   slot.replaceChildren(el("div", { class: "account-chip", id: "account-chip" },
     el("div", { class: "account-who", title: `Đang đăng nhập: ${me.name} (${me.username})${detail ? ` — ${detail}` : ""}` },
       el("span", { class: "account-name", id: "account-name" }, me.name),
-      detail ? el("span", { class: "account-role" }, detail) : null),
+      // The role and the unit apart: a narrow header (the console at <= 1700 px) keeps the role, drops the unit.
+      detail ? el("span", { class: "account-role" }, me.role_label || me.unit_name,
+        me.role_label && me.unit_name ? el("span", { class: "account-unit" }, ` · ${me.unit_name}`) : null) : null),
     form));
   return me;
 }

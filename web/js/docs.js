@@ -46,8 +46,9 @@ export function docLabel(d) {
 
 /** Fetches page images with the caller's credentials; keeps the last few as object URLs. */
 export class PageLoader {
-  constructor({ token = null, keep = 16 } = {}) {
+  constructor({ token = null, keep = 16, scheme = "Bearer" } = {}) {
     this.token = token;
+    this.scheme = scheme; // "Delegate" on the delegate's page (confserver/delegates/access.py)
     this.keep = keep;
     this.cache = new Map(); // key -> Promise<objectURL>
   }
@@ -83,7 +84,7 @@ export class PageLoader {
 
   async _fetch(url) {
     const headers = {};
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (this.token) headers.Authorization = `${this.scheme} ${this.token}`;
     let resp;
     try {
       resp = await fetch(url, { headers, credentials: "same-origin" });

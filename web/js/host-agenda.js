@@ -4,7 +4,7 @@ import { api } from "./meeting.js";
 import { csrfToken } from "./docs.js";
 import { H, S, log, meetingId, send } from "./host-common.js";
 import { refreshAgenda } from "./host-docs.js";
-import { $, ask, el, fmtTime, toast } from "./ui.js";
+import { $, ask, el, errorText, fmtTime, toast } from "./ui.js";
 
 export function itemTools(item) {
   const i = H.items.findIndex((x) => x.id === item.id);
@@ -36,7 +36,7 @@ async function agendaChange(what, fn) {
   try {
     await fn();
   } catch (err) {
-    toast(`${what}: ${err.message}`, "error");
+    toast(`${what}: ${errorText(err)}`, "error");
   }
   await refreshAgenda();
 }
@@ -125,14 +125,10 @@ async function publishAgenda() {
   const btn = $("#btn-publish");
   btn.disabled = true;
   try {
-    const resp = await fetch(`/api/agenda/meetings/${meetingId}/publish`, {
-      method: "POST", credentials: "same-origin", headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    });
-    const data = await resp.json().catch(() => null);
-    if (resp.status !== 201) throw new Error(data?.message || `Lỗi ${resp.status}`);
+    const data = await api(`/api/agenda/meetings/${meetingId}/publish`, { method: "POST" });
     toast(`Đã phát hành chương trình (lần ${data.number})`, "ok");
   } catch (err) {
-    toast(`Chưa phát hành được: ${err.message}`, "error");
+    toast(`Chưa phát hành được: ${errorText(err, "phát hành chương trình họp")}`, "error");
   } finally {
     btn.disabled = false;
   }
@@ -140,7 +136,7 @@ async function publishAgenda() {
 
 export async function loadReceipts() {
   let r;
-  try { r = await api(`/api/agenda/meetings/${meetingId}/receipts`); } catch (err) { return toast(err.message, "error"); }
+  try { r = await api(`/api/agenda/meetings/${meetingId}/receipts`); } catch (err) { return toast(errorText(err, "tải danh sách đã đọc"), "error"); }
   $("#receipts-at").textContent = `Cập nhật ${new Date().toLocaleTimeString("vi-VN")}`;
   const t = (iso) => (iso ? new Date(iso).toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" }) : "—");
   const docs = r.documents.filter((d) => d.is_current);

@@ -1,6 +1,6 @@
 // The host console's shared state and small helpers: what every console module reads and writes.
 import { LocalMedia } from "./media.js";
-import { $, el, params, toast } from "./ui.js";
+import { $, el, errorText, params, toast } from "./ui.js";
 
 export const meetingId = Number(params().get("meeting"));
 
@@ -47,24 +47,32 @@ export const app = {
   local: new LocalMedia("confserver.host.devices"),
 };
 
-/** A request on the meeting socket; a refusal is shown as a toast and gives null. */
+/** A request on the meeting socket; a refusal is shown as a toast (in Vietnamese, errorText) and gives null. */
 export async function send(type, fields = {}, okText = null) {
   try {
     const data = await app.client.request(type, fields);
     if (okText) toast(okText, "ok", 2500);
     return data;
   } catch (err) {
-    toast(err.message, "error");
+    toast(errorText(err), "error");
     return null;
   }
 }
 
-/** A line in the console's "Diễn biến" log. */
+export const LOG_MAX = 200;
+
+/** One line of the "Diễn biến" log, at `at` (a Date or ISO time; now by default). */
+export function logLine(text, kind = "", at = null) {
+  const d = at ? new Date(at) : new Date();
+  const time = d.toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return el("li", { class: kind, dataset: { at: String(d.getTime()) } }, el("time", {}, time), " ", text);
+}
+
+/** A line in the console's "Diễn biến" log (newest on top). */
 export function log(text, kind = "") {
   const list = $("#log");
-  const time = new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  list.prepend(el("li", { class: kind }, el("time", {}, time), " ", text));
-  while (list.children.length > 200) list.lastChild.remove();
+  list.prepend(logLine(text, kind));
+  while (list.children.length > LOG_MAX) list.lastChild.remove();
 }
 
 export function nameOf(id) {

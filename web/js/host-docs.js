@@ -3,7 +3,8 @@
 import { PageLoader, agendaTree, docLabel, loadAgenda, pickWidth } from "./docs.js";
 import { H, app, meetingId, send } from "./host-common.js";
 import { itemTools, loadReceipts, wireAgenda } from "./host-agenda.js";
-import { $, el, toast } from "./ui.js";
+import { mountDocSearch } from "./doc-search.js"; // search in the documents (issue 12, item 7)
+import { $, el, errorText, toast } from "./ui.js";
 
 const hpages = new PageLoader();
 let hpageLoad = 0;
@@ -17,6 +18,11 @@ export function wireDocs() {
   $("#hdoc-stop").onclick = () => send("present_stop");
   $("#h-page-img").onload = () => { $("#h-page-img").dataset.loaded = "1"; };
   wireAgenda();
+  // Search in the documents (doc-search.js): a hit opens the preview at its page (nothing is presented).
+  mountDocSearch($("#h-doc-search"), { meetingId, idPrefix: "hds", onHit: (h) => {
+    const d = H.docs.find((x) => x.id === h.document_id);
+    if (d?.current) { H.view = { document_id: d.id, version_id: d.current.id, title: d.title, page: h.page, page_count: d.current.page_count }; showHostPage(); }
+  } });
   document.addEventListener("keydown", (e) => {
     if (H.tab !== "docs" || !H.view || e.target.closest("input, select, textarea, dialog")) return;
     if (e.key === "ArrowRight" || e.key === "PageDown") { e.preventDefault(); hturn(+1); }
@@ -46,7 +52,7 @@ export async function refreshAgenda() {
     H.docs = docs;
     H.loaded = true;
   } catch (err) {
-    $("#h-agenda-empty").textContent = `Chưa tải được chương trình họp (${err.message}).`;
+    $("#h-agenda-empty").textContent = `Chưa tải được chương trình họp. ${errorText(err, "tải chương trình họp")}`;
     return;
   }
   const sel = $("#up-item");
@@ -66,6 +72,7 @@ export async function refreshSync() {
     H.syncSeq = s.sync_seq;
   }
   H.currentItem = s.agenda_item?.item || null;
+  H.itemAt = s.agenda_item?.at || null; // the speaker clock counts the item's planned minutes from it
   H.present = s.present || null;
   followPresent();
   renderDocs();
@@ -105,7 +112,7 @@ async function presentPage(page) {
     await app.client.request("present", { version_id: v.version_id, page });
     ok = true;
   } catch (err) {
-    toast(err.message, "error");
+    toast(errorText(err, "trình chiếu trang này"), "error");
   } finally {
     H.inflight -= 1;
   }
@@ -154,7 +161,7 @@ async function showHostPage() {
   } catch (err) {
     if (mine !== hpageLoad) return;
     img.hidden = true;
-    $("#h-placeholder").textContent = `Không tải được trang ${v.page}: ${err.message}`;
+    $("#h-placeholder").textContent = `Không tải được trang ${v.page}: ${errorText(err, "tải trang tài liệu")}`;
     $("#h-placeholder").hidden = false;
   }
 }

@@ -6,7 +6,7 @@ import { $ } from "./ui.js";
 
 let mediaReady = null;
 
-export async function startMedia(iceServers) {
+export async function startMedia(iceServers, lowLayer = false) {
   mediaReady = mediaReady || (async () => {
     await app.local.open();
     showLocal();
@@ -26,6 +26,9 @@ export async function startMedia(iceServers) {
     app.media.setTracks(app.local.videoTrack, app.local.audioTrack);
   })();
   await mediaReady;
+  // The chair publishes the program (lecture) and what the floor room watches: it sends the shared low layer.
+  app.media.lowLayer = lowLayer;
+  app.media.setLowSending(lowLayer);
   await app.media.start(iceServers);
 }
 

@@ -4,7 +4,7 @@ import { S, nameOf, send, shortName } from "./host-common.js";
 import { sendMultiview } from "./host-multiview.js";
 import { $, MODE_LABEL, ROLL_LABEL, STATE_LABEL, ask, el, fmtClock } from "./ui.js";
 
-const ROLL_SHORT = { present_online: "Trực tuyến", present_in_person: "Trực tiếp", absent: "Vắng", not_marked: "Chưa" };
+const ROLL_SHORT = { present_online: "Trực tuyến", present_in_person: "Tại hội trường", absent: "Vắng", not_marked: "Chưa điểm danh" };
 
 export function renderAll() {
   renderState();
@@ -80,17 +80,20 @@ export function renderRollCall() {
   const counts = { present_online: 0, present_in_person: 0, absent: 0, not_marked: 0 };
   for (const r of S.rooms.values()) counts[r.roll_call || "not_marked"] += 1;
   $("#rc-counts").replaceChildren(...Object.entries(counts).map(([k, v]) =>
-    el("div", { class: `c-${k}` }, el("b", {}, v), el("span", {}, ROLL_SHORT[k]))));
+    el("div", { class: `c-${k}`, title: ROLL_LABEL[k] }, el("b", {}, v), el("span", {}, ROLL_SHORT[k]))));
   const badge = $("#rc-badge");
-  badge.textContent = S.rollCall ? "Đang điểm danh" : "Không điểm danh";
+  // Not "Không điểm danh" (read as an order, in the panel's capitals): whether one ran yet.
+  badge.textContent = S.rollCall ? "Đang điểm danh" : $("#rc-summary").textContent ? "Đã điểm danh" : "Chưa điểm danh";
   badge.className = `badge ${S.rollCall ? "warn" : ""}`;
   $("#btn-rc-start").hidden = S.rollCall;
   $("#btn-rc-end").hidden = !S.rollCall;
 }
 
 export function showSummary(summary) {
-  const parts = Object.entries(summary).map(([k, v]) => `${ROLL_LABEL[k] || k}: ${v}`);
+  // In one order, whoever sent it (PostgreSQL's jsonb gives the timeline's copy its keys in another order).
+  const parts = Object.keys(ROLL_LABEL).filter((k) => k in summary).map((k) => `${ROLL_LABEL[k]}: ${summary[k]}`);
   $("#rc-summary").textContent = `Kết quả lần điểm danh gần nhất — ${parts.join(" · ")}`;
+  renderRollCall();
 }
 
 export function wirePanels() {

@@ -4,7 +4,7 @@
 import { S, log, send } from "./host-common.js";
 import { $, ask } from "./ui.js";
 
-const BY = {
+export const REC_BY = {
   chair: "chủ trì", auto: "tự động khi khai mạc", meeting_ended: "khi kết thúc cuộc họp", relay: "máy ghi",
   restart: "tự động ghi tiếp sau khi máy chủ truyền hình khởi động lại; đoạn gián đoạn có trong diễn biến",
 };
@@ -20,7 +20,7 @@ export function setRecording(rec) {
 /** A `recording` event (each is a change): the new state, a line in the log; a failure shows in the alert. */
 export function onRecordingEvent(ev) {
   setRecording({ on: ev.on, since: ev.since, failure: ev.failure });
-  const by = BY[ev.by] ? ` (${BY[ev.by]})` : "";
+  const by = REC_BY[ev.by] ? ` (${REC_BY[ev.by]})` : "";
   if (ev.on) log(`Bắt đầu ghi hình${by}`, "onair");
   else if (ev.failure) log(ev.failure.message, "warn");
   else log(`Dừng ghi hình${by}`);

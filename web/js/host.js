@@ -9,8 +9,14 @@ import { startMedia, wireMedia } from "./host-media.js";
 import { buildTiles, renderTiles, scheduleMultiview, stopScan, wireMultiview } from "./host-multiview.js";
 import { onRecordingEvent, renderRecording, setRecording, wireRecording } from "./host-recording.js";
 import { renderAll, renderProgram, renderQueue, renderRollCall, renderState, showSummary, tickClock, wirePanels } from "./host-panels.js";
-import { applyFilter, buildRows, updateConn, updateQuality, updateRow, wireRooms } from "./host-rooms.js";
-import { $, STATE_LABEL, el, fmtTime } from "./ui.js";
+import { applyFilter, buildRows, onAdmission, updateConn, updateQuality, updateRow, wireRooms } from "./host-rooms.js";
+import { loadUnits } from "./host-districts.js";
+import { onPresence, restoreLost, syncLost, wireLost } from "./host-lost.js";
+import { leaveText, muteText, presentLeaveText, restoreFromTimeline } from "./host-timeline.js";
+import { $, STATE_LABEL, el, errorText, fmtTime, toast } from "./ui.js";
+import { wireConsoleClock } from "./host-clock.js"; // the speaker's clock (issue 12, item 10)
+import { renderTiers } from "./host-tiers.js"; // each room's tier (issue 15)
+import { noteServerTime } from "./speaker-clock.js";
 
 // Rooms that lose and regain their socket within the grace period send no event:
 // re-read who is connected now and then.
@@ -37,13 +43,13 @@ async function main() {
       location.href = `/login/?next=${encodeURIComponent(location.pathname + location.search)}`;
       return;
     }
-    return notice("Không kết nối được máy chủ", err.message);
+    return notice("Không kết nối được máy chủ", errorText(err, "tải danh sách cuộc họp"));
   }
   if (!meetingId) return listMeetings(meetings);
   try {
     S.meeting = await api(`/api/meetings/${meetingId}`);
   } catch (err) {
-    return notice("Không mở được cuộc họp", err.message);
+    return notice("Không mở được cuộc họp", errorText(err, "mở cuộc họp"));
   }
   const m = S.meeting;
   document.title = `${m.title} — Điều hành`;
@@ -52,6 +58,7 @@ async function main() {
   S.startedAt = m.started_at ? new Date(m.started_at) : null;
   $("#console").hidden = false;
   $("#top-actions").hidden = false;
+  await loadUnits(); // which district each room is in, for the rooms' table
   buildTiles();
   wireControls();
   setInterval(tickClock, 1000);
@@ -80,6 +87,7 @@ function listMeetings(meetings) {
 // ---- signaling -----------------------------------------------------------------------
 
 function onSnapshot(snap, { resync = false } = {}) {
+  noteServerTime(snap.server_time);
   S.me = snap.me;
   S.state = snap.state;
   S.program = snap.program;
@@ -91,24 +99,35 @@ function onSnapshot(snap, { resync = false } = {}) {
   S.order = snap.rooms.map((r) => r.room_id);
   buildRows();
   renderAll();
+  syncLost();
+  // After a reload the log, the roll-call summary and the rooms lost come back from the timeline; after the
+  // console's own reconnection, the rooms lost meanwhile.
+  restoreFromTimeline().then((rows) => rows && restoreLost(rows));
   setRecording(snap.recording);
-  if (!resync || app.media?.state !== "connected") startMedia(snap.ice_servers || []);
+  if (!resync || app.media?.state !== "connected") startMedia(snap.ice_servers || [], !!snap.low_layer);
   if (!H.loaded) refreshAgenda();
   refreshSync();
 }
 
 function onEvent(ev) {
+  // Modules loaded on their own (host-delegates.js, room-delegates.js: issue 14) follow the meeting's events here.
+  window.dispatchEvent(new CustomEvent("host:event", { detail: ev }));
   const room = S.rooms.get(ev.room_id);
   switch (ev.event) {
     case "presence":
       if (ev.online) S.online.add(ev.room_id); else S.online.delete(ev.room_id);
       if (room) room.reconnecting = false;
       if (ev.room_id !== S.me?.room_id) {
-        const why = { dropped: " (bị ngắt)", connection_lost: " (mất kết nối)" }[ev.reason] || "";
-        log(`${nameOf(ev.room_id)} ${ev.online ? "vào họp" : "rời họp" + why}`, ev.online ? "" : "warn");
+        if (ev.online) log(`${nameOf(ev.room_id)} vào họp`);
+        else log(leaveText(ev.room_id, ev.reason), "warn");
       }
       updateRow(ev.room_id);
+      onPresence(ev);
       scheduleMultiview();
+      break;
+    case "room_dropped":
+    case "waiting":
+      onAdmission(ev);
       break;
     case "queue": {
       const added = ev.queue.filter((id) => !S.queue.includes(id));
@@ -121,11 +140,15 @@ function onEvent(ev) {
       break;
     }
     case "program": {
-      const before = S.program;
+      const before = S.program || {};
       S.program = ev;
-      if (ev.mode === "floor") log(`${nameOf(ev.floor_room)} được phát biểu`, "onair");
-      else if (ev.mode === "broadcast") log(`Phát hình ${nameOf(ev.source_room)}`, "onair");
-      else if (before?.mode !== "lecture") log("Về hình chủ trì");
+      // One line per change: granting the floor again (to let the room present) is not a second floor.
+      if (ev.mode === "floor") {
+        if (before.floor_room !== ev.floor_room) log(`${nameOf(ev.floor_room)} được phát biểu`, "onair");
+        else if (!!before.floor_may_present !== !!ev.floor_may_present) log(presentLeaveText(ev.floor_room, ev.floor_may_present));
+      } else if (ev.mode === "broadcast") {
+        if (before.mode !== "broadcast" || before.source_room !== ev.source_room) log(`Phát hình ${nameOf(ev.source_room)}`, "onair");
+      } else if (before.mode && before.mode !== "lecture") log("Về hình chủ trì");
       [before?.source_room, ev.source_room].forEach((id) => id && updateRow(id));
       renderProgram();
       renderQueue();
@@ -133,6 +156,7 @@ function onEvent(ev) {
       break;
     }
     case "muted":
+      if (ev.muted !== S.muted.has(ev.room_id)) log(muteText(ev.room_id, ev.muted));
       ev.muted ? S.muted.add(ev.room_id) : S.muted.delete(ev.room_id);
       updateRow(ev.room_id);
       renderTiles();
@@ -162,6 +186,7 @@ function onEvent(ev) {
     case "agenda_item":
       if (!freshSync(ev)) break;
       H.currentItem = ev.item;
+      H.itemAt = ev.at || null;
       log(ev.item ? `Nội dung ${ev.item.position}: ${ev.item.title}` : "Bỏ chọn nội dung họp");
       if (ev.item && !H.items.some((i) => i.id === ev.item.id)) refreshAgenda();
       renderDocs();
@@ -215,6 +240,7 @@ function onStats(rooms) {
     if ($("#rooms-filter").value === "bad") applyFilter(id);
   }
   renderTiles();
+  renderTiers(rooms);
 }
 
 function onFatal(code, message) {
@@ -242,6 +268,7 @@ async function refreshPresence() {
     r.absence_reason = fresh.absence_reason;
   }
   S.order.forEach(updateRow);
+  syncLost();
   renderRollCall();
   scheduleMultiview();
 }
@@ -250,13 +277,25 @@ async function refreshPresence() {
 
 function wireControls() {
   wirePanels();
+  wireConsoleClock();
   $("#btn-links").onclick = showLinks;
   wireRecording();
   wireMedia();
   wireRooms();
+  wireLost();
   wireMultiview();
   renderTiles();
   wireDocs();
 }
+
+// A fault of the console that nothing caught still gets a Vietnamese explanation, not silence (issue 12, item 12).
+let lastFault = 0;
+function pageFault(err) {
+  if (Date.now() - lastFault < 10000) return;
+  lastFault = Date.now();
+  toast(errorText(err), "error", 8000);
+}
+window.addEventListener("error", (e) => pageFault(e.error || e.message));
+window.addEventListener("unhandledrejection", (e) => pageFault(e.reason));
 
 main();

@@ -5,10 +5,17 @@
 //   mid 1  audio sendrecv  microphone out, the chair's audio in (audio slot 0)
 //   mid 2  audio recvonly  the floor / broadcast room's audio (audio slot 1)
 //   mid 3… video recvonly  the console's multiview tiles (video slots 1…16)
+//   last   video sendonly  the shared low layer (when the server's snapshot says `low_layer`): a clone of the
+//                          camera at ~320x180, 15 fps, 150 kbps, sent only while setLowSending(true) (the chair's
+//                          console; a room while it has the floor or broadcasts): confserver/media/lowlayer.py
 // The relay numbers slots per kind in m-line order, so the transceiver order is the contract.
 
 const GATHER_WAIT_MS = 2500;
+const HANDOVER_MAX_MS = 8000; // a drain: the old connection is closed by then, picture or not
+const HANDOVER_SETTLE_MS = 150; // after the new connection's first frame: the page's <video> takes it at once
 const DISCONNECTED_GRACE_MS = 15000; // thin links drop consent checks for a few seconds and recover
+// The shared low layer (issue 15): what a room whose link carries no more than ~200 kbps is sent of the program.
+export const LOW_LAYER = { height: 180, maxBitrate: 150000, maxFramerate: 15 };
 
 /** Local camera + microphone with device choice, remembered per browser. */
 export class LocalMedia {
@@ -114,6 +121,17 @@ export class MediaLink {
     this.generation = 0;
     this.closed = false;
     this.state = "idle";
+    this.leaving = null; // a drain's old connection, kept until the new one shows a picture
+    this.lowLayer = false; // offer the low layer's m-line (the server's `low_layer`), from the next start()
+    this.lowSending = false; // send the camera's low copy on it now
+    this.lowTx = null;
+    this.lowTrack = null; // the clone sent, and the camera track it copies
+    this.lowSource = null;
+    // `relay_move` (meeting.js): a new peer connection at once, its offer reaches the room's new relay. A drain
+    // (the old relay lives) is make-before-break: the old connection plays on until the new one has a picture.
+    globalThis.addEventListener?.("relay_move", (e) => {
+      if (!this.closed && this.pc) this.start(this.iceServers, { keepOld: e.detail?.reason === "draining" });
+    });
   }
 
   setTracks(video, audio) {
@@ -123,31 +141,78 @@ export class MediaLink {
     const [v, a] = this.pc.getTransceivers();
     v?.sender.replaceTrack(video).catch(() => this.restart("track"));
     a?.sender.replaceTrack(audio).catch(() => this.restart("track"));
+    this._sendLow();
+  }
+
+  /** Send the shared low layer (a small copy of the camera) or stop it; the relay gives it to weak rooms. */
+  setLowSending(on) {
+    if (this.lowSending === !!on) return;
+    this.lowSending = !!on;
+    this._sendLow();
+  }
+
+  _lowCopy() {
+    if (!this.lowSending || !this.video || this.video.readyState === "ended") return null;
+    if (!this.lowTrack || this.lowSource !== this.video) {
+      this.lowTrack?.stop();
+      this.lowTrack = this.video.clone();
+      this.lowSource = this.video;
+    }
+    return this.lowTrack;
+  }
+
+  _sendLow() {
+    const tx = this.lowTx;
+    const track = this._lowCopy();
+    if (!track) {
+      this.lowTrack?.stop();
+      this.lowTrack = this.lowSource = null;
+    }
+    if (!tx || !this.pc) return;
+    const sender = tx.sender;
+    sender.replaceTrack(track).then(() => {
+      if (!track) return;
+      const params = sender.getParameters();
+      if (!params.encodings?.length) return;
+      Object.assign(params.encodings[0], lowEncoding(track));
+      return sender.setParameters(params);
+    }).catch((err) => console.warn("media: low layer", err));
   }
 
   /** Open (or re-open) the connection: new RTCPeerConnection, offer, answer. */
-  async start(iceServers = this.iceServers) {
+  async start(iceServers = this.iceServers, { keepOld = false } = {}) {
     this.closed = false;
     this.iceServers = iceServers || [];
     clearTimeout(this.retryTimer);
     const gen = ++this.generation;
+    const leaving = keepOld && this.pc ? this._keep() : null;
+    const pending = []; // the new connection's tracks, given to the page once it has a picture (drain only)
     this._teardown();
     this._setState("connecting");
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
     const slots = new Map(); // transceiver -> [kind, index]
     // The relay forwards this one stream to every room: keep it within a commune's link.
-    const sendEncodings = [{ maxBitrate: this.maxVideoKbps * 1000 }];
+    // L1T3: three temporal layers, so the relay can send a weak room a half or a quarter of the frames
+    // without re-encoding (issue 15; Chromium >= 111, others ignore it).
+    const sendEncodings = [{ maxBitrate: this.maxVideoKbps * 1000, scalabilityMode: "L1T3" }];
     slots.set(pc.addTransceiver(this.video || "video", { direction: "sendrecv", sendEncodings }), ["video", 0]);
     slots.set(pc.addTransceiver(this.audio || "audio", { direction: "sendrecv" }), ["audio", 0]);
     slots.set(pc.addTransceiver("audio", { direction: "recvonly" }), ["audio", 1]);
     for (let i = 1; i <= this.extraVideo; i++) {
       slots.set(pc.addTransceiver("video", { direction: "recvonly" }), ["video", i]);
     }
+    this.lowTx = null;
+    if (this.lowLayer) {
+      const low = this._lowCopy();
+      this.lowTx = pc.addTransceiver(low || "video", { direction: "sendonly", sendEncodings: [lowEncoding(low)] });
+    }
     onlyRelayCodecs(pc);
     pc.ontrack = (e) => {
       const slot = slots.get(e.transceiver);
-      if (slot && gen === this.generation) this.onSlot?.(slot[0], slot[1], e.track);
+      if (!slot || gen !== this.generation) return;
+      if (leaving) pending.push([slot[0], slot[1], e.track]);
+      else this.onSlot?.(slot[0], slot[1], e.track);
     };
     const late = [];
     let answered = false;
@@ -170,11 +235,13 @@ export class MediaLink {
       if (gen !== this.generation) return;
       await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
       answered = true;
+      if (leaving) this._handover(gen, pending, leaving);
       // Trickle what was found after the offer left (the offer carried the rest).
       for (const msg of late.filter((m) => !m.candidate || !sent.includes(m.candidate))) {
         this.send("ice_candidate", msg).catch(() => {});
       }
     } catch (err) {
+      if (leaving) this._handover(gen, pending, leaving, true);
       if (gen !== this.generation) return;
       console.warn("media: offer failed", err);
       this._scheduleRetry();
@@ -193,6 +260,9 @@ export class MediaLink {
     this.generation++;
     clearTimeout(this.retryTimer);
     this._teardown();
+    this.lowTrack?.stop();
+    this.lowTrack = this.lowSource = null;
+    this._closeLeaving();
     this._setState("closed");
   }
 
@@ -206,8 +276,14 @@ export class MediaLink {
     const slots = {};
     const out = {};
     let rtt = null;
+    const lowMid = this.lowTx?.mid ?? null;
     report.forEach((r) => {
-      if (r.type === "inbound-rtp") {
+      if (r.type === "outbound-rtp" && r.kind === "video" && lowMid !== null && r.mid === lowMid) {
+        out.videoLow = {
+          bytesSent: r.bytesSent, packetsSent: r.packetsSent, framesEncoded: r.framesEncoded ?? null,
+          frameWidth: r.frameWidth ?? null, frameHeight: r.frameHeight ?? null, framesPerSecond: r.framesPerSecond ?? null,
+        };
+      } else if (r.type === "inbound-rtp") {
         const name = slotName(r.kind, mids.get(r.mid));
         slots[name] = {
           kind: r.kind, mid: r.mid, framesDecoded: r.framesDecoded ?? null, framesPerSecond: r.framesPerSecond ?? null,
@@ -253,8 +329,50 @@ export class MediaLink {
     this.retryTimer = setTimeout(() => this.start(), delay);
   }
 
+  /** Keep the current connection playing, detached from this link (a drain's old one); returns it. */
+  _keep() {
+    this._closeLeaving();
+    const pc = this.pc;
+    pc.onicecandidate = pc.onconnectionstatechange = pc.ontrack = null;
+    clearTimeout(this.discTimer);
+    this.pc = null;
+    this.leaving = pc;
+    return pc;
+  }
+
+  /** Give the page the new connection's tracks once its picture shows (a hidden <video> decodes its first
+   * frame), then close the old one; at the latest after HANDOVER_MAX_MS, or at once when `now`. */
+  _handover(gen, pending, leaving, now = false) {
+    let done = false;
+    let probe = null;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (probe) probe.srcObject = null;
+      if (gen === this.generation) pending.splice(0).forEach(([kind, index, track]) => this.onSlot?.(kind, index, track));
+      if (this.leaving === leaving) this._closeLeaving();
+    };
+    const timer = setTimeout(finish, now ? 0 : HANDOVER_MAX_MS);
+    const video = pending.find(([kind, index]) => kind === "video" && index === 0)?.[2];
+    if (now || !video || !globalThis.document) return;
+    probe = document.createElement("video");
+    probe.muted = true;
+    probe.playsInline = true;
+    probe.onresize = () => { if (probe.videoWidth) setTimeout(finish, HANDOVER_SETTLE_MS); };
+    probe.srcObject = new MediaStream([video]);
+    probe.play().catch(() => {});
+  }
+
+  _closeLeaving() {
+    if (!this.leaving) return;
+    try { this.leaving.close(); } catch (e) { /* already closed */ }
+    this.leaving = null;
+  }
+
   _teardown() {
     clearTimeout(this.discTimer);
+    this.lowTx = null;
     if (this.pc) {
       this.pc.ontrack = this.pc.onicecandidate = this.pc.onconnectionstatechange = null;
       try { this.pc.close(); } catch (e) { /* already closed */ }
@@ -266,6 +384,16 @@ export class MediaLink {
     this.state = s;
     this.onState?.(s);
   }
+}
+
+/** The low layer's encoding for `track`: scaled down to about LOW_LAYER.height lines. */
+function lowEncoding(track) {
+  const height = track?.getSettings?.().height || 360;
+  return {
+    maxBitrate: LOW_LAYER.maxBitrate,
+    maxFramerate: LOW_LAYER.maxFramerate,
+    scaleResolutionDownBy: Math.max(1, height / LOW_LAYER.height),
+  };
 }
 
 function slotName(kind, transceiverIndex) {

@@ -14,7 +14,10 @@ const TOKEN_PROTOCOL = "confserver.token.";
 const PING_EVERY_MS = 15000;
 const PING_TIMEOUT_MS = 10000;
 const REQUEST_TIMEOUT_MS = 20000;
-const NOT_STARTED_RETRY_MS = 10000;
+// A room that may not join yet (not_started, room_dropped) waits on its open socket: the server sends
+// `may_join` the moment it may (docs/protocol.md). It knocks again this often in case that was lost.
+const WAIT_CODES = new Set(["not_started", "room_dropped"]);
+const WAIT_KNOCK_MS = 60000;
 const GAP_WAIT_MS = 3000;
 const RESYNC_SPREAD_MS = 3000;
 const MAX_FRAME = 60000; // the server takes frames up to 64 KB (SDP up to 60000 characters)
@@ -120,11 +123,12 @@ export class MeetingClient {
       data = await this.request("join", resume ? { resume } : {}, { beforeJoin: true, timeout: 15000 });
     } catch (err) {
       if (FATAL_JOIN.has(err.code)) return this._fail(err.code, err.message);
-      if (err.code === "not_started") {
-        // A room may come in only from the test run on: wait and knock again.
-        this._setStatus("waiting", { message: err.message });
-        this._dropSocket();
-        this.retryTimer = setTimeout(() => this.connect(), NOT_STARTED_RETRY_MS);
+      if (WAIT_CODES.has(err.code)) {
+        // Not open yet, or dropped by the chair: wait on this socket for `may_join`.
+        this._setStatus("waiting", { code: err.code, message: err.message });
+        const ws = this.ws;
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => { if (ws === this.ws && this.status === "waiting") this._join(); }, WAIT_KNOCK_MS);
         return;
       }
       this._dropSocket(); // onclose schedules the retry
@@ -173,6 +177,18 @@ export class MeetingClient {
     }
     if (msg.type === "stats") {
       this.h.onStats?.(msg.rooms || {});
+      return;
+    }
+    if (msg.type === "relay_move") {
+      // The relay carrying our media died or is drained (docs/protocol.md): the media reconnects, the socket stays.
+      globalThis.dispatchEvent?.(new CustomEvent("relay_move", { detail: msg }));
+      return;
+    }
+    if (msg.type === "may_join") {
+      if (this.status === "waiting" && !this.joined) {
+        clearTimeout(this.retryTimer);
+        this._join();
+      }
       return;
     }
     if (msg.type === "event") {
@@ -263,7 +279,6 @@ export class MeetingClient {
       const msg = r ? r.message : closeMessage(code);
       return this._fail(r ? r.code : `closed_${code}`, msg);
     }
-    if (this.status === "waiting") return; // a timer is set
     this._scheduleRetry();
   }
 

@@ -41,12 +41,14 @@ export const D = {
   docs: [],
   loaded: false,
   currentItem: null, // {id, position, title} | null
+  itemAt: null, // when the current item became current (server time, ISO): its planned minutes count down from it
   present: null, // the latest `present` event (or sync_state.present), null when nobody presents
   following: true, // in the synced view: the viewer follows `present`
   view: null, // {document_id, version_id, title, page, page_count}
   shown: null, // "version/page" of the image on screen
   syncSeq: -1,
   tab: "video",
+  tabChosen: false, // the delegate picked a tab: a presentation does not switch it (issue 12, item 1)
   loadedAt: 0,
 };
 

@@ -1,21 +1,31 @@
 // The room page's paperless part: the agenda and its documents, the page viewer, and the synced view
 // (follow the presenter, read privately, or present when the chair allowed it).
 import { api } from "./meeting.js";
+import { mountDocSearch } from "./doc-search.js";
 import { PageLoader, agendaTree, docLabel, loadAgenda, pickWidth } from "./docs.js";
 import { D, app, mayPresent, meetingId, presentingMine, token } from "./room-common.js";
+import { PageZoom, wireTouch } from "./room-gestures.js";
 import { $, el, errorText, fmtTime, toast } from "./ui.js";
 
 const pages = new PageLoader({ token });
 let pageLoad = 0;
+let zoom = null; // PageZoom of the viewer's page image
+let zoomTimer = null;
+let followHint = 0;
 
 // ---- paperless: agenda, documents, synced page view -------------------------------------
 
 export function wireDocs() {
-  $("#tab-video").onclick = () => setTab("video");
-  $("#tab-docs").onclick = () => setTab("docs");
-  $("#program-box").onclick = () => { if (D.tab === "docs") setTab("video"); };
+  // A tab the delegate picks stays picked: a presentation no longer pulls the page to the documents (issue 12).
+  // (The program picture is not a button: a tap meant to scroll on a tablet switched the tab.)
+  $("#tab-video").onclick = () => { D.tabChosen = true; setTab("video"); };
+  $("#tab-docs").onclick = () => { D.tabChosen = true; setTab("docs"); };
   $("#doc-prev").onclick = () => turn(-1);
   $("#doc-next").onclick = () => turn(+1);
+  zoom = new PageZoom({ wrap: $("#page-wrap"), img: $("#doc-page-img"), onChange: zoomed });
+  $("#doc-zoom-in").onclick = () => { fitWidth(); zoom.step(+1); };
+  $("#doc-zoom-out").onclick = () => zoom.step(-1);
+  wireTouch($("#page-wrap"), zoom, swipe);
   $("#btn-private").onclick = () => leaveSync();
   $("#btn-present").onclick = () => { if (D.view) presentPage(D.view.page); };
   $("#btn-present-stop").onclick = () => stopPresenting();
@@ -24,21 +34,56 @@ export function wireDocs() {
   $("#viewer").classList.toggle("fit-page", fit);
   $("#doc-fit").textContent = fit ? "Vừa chiều rộng" : "Cả trang";
   $("#doc-fit").onclick = () => {
-    const on = $("#viewer").classList.toggle("fit-page");
-    localStorage.setItem("confserver.docs.fit", on ? "page" : "width");
-    $("#doc-fit").textContent = on ? "Vừa chiều rộng" : "Cả trang";
+    zoom.set(1);
+    setFitPage(!$("#viewer").classList.contains("fit-page"));
   };
   $("#doc-page-img").onload = () => { $("#doc-page-img").dataset.loaded = "1"; };
+  mountDocSearch($("#doc-search"), { meetingId, token, onHit: openHit });
   document.addEventListener("keydown", (e) => {
     if (D.tab !== "docs" || !D.view || e.target.closest("input, select, textarea")) return;
     if (e.key === "ArrowRight" || e.key === "PageDown") turn(+1);
     else if (e.key === "ArrowLeft" || e.key === "PageUp") turn(-1);
+    else if (e.key === "+" || e.key === "=") { fitWidth(); zoom.step(+1); }
+    else if (e.key === "-") zoom.step(-1);
   });
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => { if (D.view) showPage(); }, 300);
   });
+}
+
+function setFitPage(on) {
+  $("#viewer").classList.toggle("fit-page", on);
+  localStorage.setItem("confserver.docs.fit", on ? "page" : "width");
+  $("#doc-fit").textContent = on ? "Vừa chiều rộng" : "Cả trang";
+}
+
+/** Zooming starts from the page fitted to the width. */
+function fitWidth() {
+  if ($("#viewer").classList.contains("fit-page")) setFitPage(false);
+}
+
+function zoomed(z) {
+  if (z > 1) fitWidth(); // two fingers on a whole-page view too
+  $("#doc-zoom").textContent = `${Math.round(z * 100)} %`;
+  $("#doc-zoom-out").disabled = z <= 1;
+  $("#doc-zoom-in").disabled = z >= 4;
+  // A sharper image for the new size, once the fingers or the button presses stop.
+  clearTimeout(zoomTimer);
+  zoomTimer = setTimeout(() => { if (D.view) showPage(); }, 400);
+}
+
+/** A swipe turns the page, except while the room follows someone else's presentation. */
+function swipe(delta) {
+  if (D.following && D.present && !presentingMine()) {
+    if (Date.now() - followHint > 8000) {
+      followHint = Date.now();
+      toast("Đang theo người trình bày. Bấm “Xem riêng” để tự lật trang.", "info", 5000);
+    }
+    return;
+  }
+  turn(delta);
 }
 
 function setTab(tab) {
@@ -94,6 +139,7 @@ function applySync(s) {
     D.syncSeq = s.sync_seq;
   }
   D.currentItem = s.agenda_item?.item || null;
+  D.itemAt = s.agenda_item?.at || null;
   const had = D.present;
   D.present = s.present || null;
   if (D.following && D.present) follow(D.present, !had || had.version_id !== D.present.version_id);
@@ -111,6 +157,7 @@ function fresh(ev) {
 export function onAgendaItem(ev) {
   if (!fresh(ev)) return;
   D.currentItem = ev.item;
+  D.itemAt = ev.at || null;
   if (ev.item && !D.items.some((i) => i.id === ev.item.id)) refreshAgenda();
   if (ev.item) toast(`Chuyển sang nội dung ${ev.item.position}: ${ev.item.title}`, "info", 6000);
   renderAgenda();
@@ -135,10 +182,17 @@ export function onPresentStop(ev) {
   renderViewer();
 }
 
-/** Show what the presenter shows; a new document also brings the documents tab forward. */
+/** Show what the presenter shows. A new document brings the documents tab forward only if the delegate has
+ *  not picked a tab; otherwise the tab gets its dot and a short note (issue 12, item 1). */
 function follow(p, newDocument) {
   D.view = { document_id: p.document_id, version_id: p.version_id, title: p.title, page: p.page, page_count: p.page_count };
-  if (newDocument && D.tab !== "docs") setTab("docs");
+  if (newDocument && D.tab !== "docs") {
+    if (!D.tabChosen) setTab("docs");
+    else {
+      $("#docs-dot").hidden = false;
+      toast(`Đang trình chiếu “${p.title}”. Bấm “Tài liệu” để xem.`, "info", 6000);
+    }
+  }
   showPage();
 }
 
@@ -157,13 +211,31 @@ async function followPresenter() {
   renderViewer();
 }
 
-/** The room opens a document itself: that leaves the synced view while someone presents. */
-function openDocument(d) {
+/** The room opens a document itself: that leaves the synced view while someone presents ("Xem riêng":
+ *  what the other rooms see does not change). */
+function openDocument(d, page = 1) {
   if (D.present && D.following) leaveSync();
   const v = d.current;
-  D.view = { document_id: d.id, version_id: v.id, title: d.title, page: 1, page_count: v.page_count };
+  D.view = { document_id: d.id, version_id: v.id, title: d.title, page: Math.min(page, v.page_count), page_count: v.page_count };
+  D.tabChosen = true;
   setTab("docs");
   showPage();
+}
+
+/** A search hit: open its document at its page (issue 12, item 7). */
+async function openHit(h) {
+  let d = D.docs.find((x) => x.id === h.document_id);
+  if (!d?.current || d.current.id !== h.version_id) {
+    await refreshAgenda(); // a document or version newer than the agenda on screen
+    d = D.docs.find((x) => x.id === h.document_id);
+  }
+  if (!d?.current) {
+    toast("Tài liệu này hiện không mở được; hãy tải lại chương trình họp.", "error");
+    return;
+  }
+  openDocument(d, h.page);
+  // One column (tablet, phone): the viewer is above the agenda; bring it on screen.
+  if (window.matchMedia("(max-width: 900px)").matches) $("#viewer").scrollIntoView({ block: "start" });
 }
 
 function turn(delta) {
@@ -217,7 +289,7 @@ async function showPage() {
   if (!v) return;
   const img = $("#doc-page-img");
   const wrap = $("#page-wrap");
-  const width = pickWidth(wrap.clientWidth || 960);
+  const width = pickWidth((wrap.clientWidth || 960) * (zoom?.zoom || 1));
   const key = `${v.version_id}/${v.page}`;
   const mine = ++pageLoad;
   const ph = $("#doc-placeholder");

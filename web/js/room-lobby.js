@@ -1,5 +1,6 @@
-// The room page's lobby: before joining, the room sees the meeting, picks and checks its camera and
-// microphone (a live level meter), then joins.
+// The room page's lobby: before joining, the room sees the meeting and which room its link is for
+// (GET /api/meetings/{id}/lobby, read from the token), picks and checks its camera and microphone (a live
+// level meter), then joins.
 import { api } from "./meeting.js";
 import { attach, fillDeviceSelect } from "./media.js";
 import { S, app, meetingId, notice, query, token } from "./room-common.js";
@@ -14,7 +15,7 @@ export async function lobby(join) {
     return notice("Liên kết không đúng", "Hãy mở đúng liên kết riêng của phòng do đơn vị chủ trì gửi.");
   }
   try {
-    S.meeting = await api(`/api/meetings/${meetingId}`, { token });
+    S.meeting = await api(`/api/meetings/${meetingId}/lobby`, { token });
   } catch (err) {
     if (err.status === 401 || err.status === 403) {
       return notice("Liên kết không còn hiệu lực", "Liên kết đã hết hạn hoặc không đúng. Hãy xin đơn vị chủ trì gửi lại liên kết của phòng.");
@@ -27,6 +28,7 @@ export async function lobby(join) {
     $("#meeting-title").textContent = m.title;
     $("#lobby-title").textContent = m.title;
     $("#lobby-meta").textContent = `Chủ trì: ${m.host_unit_name} · Bắt đầu ${fmtTime(m.scheduled_start)}`;
+    showRoom(m);
     showState(m.state);
     if (m.state === "ended") return notice("Cuộc họp đã kết thúc", m.title);
   }
@@ -40,6 +42,25 @@ export async function lobby(join) {
   const opening = openDevices();
   if (query.get("autojoin") === "1") join();
   await opening;
+}
+
+/** Which room this link signs in, before joining (issue 12, item 11); and whether the chair keeps it out. */
+function showRoom(m) {
+  S.names.set(m.room_id, m.room_name);
+  $("#room-name").textContent = m.room_name;
+  let line = $("#lobby-room");
+  if (!line) {
+    line = document.createElement("div");
+    line.id = "lobby-room";
+    line.className = "lobby-room";
+    line.style.cssText = "font-size:20px;font-weight:600";
+    $("#lobby-title").after(line);
+  }
+  line.textContent = `Liên kết của phòng: ${m.room_name}` + (m.unit_name && !m.room_name.includes(m.unit_name) ? ` (${m.unit_name})` : "");
+  if (m.dropped) {
+    $("#lobby-error").hidden = false;
+    $("#lobby-error").textContent = "Chủ trì đã ngắt kết nối phòng này khỏi cuộc họp. Bấm “Vào họp” để chờ: trang sẽ tự vào họp khi chủ trì cho vào lại.";
+  }
 }
 
 async function loadNames() {

@@ -1,7 +1,8 @@
 // The room page in the meeting: the state and program banner, the floor (ask, withdraw, give back),
 // the roll call answer, the microphone; and drawing them from the room's state.
-import { S, app, hasFloor, mayPresent, nameOf } from "./room-common.js";
+import { D, S, app, hasFloor, mayPresent, nameOf } from "./room-common.js";
 import { renderViewer } from "./room-docs.js";
+import { mountSpeakerClock } from "./speaker-clock.js";
 import { $, MODE_LABEL, STATE_LABEL, errorText, toast } from "./ui.js";
 
 const OPEN = new Set(["test_run", "live"]);
@@ -86,9 +87,12 @@ export function showProgram() {
     mode.textContent = "Chủ trì";
     mode.className = "badge";
   } else {
+    // The room that speaks or is broadcast watches the chair (e634e4c): say what it is shown.
     const mine = S.me && p.source_room === S.me.room_id;
-    who = mine ? "Phòng của bạn" : nameOf(p.source_room);
-    mode.textContent = p.mode === "floor" ? "Đang phát biểu" : "Đang phát hình";
+    const chair = p.chair_room ? `chủ trì: ${nameOf(p.chair_room)}` : "điểm cầu chủ trì";
+    who = mine ? `Đang xem ${chair}` : nameOf(p.source_room);
+    mode.textContent = p.mode === "floor" ? (mine ? "Bạn đang phát biểu" : "Đang phát biểu")
+      : (mine ? "Phòng bạn đang được phát hình" : "Đang phát hình");
     mode.className = "badge state-live";
   }
   banner.classList.toggle("floor", p.mode !== "lecture");
@@ -139,7 +143,20 @@ export function render() {
   $("#rollcall-done").hidden = !(S.rollCall && S.answered);
 }
 
+/** What the speaker's clock shows on the room page: the room's own time at the floor (only while it has it),
+ *  and the current agenda item's planned minutes counted down. */
+function clockNow() {
+  if (!hasFloor()) return { since: null, limit: null, item: null };
+  const it = D.currentItem && D.items.find((i) => i.id === D.currentItem.id);
+  return {
+    since: S.program.floor_since ?? null,
+    limit: S.program.floor_limit_s ?? null,
+    item: it ? { position: it.position, title: it.title, planned_minutes: it.planned_minutes, at: D.itemAt } : null,
+  };
+}
+
 export function wireActions() {
+  mountSpeakerClock($("#floor-clock"), { read: clockNow });
   $("#hand-btn").onclick = toggleHand;
   $("#present-btn").onclick = answerRollCall;
   $("#mic-btn").onclick = toggleMic;

@@ -7,6 +7,7 @@ import { D, S, app, meetingId, notice, token } from "./room-common.js";
 import { onAgendaItem, onPresent, onPresentStop, refreshAgenda, refreshSync, wireDocs } from "./room-docs.js";
 import { lobby, stopMeter } from "./room-lobby.js";
 import { render, wireActions } from "./room-view.js";
+import { noteServerTime } from "./speaker-clock.js";
 import { $, ask, errorText, fmtTime, toast } from "./ui.js";
 
 window.confserver = {
@@ -47,6 +48,7 @@ function join() {
 
 function onSnapshot(snap, { resync = false } = {}) {
   S.snapshot = snap;
+  noteServerTime(snap.server_time);
   S.me = snap.me;
   S.state = snap.state;
   S.program = snap.program;
@@ -58,6 +60,8 @@ function onSnapshot(snap, { resync = false } = {}) {
   $("#room-name").textContent = snap.me.room_name;
   $("#self-caption").textContent = snap.me.room_name;
   // A fresh session (first join, or the server lost ours): (re)offer media.
+  app.media.lowLayer = !!snap.low_layer;
+  sendLowLayer();
   if (!resync || app.media.state !== "connected") app.media.start(snap.ice_servers || []);
   render();
   // A fresh session may have missed agenda and page changes: ask where the synced view is.
@@ -65,9 +69,16 @@ function onSnapshot(snap, { resync = false } = {}) {
   refreshSync();
 }
 
+// The room given the floor or broadcasting is the program's source: it sends the shared low layer (issue 15).
+function sendLowLayer() {
+  app.media.setLowSending(app.media.lowLayer && !!S.me && S.program?.source_room === S.me.room_id);
+}
+
 function onEvent(ev) {
+  // Modules loaded on their own (host-delegates.js, room-delegates.js: issue 14) follow the meeting's events here.
+  window.dispatchEvent(new CustomEvent("room:event", { detail: ev }));
   switch (ev.event) {
-    case "program": S.program = ev; break;
+    case "program": S.program = ev; sendLowLayer(); break;
     case "queue": S.queue = ev.queue; break;
     case "muted": ev.muted ? S.muted.add(ev.room_id) : S.muted.delete(ev.room_id); break;
     case "state": S.state = ev.state; break;
@@ -106,7 +117,10 @@ function onStatus(status, detail) {
   badge.className = `badge ${text[1]}`;
   $("#st-conn").textContent = text[0];
   if (status === "waiting") {
-    $("#program-wait").textContent = "Cuộc họp chưa mở. Trang sẽ tự vào họp khi đơn vị chủ trì bắt đầu chạy thử.";
+    // Dropped by the chair: the server's explanation (wait to be let back); the page joins by itself when it may.
+    if (detail.code === "room_dropped") badge.textContent = $("#st-conn").textContent = "Chờ chủ trì cho vào lại";
+    $("#program-wait").textContent = detail.code === "room_dropped" ? detail.message
+      : "Cuộc họp chưa mở. Trang sẽ tự vào họp khi đơn vị chủ trì bắt đầu chạy thử.";
     $("#program-wait").hidden = false;
   }
   if (status === "joined" && detail.resumed && app.media && app.media.state === "retrying") app.media.start();
@@ -123,7 +137,7 @@ function onFatal(code, message) {
     left: "Đã rời cuộc họp",
     meeting_ended: "Cuộc họp đã kết thúc",
   }[code] || "Không vào được cuộc họp";
-  const more = code === "dropped" ? " Liên hệ đơn vị chủ trì nếu cần vào lại." : code === "replaced" ? " Trang này đã dừng để tránh hai máy cùng một phòng." : "";
+  const more = code === "dropped" ? " Phòng chỉ vào lại được khi chủ trì cho phép: bấm “Vào lại” để chờ, trang sẽ tự vào họp khi được cho vào lại." : code === "replaced" ? " Trang này đã dừng để tránh hai máy cùng một phòng." : "";
   notice(title, (message || "") + more, code === "left" || code === "dropped" || code === "replaced" ? "Vào lại" : null);
 }
 

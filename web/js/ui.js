@@ -11,6 +11,7 @@ export function el(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (k === "class") node.className = v;
     else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "style") node.style.cssText = v;  // CSSOM: a style attribute is refused by the CSP (issue 13)
     else if (v === true) node.setAttribute(k, "");
     else node.setAttribute(k, v);
   }

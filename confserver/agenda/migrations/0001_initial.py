@@ -6,166 +6,314 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('rooms', '0001_initial'),
+        ("rooms", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AgendaItem',
+            name="AgendaItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(verbose_name='thứ tự')),
-                ('title', models.CharField(max_length=300, verbose_name='nội dung')),
-                ('planned_start', models.DateTimeField(blank=True, null=True, verbose_name='giờ dự kiến')),
-                ('planned_minutes', models.PositiveIntegerField(blank=True, null=True, verbose_name='thời lượng (phút)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agenda_items', to='rooms.meeting')),
-                ('presenter_unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='rooms.adminunit', verbose_name='đơn vị trình bày')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField(verbose_name="thứ tự")),
+                ("title", models.CharField(max_length=300, verbose_name="nội dung")),
+                ("planned_start", models.DateTimeField(blank=True, null=True, verbose_name="giờ dự kiến")),
+                (
+                    "planned_minutes",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="thời lượng (phút)"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="agenda_items", to="rooms.meeting"
+                    ),
+                ),
+                (
+                    "presenter_unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="rooms.adminunit",
+                        verbose_name="đơn vị trình bày",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'nội dung họp',
-                'verbose_name_plural': 'chương trình họp',
-                'ordering': ['meeting', 'position', 'id'],
+                "verbose_name": "nội dung họp",
+                "verbose_name_plural": "chương trình họp",
+                "ordering": ["meeting", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300, verbose_name='tên tài liệu')),
-                ('confidential', models.BooleanField(default=False, verbose_name='mật')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='documents', to='agenda.agendaitem')),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='rooms.meeting')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=300, verbose_name="tên tài liệu")),
+                ("confidential", models.BooleanField(default=False, verbose_name="mật")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="documents",
+                        to="agenda.agendaitem",
+                    ),
+                ),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="documents", to="rooms.meeting"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tài liệu',
-                'verbose_name_plural': 'tài liệu',
-                'ordering': ['meeting', 'id'],
+                "verbose_name": "tài liệu",
+                "verbose_name_plural": "tài liệu",
+                "ordering": ["meeting", "id"],
             },
         ),
         migrations.CreateModel(
-            name='DocumentVersion',
+            name="DocumentVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(verbose_name='phiên bản')),
-                ('is_current', models.BooleanField(default=True)),
-                ('superseded_at', models.DateTimeField(blank=True, null=True)),
-                ('filename', models.CharField(max_length=255)),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('size', models.PositiveBigIntegerField()),
-                ('page_count', models.PositiveIntegerField()),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
-                ('signature_status', models.CharField(choices=[('unsigned', 'Không ký số'), ('intact', 'Chữ ký còn nguyên vẹn'), ('broken', 'Nội dung đã bị sửa sau khi ký'), ('error', 'Không kiểm tra được')], max_length=16)),
-                ('signatures', models.JSONField(default=dict, verbose_name='báo cáo chữ ký số')),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='agenda.document')),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField(verbose_name="phiên bản")),
+                ("is_current", models.BooleanField(default=True)),
+                ("superseded_at", models.DateTimeField(blank=True, null=True)),
+                ("filename", models.CharField(max_length=255)),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("size", models.PositiveBigIntegerField()),
+                ("page_count", models.PositiveIntegerField()),
+                ("uploaded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "signature_status",
+                    models.CharField(
+                        choices=[
+                            ("unsigned", "Không ký số"),
+                            ("intact", "Chữ ký còn nguyên vẹn"),
+                            ("broken", "Nội dung đã bị sửa sau khi ký"),
+                            ("error", "Không kiểm tra được"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("signatures", models.JSONField(default=dict, verbose_name="báo cáo chữ ký số")),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="agenda.document"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'phiên bản tài liệu',
-                'verbose_name_plural': 'phiên bản tài liệu',
-                'ordering': ['document', 'number'],
+                "verbose_name": "phiên bản tài liệu",
+                "verbose_name_plural": "phiên bản tài liệu",
+                "ordering": ["document", "number"],
             },
         ),
         migrations.CreateModel(
-            name='DocumentPage',
+            name="DocumentPage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('text', models.TextField(blank=True)),
-                ('folded', models.TextField(blank=True)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pages', to='agenda.documentversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("text", models.TextField(blank=True)),
+                ("folded", models.TextField(blank=True)),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="pages", to="agenda.documentversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['version', 'number'],
+                "ordering": ["version", "number"],
             },
         ),
         migrations.CreateModel(
-            name='LiveState',
+            name="LiveState",
             fields=[
-                ('meeting', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='agenda_live', serialize=False, to='rooms.meeting')),
-                ('item_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('page', models.PositiveIntegerField(blank=True, null=True)),
-                ('presented_at', models.DateTimeField(blank=True, null=True)),
-                ('seq', models.PositiveIntegerField(default=0)),
-                ('current_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='agenda.agendaitem')),
-                ('presenter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('presenter_room', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rooms.room')),
-                ('version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='agenda.documentversion')),
+                (
+                    "meeting",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="agenda_live",
+                        serialize=False,
+                        to="rooms.meeting",
+                    ),
+                ),
+                ("item_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("page", models.PositiveIntegerField(blank=True, null=True)),
+                ("presented_at", models.DateTimeField(blank=True, null=True)),
+                ("seq", models.PositiveIntegerField(default=0)),
+                (
+                    "current_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="agenda.agendaitem",
+                    ),
+                ),
+                (
+                    "presenter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "presenter_room",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="rooms.room",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="agenda.documentversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Publication',
+            name="Publication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('published_at', models.DateTimeField()),
-                ('snapshot', models.JSONField(default=dict)),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agenda_publications', to='rooms.meeting')),
-                ('published_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("published_at", models.DateTimeField()),
+                ("snapshot", models.JSONField(default=dict)),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="agenda_publications",
+                        to="rooms.meeting",
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['meeting', 'number'],
+                "ordering": ["meeting", "number"],
             },
         ),
         migrations.CreateModel(
-            name='ReadReceipt',
+            name="ReadReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_opened_at', models.DateTimeField()),
-                ('last_opened_at', models.DateTimeField()),
-                ('count', models.PositiveIntegerField(default=1)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='rooms.room')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='agenda.documentversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first_opened_at", models.DateTimeField()),
+                ("last_opened_at", models.DateTimeField()),
+                ("count", models.PositiveIntegerField(default=1)),
+                (
+                    "room",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="rooms.room"),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="agenda.documentversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=500)),
-                ('payload', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('last_status', models.PositiveIntegerField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('publication', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='agenda.publication')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("url", models.URLField(max_length=500)),
+                ("payload", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("last_status", models.PositiveIntegerField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                (
+                    "publication",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="agenda.publication",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='agendaitem',
-            index=models.Index(fields=['meeting', 'position'], name='agenda_item_order'),
+            model_name="agendaitem",
+            index=models.Index(fields=["meeting", "position"], name="agenda_item_order"),
         ),
         migrations.AddConstraint(
-            model_name='documentversion',
-            constraint=models.UniqueConstraint(fields=('document', 'number'), name='docversion_unique_number'),
+            model_name="documentversion",
+            constraint=models.UniqueConstraint(fields=("document", "number"), name="docversion_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='documentversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('document',), name='docversion_one_current'),
+            model_name="documentversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)), fields=("document",), name="docversion_one_current"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='documentpage',
-            constraint=models.UniqueConstraint(fields=('version', 'number'), name='docpage_unique_number'),
+            model_name="documentpage",
+            constraint=models.UniqueConstraint(fields=("version", "number"), name="docpage_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='publication',
-            constraint=models.UniqueConstraint(fields=('meeting', 'number'), name='publication_unique_number'),
+            model_name="publication",
+            constraint=models.UniqueConstraint(fields=("meeting", "number"), name="publication_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='readreceipt',
-            constraint=models.UniqueConstraint(fields=('version', 'room'), name='receipt_unique_room'),
+            model_name="readreceipt",
+            constraint=models.UniqueConstraint(fields=("version", "room"), name="receipt_unique_room"),
         ),
     ]

@@ -9,6 +9,7 @@ every search scans linearly until a vacuum (bench: search p95 ~150 ms right
 after loading instead of ~30 ms). Note: to change the type of `folded` later,
 drop `fts` first, then add it back.
 """
+
 from django.db import migrations
 
 FORWARD = [

@@ -5,33 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('rooms', '0002_room_token'),
+        ("rooms", "0002_room_token"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Segment',
+            name="Segment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField(verbose_name='số thứ tự')),
-                ('started_at', models.DateTimeField(verbose_name='bắt đầu (UTC)')),
-                ('ended_at', models.DateTimeField(blank=True, null=True, verbose_name='kết thúc (UTC)')),
-                ('path', models.CharField(max_length=500, verbose_name='tệp (trong RECORDINGS_ROOT)')),
-                ('bytes', models.BigIntegerField(default=0, verbose_name='kích thước (byte)')),
-                ('sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256')),
-                ('previous_sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 của đoạn trước')),
-                ('state', models.CharField(choices=[('writing', 'Đang ghi'), ('closed', 'Đã đóng'), ('recovered', 'Đã khôi phục')], default='writing', max_length=16, verbose_name='trạng thái')),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='segments', to='rooms.meeting', verbose_name='cuộc họp')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField(verbose_name="số thứ tự")),
+                ("started_at", models.DateTimeField(verbose_name="bắt đầu (UTC)")),
+                ("ended_at", models.DateTimeField(blank=True, null=True, verbose_name="kết thúc (UTC)")),
+                ("path", models.CharField(max_length=500, verbose_name="tệp (trong RECORDINGS_ROOT)")),
+                ("bytes", models.BigIntegerField(default=0, verbose_name="kích thước (byte)")),
+                ("sha256", models.CharField(blank=True, max_length=64, verbose_name="SHA-256")),
+                ("previous_sha256", models.CharField(blank=True, max_length=64, verbose_name="SHA-256 của đoạn trước")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("writing", "Đang ghi"), ("closed", "Đã đóng"), ("recovered", "Đã khôi phục")],
+                        default="writing",
+                        max_length=16,
+                        verbose_name="trạng thái",
+                    ),
+                ),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="segments",
+                        to="rooms.meeting",
+                        verbose_name="cuộc họp",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'đoạn ghi hình',
-                'verbose_name_plural': 'đoạn ghi hình',
-                'ordering': ['meeting', 'index'],
-                'constraints': [models.UniqueConstraint(fields=('meeting', 'index'), name='recording_segment_unique_index')],
+                "verbose_name": "đoạn ghi hình",
+                "verbose_name_plural": "đoạn ghi hình",
+                "ordering": ["meeting", "index"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("meeting", "index"), name="recording_segment_unique_index")
+                ],
             },
         ),
     ]

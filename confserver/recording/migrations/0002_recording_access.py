@@ -6,29 +6,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recording', '0001_initial'),
-        ('rooms', '0002_room_token'),
+        ("recording", "0001_initial"),
+        ("rooms", "0002_room_token"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RecordingAccess',
+            name="RecordingAccess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='thời điểm (UTC)')),
-                ('action', models.CharField(choices=[('view', 'Xem'), ('download', 'Tải về')], max_length=16, verbose_name='hành động')),
-                ('client_address', models.GenericIPAddressField(blank=True, null=True, verbose_name='địa chỉ máy khách')),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recording_accesses', to='rooms.meeting', verbose_name='cuộc họp')),
-                ('segment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='accesses', to='recording.segment', verbose_name='đoạn ghi hình')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='tài khoản')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="thời điểm (UTC)")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("view", "Xem"), ("download", "Tải về")], max_length=16, verbose_name="hành động"
+                    ),
+                ),
+                (
+                    "client_address",
+                    models.GenericIPAddressField(blank=True, null=True, verbose_name="địa chỉ máy khách"),
+                ),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recording_accesses",
+                        to="rooms.meeting",
+                        verbose_name="cuộc họp",
+                    ),
+                ),
+                (
+                    "segment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="accesses",
+                        to="recording.segment",
+                        verbose_name="đoạn ghi hình",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="tài khoản",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'lượt truy cập bản ghi',
-                'verbose_name_plural': 'nhật ký truy cập bản ghi',
-                'ordering': ['-at', '-id'],
+                "verbose_name": "lượt truy cập bản ghi",
+                "verbose_name_plural": "nhật ký truy cập bản ghi",
+                "ordering": ["-at", "-id"],
             },
         ),
     ]

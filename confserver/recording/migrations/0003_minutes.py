@@ -6,32 +6,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recording', '0002_recording_access'),
-        ('rooms', '0002_room_token'),
+        ("recording", "0002_recording_access"),
+        ("rooms", "0002_room_token"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Minutes',
+            name="Minutes",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(blank=True, max_length=60, verbose_name='số biên bản')),
-                ('place', models.CharField(blank=True, max_length=300, verbose_name='địa điểm')),
-                ('chair_name', models.CharField(blank=True, max_length=200, verbose_name='chủ trì')),
-                ('secretary_name', models.CharField(blank=True, max_length=200, verbose_name='thư ký')),
-                ('content', models.JSONField(blank=True, default=list, verbose_name='nội dung')),
-                ('conclusions', models.TextField(blank=True, verbose_name='kết luận')),
-                ('state', models.CharField(choices=[('draft', 'Dự thảo'), ('final', 'Đã hoàn thành')], default='draft', max_length=16, verbose_name='trạng thái')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='sửa lúc')),
-                ('meeting', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='minutes', to='rooms.meeting', verbose_name='cuộc họp')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='người sửa')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(blank=True, max_length=60, verbose_name="số biên bản")),
+                ("place", models.CharField(blank=True, max_length=300, verbose_name="địa điểm")),
+                ("chair_name", models.CharField(blank=True, max_length=200, verbose_name="chủ trì")),
+                ("secretary_name", models.CharField(blank=True, max_length=200, verbose_name="thư ký")),
+                ("content", models.JSONField(blank=True, default=list, verbose_name="nội dung")),
+                ("conclusions", models.TextField(blank=True, verbose_name="kết luận")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("draft", "Dự thảo"), ("final", "Đã hoàn thành")],
+                        default="draft",
+                        max_length=16,
+                        verbose_name="trạng thái",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="sửa lúc")),
+                (
+                    "meeting",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="minutes",
+                        to="rooms.meeting",
+                        verbose_name="cuộc họp",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="người sửa",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'biên bản',
-                'verbose_name_plural': 'biên bản',
+                "verbose_name": "biên bản",
+                "verbose_name_plural": "biên bản",
             },
         ),
     ]

@@ -4,35 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recording', '0004_export_retention'),
+        ("recording", "0004_export_retention"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='minutes',
-            name='finalized_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='hoàn thành lúc'),
+            model_name="minutes",
+            name="finalized_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="hoàn thành lúc"),
         ),
         migrations.AddField(
-            model_name='minutes',
-            name='last_segment_sha256',
-            field=models.CharField(blank=True, max_length=64, verbose_name='mã băm đoạn ghi hình cuối'),
+            model_name="minutes",
+            name="last_segment_sha256",
+            field=models.CharField(blank=True, max_length=64, verbose_name="mã băm đoạn ghi hình cuối"),
         ),
         migrations.AddField(
-            model_name='minutes',
-            name='pdf',
-            field=models.BinaryField(blank=True, null=True, verbose_name='tệp PDF đã phát hành'),
+            model_name="minutes",
+            name="pdf",
+            field=models.BinaryField(blank=True, null=True, verbose_name="tệp PDF đã phát hành"),
         ),
         migrations.AddField(
-            model_name='minutes',
-            name='segment_count',
-            field=models.PositiveIntegerField(default=0, verbose_name='số đoạn ghi hình'),
+            model_name="minutes",
+            name="segment_count",
+            field=models.PositiveIntegerField(default=0, verbose_name="số đoạn ghi hình"),
         ),
         migrations.AddField(
-            model_name='minutes',
-            name='signer',
-            field=models.CharField(blank=True, max_length=300, verbose_name='ký số bởi'),
+            model_name="minutes",
+            name="signer",
+            field=models.CharField(blank=True, max_length=300, verbose_name="ký số bởi"),
         ),
     ]

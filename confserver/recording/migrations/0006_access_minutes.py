@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recording', '0005_minutes_seal'),
+        ("recording", "0005_minutes_seal"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='recordingaccess',
-            name='action',
-            field=models.CharField(choices=[('view', 'Xem'), ('download', 'Tải về'), ('minutes', 'Tải biên bản (PDF)')], max_length=16, verbose_name='hành động'),
+            model_name="recordingaccess",
+            name="action",
+            field=models.CharField(
+                choices=[("view", "Xem"), ("download", "Tải về"), ("minutes", "Tải biên bản (PDF)")],
+                max_length=16,
+                verbose_name="hành động",
+            ),
         ),
     ]

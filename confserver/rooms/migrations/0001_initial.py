@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,112 +14,237 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AdminUnit',
+            name="AdminUnit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=16, unique=True, verbose_name='mã')),
-                ('name', models.CharField(max_length=200, verbose_name='tên')),
-                ('division_type', models.CharField(choices=[('trung_uong', 'Trung ương'), ('tinh', 'Tỉnh'), ('thanh_pho_trung_uong', 'Thành phố trực thuộc trung ương'), ('thanh_pho', 'Thành phố'), ('thi_xa', 'Thị xã'), ('quan', 'Quận'), ('huyen', 'Huyện'), ('xa', 'Xã'), ('phuong', 'Phường'), ('thi_tran', 'Thị trấn'), ('dac_khu', 'Đặc khu')], max_length=32, verbose_name='loại')),
-                ('level', models.PositiveSmallIntegerField(choices=[(0, 'Trung ương'), (1, 'Tỉnh'), (2, 'Huyện'), (3, 'Xã')], verbose_name='cấp')),
-                ('path', models.CharField(editable=False, max_length=255, unique=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='rooms.adminunit', verbose_name='đơn vị cha')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=16, unique=True, verbose_name="mã")),
+                ("name", models.CharField(max_length=200, verbose_name="tên")),
+                (
+                    "division_type",
+                    models.CharField(
+                        choices=[
+                            ("trung_uong", "Trung ương"),
+                            ("tinh", "Tỉnh"),
+                            ("thanh_pho_trung_uong", "Thành phố trực thuộc trung ương"),
+                            ("thanh_pho", "Thành phố"),
+                            ("thi_xa", "Thị xã"),
+                            ("quan", "Quận"),
+                            ("huyen", "Huyện"),
+                            ("xa", "Xã"),
+                            ("phuong", "Phường"),
+                            ("thi_tran", "Thị trấn"),
+                            ("dac_khu", "Đặc khu"),
+                        ],
+                        max_length=32,
+                        verbose_name="loại",
+                    ),
+                ),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[(0, "Trung ương"), (1, "Tỉnh"), (2, "Huyện"), (3, "Xã")], verbose_name="cấp"
+                    ),
+                ),
+                ("path", models.CharField(editable=False, max_length=255, unique=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="rooms.adminunit",
+                        verbose_name="đơn vị cha",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'đơn vị hành chính',
-                'verbose_name_plural': 'đơn vị hành chính',
-                'ordering': ['path'],
+                "verbose_name": "đơn vị hành chính",
+                "verbose_name_plural": "đơn vị hành chính",
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='Meeting',
+            name="Meeting",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300, verbose_name='tiêu đề')),
-                ('scheduled_start', models.DateTimeField(verbose_name='bắt đầu dự kiến')),
-                ('scheduled_end', models.DateTimeField(verbose_name='kết thúc dự kiến')),
-                ('state', models.CharField(choices=[('scheduled', 'Đã lên lịch'), ('test_run', 'Chạy thử'), ('live', 'Đang họp'), ('ended', 'Đã kết thúc')], default='scheduled', max_length=16, verbose_name='trạng thái')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('host_unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='hosted_meetings', to='rooms.adminunit', verbose_name='đơn vị chủ trì')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=300, verbose_name="tiêu đề")),
+                ("scheduled_start", models.DateTimeField(verbose_name="bắt đầu dự kiến")),
+                ("scheduled_end", models.DateTimeField(verbose_name="kết thúc dự kiến")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Đã lên lịch"),
+                            ("test_run", "Chạy thử"),
+                            ("live", "Đang họp"),
+                            ("ended", "Đã kết thúc"),
+                        ],
+                        default="scheduled",
+                        max_length=16,
+                        verbose_name="trạng thái",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "host_unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hosted_meetings",
+                        to="rooms.adminunit",
+                        verbose_name="đơn vị chủ trì",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'cuộc họp',
-                'verbose_name_plural': 'cuộc họp',
-                'ordering': ['-scheduled_start', '-id'],
+                "verbose_name": "cuộc họp",
+                "verbose_name_plural": "cuộc họp",
+                "ordering": ["-scheduled_start", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Room',
+            name="Room",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='tên phòng')),
-                ('is_active', models.BooleanField(default=True, verbose_name='đang dùng')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rooms', to='rooms.adminunit', verbose_name='đơn vị')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, verbose_name="tên phòng")),
+                ("is_active", models.BooleanField(default=True, verbose_name="đang dùng")),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rooms",
+                        to="rooms.adminunit",
+                        verbose_name="đơn vị",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'phòng họp',
-                'verbose_name_plural': 'phòng họp',
-                'ordering': ['unit__path', 'id'],
+                "verbose_name": "phòng họp",
+                "verbose_name_plural": "phòng họp",
+                "ordering": ["unit__path", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Participation',
+            name="Participation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('invited', 'Đã mời'), ('confirmed', 'Đã xác nhận'), ('joined', 'Đã vào họp')], default='invited', max_length=16)),
-                ('invited_at', models.DateTimeField(auto_now_add=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('joined_at', models.DateTimeField(blank=True, null=True)),
-                ('roll_call', models.CharField(choices=[('not_marked', 'Chưa điểm danh'), ('present_online', 'Có mặt trực tuyến'), ('present_in_person', 'Có mặt trực tiếp'), ('absent', 'Vắng mặt')], default='not_marked', max_length=24)),
-                ('absence_reason', models.CharField(blank=True, max_length=300)),
-                ('roll_call_at', models.DateTimeField(blank=True, null=True)),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='participations', to='rooms.meeting')),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='participations', to='rooms.room')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("invited", "Đã mời"), ("confirmed", "Đã xác nhận"), ("joined", "Đã vào họp")],
+                        default="invited",
+                        max_length=16,
+                    ),
+                ),
+                ("invited_at", models.DateTimeField(auto_now_add=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("joined_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "roll_call",
+                    models.CharField(
+                        choices=[
+                            ("not_marked", "Chưa điểm danh"),
+                            ("present_online", "Có mặt trực tuyến"),
+                            ("present_in_person", "Có mặt trực tiếp"),
+                            ("absent", "Vắng mặt"),
+                        ],
+                        default="not_marked",
+                        max_length=24,
+                    ),
+                ),
+                ("absence_reason", models.CharField(blank=True, max_length=300)),
+                ("roll_call_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="participations", to="rooms.meeting"
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="participations", to="rooms.room"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'phòng tham dự',
-                'verbose_name_plural': 'phòng tham dự',
+                "verbose_name": "phòng tham dự",
+                "verbose_name_plural": "phòng tham dự",
             },
         ),
         migrations.CreateModel(
-            name='TimelineEvent',
+            name="TimelineEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True)),
-                ('kind', models.CharField(max_length=40)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='timeline', to='rooms.meeting')),
-                ('room', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rooms.room')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(db_index=True)),
+                ("kind", models.CharField(max_length=40)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="timeline", to="rooms.meeting"
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="rooms.room",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='adminunit',
-            index=models.Index(fields=['level', 'path'], name='unit_level_path'),
+            model_name="adminunit",
+            index=models.Index(fields=["level", "path"], name="unit_level_path"),
         ),
         migrations.AddConstraint(
-            model_name='meeting',
-            constraint=models.CheckConstraint(condition=models.Q(('scheduled_end__gt', models.F('scheduled_start'))), name='meeting_end_after_start'),
+            model_name="meeting",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("scheduled_end__gt", models.F("scheduled_start"))), name="meeting_end_after_start"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.UniqueConstraint(fields=('unit', 'name'), name='room_unique_name_per_unit'),
+            model_name="room",
+            constraint=models.UniqueConstraint(fields=("unit", "name"), name="room_unique_name_per_unit"),
         ),
         migrations.AddIndex(
-            model_name='participation',
-            index=models.Index(fields=['room', 'meeting'], name='participation_room'),
+            model_name="participation",
+            index=models.Index(fields=["room", "meeting"], name="participation_room"),
         ),
         migrations.AddConstraint(
-            model_name='participation',
-            constraint=models.UniqueConstraint(fields=('meeting', 'room'), name='participation_unique_room'),
+            model_name="participation",
+            constraint=models.UniqueConstraint(fields=("meeting", "room"), name="participation_unique_room"),
         ),
         migrations.AddIndex(
-            model_name='timelineevent',
-            index=models.Index(fields=['meeting', 'at'], name='timeline_meeting_at'),
+            model_name="timelineevent",
+            index=models.Index(fields=["meeting", "at"], name="timeline_meeting_at"),
         ),
     ]

@@ -6,31 +6,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0001_initial'),
+        ("rooms", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RoomToken',
+            name="RoomToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('jti', models.CharField(editable=False, max_length=32, unique=True, verbose_name='mã liên kết')),
-                ('issued_at', models.DateTimeField(verbose_name='cấp lúc')),
-                ('expires_at', models.DateTimeField(verbose_name='hết hạn lúc')),
-                ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='thu hồi lúc')),
-                ('issued_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='người cấp')),
-                ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='room_tokens', to='rooms.meeting', verbose_name='cuộc họp')),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='rooms.room', verbose_name='phòng')),
-                ('terminal', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='máy trạm')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("jti", models.CharField(editable=False, max_length=32, unique=True, verbose_name="mã liên kết")),
+                ("issued_at", models.DateTimeField(verbose_name="cấp lúc")),
+                ("expires_at", models.DateTimeField(verbose_name="hết hạn lúc")),
+                ("revoked_at", models.DateTimeField(blank=True, null=True, verbose_name="thu hồi lúc")),
+                (
+                    "issued_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="người cấp",
+                    ),
+                ),
+                (
+                    "meeting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="room_tokens",
+                        to="rooms.meeting",
+                        verbose_name="cuộc họp",
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="rooms.room",
+                        verbose_name="phòng",
+                    ),
+                ),
+                (
+                    "terminal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="máy trạm",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'liên kết phòng',
-                'verbose_name_plural': 'liên kết phòng',
-                'ordering': ['-issued_at', '-id'],
-                'indexes': [models.Index(fields=['meeting', 'room'], name='roomtoken_meeting_room')],
+                "verbose_name": "liên kết phòng",
+                "verbose_name_plural": "liên kết phòng",
+                "ordering": ["-issued_at", "-id"],
+                "indexes": [models.Index(fields=["meeting", "room"], name="roomtoken_meeting_room")],
             },
         ),
     ]

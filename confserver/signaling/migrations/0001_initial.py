@@ -5,32 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('rooms', '0001_initial'),
+        ("rooms", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LiveState',
+            name="LiveState",
             fields=[
-                ('meeting', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='live_state', serialize=False, to='rooms.meeting', verbose_name='cuộc họp')),
-                ('rev', models.BigIntegerField(default=0, verbose_name='phiên bản')),
-                ('mode', models.CharField(default='lecture', max_length=16, verbose_name='chế độ')),
-                ('source_room', models.BigIntegerField(blank=True, null=True, verbose_name='phòng nguồn')),
-                ('floor_room', models.BigIntegerField(blank=True, null=True, verbose_name='phòng phát biểu')),
-                ('floor_may_present', models.BooleanField(default=False, verbose_name='được trình chiếu')),
-                ('chair_room', models.BigIntegerField(blank=True, null=True, verbose_name='phòng chủ trì')),
-                ('queue', models.JSONField(default=list, verbose_name='hàng đợi phát biểu')),
-                ('muted', models.JSONField(default=list, verbose_name='phòng tắt tiếng')),
-                ('roll_call', models.BooleanField(default=False, verbose_name='đang điểm danh')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='cập nhật')),
+                (
+                    "meeting",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="live_state",
+                        serialize=False,
+                        to="rooms.meeting",
+                        verbose_name="cuộc họp",
+                    ),
+                ),
+                ("rev", models.BigIntegerField(default=0, verbose_name="phiên bản")),
+                ("mode", models.CharField(default="lecture", max_length=16, verbose_name="chế độ")),
+                ("source_room", models.BigIntegerField(blank=True, null=True, verbose_name="phòng nguồn")),
+                ("floor_room", models.BigIntegerField(blank=True, null=True, verbose_name="phòng phát biểu")),
+                ("floor_may_present", models.BooleanField(default=False, verbose_name="được trình chiếu")),
+                ("chair_room", models.BigIntegerField(blank=True, null=True, verbose_name="phòng chủ trì")),
+                ("queue", models.JSONField(default=list, verbose_name="hàng đợi phát biểu")),
+                ("muted", models.JSONField(default=list, verbose_name="phòng tắt tiếng")),
+                ("roll_call", models.BooleanField(default=False, verbose_name="đang điểm danh")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="cập nhật")),
             ],
             options={
-                'verbose_name': 'trạng thái trực tiếp',
-                'verbose_name_plural': 'trạng thái trực tiếp',
+                "verbose_name": "trạng thái trực tiếp",
+                "verbose_name_plural": "trạng thái trực tiếp",
             },
         ),
     ]

@@ -1,4 +1,5 @@
 """Retry agenda webhook deliveries that failed (run from cron, or with --loop)."""
+
 import time
 
 from django.core.management.base import BaseCommand

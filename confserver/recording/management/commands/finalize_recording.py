@@ -2,6 +2,7 @@
 
 Started by the relay when a meeting ends (finalize.start_in_background, under `nice`), by a download of a file
 not built yet, or by hand. Idempotent: an up-to-date file is kept; another builder at work is left alone."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from confserver.recording import finalize
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         if row.state != ExportState.READY:
             raise CommandError(f"Cuộc họp {meeting_id}: {row.error or row.get_state_display()}")
         skipped = "".join(f"; bỏ qua đoạn {s['index']}: {s['label']}" for s in row.skipped)
-        self.stdout.write(f"Cuộc họp {meeting_id}: {row.path}, {row.bytes} byte, {row.duration_ms / 1000:.1f} s, "
-                          f"{row.segments} đoạn, SHA-256 {row.sha256}{skipped} "
-                          f"(trộn âm {row.mix_s or 0:.2f} s, ghép {row.remux_s or 0:.2f} s)")
+        self.stdout.write(
+            f"Cuộc họp {meeting_id}: {row.path}, {row.bytes} byte, {row.duration_ms / 1000:.1f} s, "
+            f"{row.segments} đoạn, SHA-256 {row.sha256}{skipped} "
+            f"(trộn âm {row.mix_s or 0:.2f} s, ghép {row.remux_s or 0:.2f} s)"
+        )

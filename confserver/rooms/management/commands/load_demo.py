@@ -12,5 +12,6 @@ class Command(BaseCommand):
     def handle(self, structure, **opts):
         info = load_demo(structure)
         m = info["meeting"]
-        self.stdout.write(f"Dữ liệu mẫu Huế ({structure}): cuộc họp #{m.id} “{m.title}”, "
-                          f"{m.participations.count()} phòng được mời.")
+        self.stdout.write(
+            f"Dữ liệu mẫu Huế ({structure}): cuộc họp #{m.id} “{m.title}”, {m.participations.count()} phòng được mời."
+        )

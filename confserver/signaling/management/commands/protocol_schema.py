@@ -7,8 +7,10 @@ from confserver.signaling.protocol import schemas
 
 
 def rendered() -> dict[str, str]:
-    return {f"protocol-{side}.schema.json": json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-            for side, schema in schemas().items()}
+    return {
+        f"protocol-{side}.schema.json": json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        for side, schema in schemas().items()
+    }
 
 
 class Command(BaseCommand):

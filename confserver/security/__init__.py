@@ -1,0 +1,1 @@
+"""HTTP security headers of every response (issue 13, item 2)."""

@@ -1,0 +1,82 @@
+"""Issue 15, the shared low layer on loopback: a publisher that sends its camera (640x360, L1T3) and a 320x180
+low layer on a second m-line (as web/js/media.js does); a room pinned to LOW decodes the 320x180 layer, switches
+to it and back at keyframes with no freeze over a second, and a room on the full tier sees none of it."""
+
+import asyncio
+import time
+
+from confserver.media import lowlayer
+from confserver.media.bot import decode_errors
+from confserver.media.tiers import LOW
+from confserver.testing.layered import encode_clip
+from confserver.testing.lowpub import LowLayerPublisher, SizedBot
+
+from .conftest import join, until
+
+BLUE, RED = (30, 40, 220), (200, 40, 40)
+FULL_SIZE, LOW_SIZE = (480, 270), (320, 180)  # 640x360 decoded twice at 30 fps starves one loaded process
+
+
+def runs(sizes):
+    """[(first at, (w, h), first is a keyframe, frames)] of consecutive pictures of one size."""
+    out = []
+    for at, w, h, key in sizes:
+        if out and out[-1][1] == (w, h):
+            out[-1][3] += 1
+        else:
+            out.append([at, (w, h), key, 1])
+    return out
+
+
+def max_gap(sizes, since: float) -> float:
+    times = [at for at, *_ in sizes if at >= since]
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+async def test_a_room_pinned_low_decodes_the_320x180_layer_and_switches_at_keyframes(relay):
+    main_clip = encode_clip(size=FULL_SIZE, fps=15, kbps=400)
+    low_clip = encode_clip(size=LOW_SIZE, fps=15, kbps=150)
+    publisher = LowLayerPublisher("P", main_clip, low_clip, fps=15)
+    s, f = SizedBot("S", BLUE), SizedBot("F", RED)
+    try:
+        await publisher.accept(await relay.open_peer("P", await publisher.offer()))
+        await publisher.wait_connected(10)
+        await join(relay, s, f)
+        relay.set_program("P", ["P"])
+        relay.pin_tier("F", "full")
+        await until(lambda: s.video[0].frames >= 10 and f.video[0].frames >= 10, 15, "S and F to decode P")
+        low = relay._peers["P"].feeds[lowlayer.KEY]
+        await until(lambda: lowlayer.live(low), 5, "the low layer to come")
+        errors = decode_errors()
+        meter = lowlayer.Meter(low)
+        start = time.monotonic()
+        f_start = f.video[0].frames
+        switched = {}
+        for step, (tier, size) in enumerate(((LOW, LOW_SIZE), ("full", FULL_SIZE), (LOW, LOW_SIZE))):
+            pinned_at = time.monotonic()
+            assert relay.pin_tier("S", tier) == tier
+            await until(lambda size=size: s.sizes[0] and s.sizes[0][-1][1:3] == size, 15, f"S at {tier}")
+            switched[step] = round(time.monotonic() - pinned_at, 2)
+            await asyncio.sleep(3.0)
+            assert relay.stats()["S"].tier == tier
+        elapsed = time.monotonic() - start
+        figures = meter.read()
+        f_fps = (f.video[0].frames - f_start) / elapsed
+        s_runs = [(round(at - start, 2), size, key, n) for at, size, key, n in runs(s.sizes[0]) if at >= start]
+        print(
+            f"low layer {figures}; S switched after {switched} s, runs {s_runs}, max gap "
+            f"{max_gap(s.sizes[0], start):.2f} s; F {f_fps:.1f} fps, max gap {max_gap(f.sizes[0], start):.2f} s"
+        )
+        assert figures["low_size"] == "320x180"
+        assert 3 <= figures["low_fps"] <= 20, figures  # 15 sent; a loaded machine's bots send fewer
+        assert [size for _, size, _, _ in s_runs[-3:]] == [LOW_SIZE, FULL_SIZE, LOW_SIZE], s_runs
+        assert all(key for _, _, key, _ in s_runs[-3:]), s_runs  # each switch lands on a keyframe
+        # no freeze over a second at the switches; a stall of the whole (loaded) process shows in F's pictures too
+        assert max_gap(s.sizes[0], start) <= max(1.0, max_gap(f.sizes[0], start) + 0.5)
+        # F: the full picture throughout, at the clip's rate
+        assert {(w, h) for at, w, h, _ in f.sizes[0] if at >= start} == {FULL_SIZE}
+        assert f_fps >= 5, f_fps
+        assert decode_errors() == errors
+    finally:
+        for peer in (s, f, publisher):
+            await asyncio.wait_for(peer.close(), 10)

@@ -104,4 +104,5 @@ async function sample() {
   show();
 }
 
+show(); // the note is in the page (hidden) from the start, not from the first sample a second later
 setInterval(() => { sample().catch(() => {}); }, 1000);

@@ -74,6 +74,8 @@ def frames(s: socket.socket, slow_s: float):
     while True:
         while len(buf) >= 2:
             n, at = buf[1] & 0x7F, 2
+            if n >= 126 and len(buf) < (4 if n == 126 else 10):
+                break  # the extended length is not all here yet
             if n == 126:
                 n, at = struct.unpack_from("!H", buf, 2)[0], 4
             elif n == 127:

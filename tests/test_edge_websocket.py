@@ -133,6 +133,8 @@ async def frames_until_close(reader) -> tuple[int, float, int]:
         buf += data
         while len(buf) >= 2:
             opcode, size, at = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if size >= 126 and len(buf) < (4 if size == 126 else 10):
+                break  # the extended length is not all here yet
             if size == 126:
                 size, at = int.from_bytes(buf[2:4], "big"), 4
             elif size == 127:

@@ -75,6 +75,7 @@ class _Peer:
         self.kbps_out = 0.0
         self.loss_in = 0.0
         self._mark: tuple[float, int, int, int, int] | None = None
+        self.tier_told = False  # the room was told its tier on this connection (Relay.on_tier)
 
     def bytes_in(self) -> int:
         return sum(f.bytes_in for f in self.feeds.values())
@@ -103,7 +104,9 @@ class Relay(Cascade):
     failed, or not connected within connect_timeout: the peer is then closed
     and forgotten) and "closed" (by close_peer, or by the peer itself).
     on_tier(peer_id, tier, reason), when set, is called when a room's tier loop moves it (media/adapt.py;
-    not when the chair pins it: that is the caller's own change).
+    not when the chair pins it: that is the caller's own change), and once at the first turn of the loop of
+    each new connection of the room (its page starts afresh with each connection: a pin held over is told so).
+    A chair's pin outlives the room's connection: a room that reconnects its media is pinned again.
     max_peers: refuse more (bench/relay.py measures what one core carries).
     """
 
@@ -129,6 +132,7 @@ class Relay(Cascade):
         self._sampler: asyncio.Task | None = None
         self._closed = False
         self.on_tier: Callable[[str, str, str], None] | None = None
+        self._pins: dict[str, str] = {}  # the chair's pins by room (peer id), kept across the room's reconnects
 
     # lifecycle
 
@@ -169,6 +173,8 @@ class Relay(Cascade):
         peer.connect_timer = asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_timeout, peer)
         self._link_new_peer(peer)
         if not link:
+            if peer_id in self._pins:
+                adapt.set_pinned(peer, self._pins[peer_id])
             self._rooms_changed()
         return pc.localDescription.sdp
 
@@ -394,7 +400,12 @@ class Relay(Cascade):
 
         if tier is not None and tier not in MAX_TID:
             raise DomainError("media.bad_tier", f"no tier {tier!r}")
-        return adapt.set_pinned(self._peer(peer_id), tier).tier
+        now = adapt.set_pinned(self._peer(peer_id), tier).tier
+        if tier is None:
+            self._pins.pop(peer_id, None)
+        else:
+            self._pins[peer_id] = tier
+        return now
 
     def request_keyframe(self, peer_id: str) -> None:
         """Ask a publisher for a keyframe (coalesced like every other request)."""
@@ -454,7 +465,8 @@ class Relay(Cascade):
                 if not peer.link and peer.state == "connected":
                     before = getattr(getattr(peer, "tiering", None), "state", None)
                     state = adapt.step(peer, now)  # the room's tier (issue 15)
-                    if before is not None and state.tier != before.tier and self.on_tier is not None:
+                    if self.on_tier is not None and (not peer.tier_told or before is None or state.tier != before.tier):
+                        peer.tier_told = True  # the first turn of a connection tells, whatever the tier
                         self._tier_moved(peer.id, state.tier, state.reason)
 
     async def _send_rtcp(self, tick: float = 0.1) -> None:

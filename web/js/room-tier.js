@@ -28,7 +28,7 @@ const AFTER = {
 const WEAK = "Đường truyền của phòng đang yếu: tạm thời chỉ nhận âm thanh. Hình ảnh sẽ tự trở lại khi đường truyền tốt hơn.";
 const QUIET_S = 4; // no picture this long, sound still coming: sound only, though no event said so
 
-let told = null; // the last "tier" event for this room: {tier, reason}
+let told = null; // the last "tier" event for this room: {tier, reason, pc: the media connection it was said of}
 let last = null; // {at, frames, audio}
 let quietSince = null;
 
@@ -69,15 +69,16 @@ function show() {
 window.addEventListener("room:event", (e) => {
   const ev = e.detail;
   if (ev.event !== "tier" || !S.me || ev.room_id !== S.me.room_id) return;
-  told = { tier: ev.tier, reason: ev.reason };
+  told = { tier: ev.tier, reason: ev.reason, pc: app.media?.pc };
   show();
 });
 
 async function sample() {
   const pc = app.media?.pc;
+  // A tier said of an earlier media connection is over: the relay tells each new connection its own (at its first
+  // turn, a chair's pin included); until then the room is taken to receive everything.
+  if (told && told.pc !== pc) told = null;
   if (!pc || pc.connectionState !== "connected") {
-    // a new media connection starts at the full tier
-    if (last) told = null;
     last = null;
     quietSince = null;
     show();

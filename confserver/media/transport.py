@@ -485,6 +485,7 @@ def adopt_transceivers(
     receives on an output slot (`new_slot(kind, sender)`); call before createAnswer. With
     `new_low_feed`, a second video m-line the peer only sends on is its low layer (media/lowlayer.py)."""
     received: set[str] = set()
+    main_video: RTCRtpReceiver | None = None
     for transceiver in pc.getTransceivers():
         kind = transceiver.kind
         codecs = _keep_codecs(kind, transceiver._codecs)
@@ -508,9 +509,13 @@ def adopt_transceivers(
         }[receives, sends]
         if low_feed is not None:
             take_receiver(transceiver.receiver, low_feed)
+            if main_video is not None:
+                share_bandwidth_estimate(main_video, transceiver.receiver)
         elif receives:
             received.add(kind)
             take_receiver(transceiver.receiver, functools.partial(new_feed, kind))
+            if kind == "video":
+                main_video = transceiver.receiver
         if sends:
             take_sender(transceiver.sender, functools.partial(new_slot, kind))
 
@@ -559,6 +564,14 @@ def take_receiver(receiver: RTCRtpReceiver, new_feed: Callable[["PassthroughRece
     receiver._sr_seen = {}
     receiver._feed = new_feed(receiver)
     return receiver._feed
+
+
+def share_bandwidth_estimate(main: RTCRtpReceiver, other: RTCRtpReceiver) -> None:
+    """`other` (a publisher's low layer) feeds `main`'s receive-side estimator instead of one of its own: one REMB
+    for the peer's whole bundle. Each aiortc video receiver estimates and sends REMB from its own packets alone, and a
+    browser takes any REMB as the estimate for everything it sends: the low layer's (~100 kbps, from its ~65-150
+    kbps) held Chromium's camera stream at its start size (tests/e2e/test_lowlayer_browser.py, idle machine)."""
+    other._RTCRtpReceiver__remote_bitrate_estimator = main._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
 
 
 def take_sender(sender: RTCRtpSender, new_slot: Callable[["ForwardingSender"], object]) -> object:

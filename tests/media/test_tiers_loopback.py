@@ -3,6 +3,8 @@ with no re-encoding and, on the way back from audio only, no keyframe request (t
 
 import asyncio
 
+import av
+
 from confserver.testing.layered import LayeredPublisher, encode_clip
 
 from .conftest import join, until
@@ -41,3 +43,28 @@ async def test_pinned_tiers_send_all_half_a_quarter_or_no_frames(relay, make_bot
         assert s.audio[0].frames > 0  # the sound went on throughout
     finally:
         await publisher.close()
+
+
+def test_the_layered_clips_lower_layers_decode_on_their_own():
+    """What a room on T0 or T0T1 is sent decodes, and to the same pictures as with every layer (issue 15: without
+    error resilience they did not, and Chromium decoded only the keyframes of a room on a lower tier)."""
+
+    def decode(frames, max_tid: int) -> tuple[dict[int, bytes], int]:
+        decoder = av.CodecContext.create("vp8", "r")  # FFmpeg's own decoder: refuses what does not decode
+        pictures, errors = {}, 0
+        for index, (tid, _sync, data) in enumerate(frames):
+            if tid <= max_tid:
+                try:
+                    for picture in decoder.decode(av.Packet(data)):
+                        pictures[index] = bytes(picture.planes[0])
+                except av.error.InvalidDataError:
+                    errors += 1
+        return pictures, errors
+
+    frames = encode_clip(kbps=350)
+    full, errors = decode(frames, 2)
+    assert errors == 0 and len(full) == len(frames)
+    for max_tid in (0, 1):
+        pictures, errors = decode(frames, max_tid)
+        assert errors == 0 and len(pictures) == sum(1 for tid, _, _ in frames if tid <= max_tid), (max_tid, errors)
+        assert all(pictures[index] == full[index] for index in pictures), max_tid

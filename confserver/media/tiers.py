@@ -9,6 +9,7 @@ DOWN_NACK_RATIO of the packets sent asked again, more than DOWN_LOSS_PCT lost, o
 tier's rate staying under it while the room loses some packets; then to the best tier the link still carried
 (its goodput; LOW and audio only one step at a time from T0), at least one step, at most once per DOWN_GAP_S
 after a step down (the next reports must show the change first); a step up that goes bad comes back at once.
+From the last video tier to audio only on a severe sign, or on one that every turn shows for LAST_PERSIST_S.
 Up one tier at a time after HOLD_S without any such sign, when the REMB does not rule it out; a step up that
 goes bad within PROBE_S doubles the hold (up to HOLD_MAX_S). The chair may pin a room to a tier: the loop
 then only watches.
@@ -32,6 +33,13 @@ REMB_FALL = 0.85  # a REMB under this share of the tier's rate says the link no 
 REMB_LOSS_RATIO = 0.01  # ...and the room loses more than this (of packets lost, or asked again)
 REMB_PERSIST_S = 2.0  # ...when it stays there this long (the rate is measured over windows; keyframes swing it)
 DOWN_GAP_S = 3.0  # a receiver report covers ~1 s and comes late: the one after a step still shows the cap
+# From the last video tier to audio only: on a bad sign that every turn shows for LAST_PERSIST_S, or at once when
+# more than SEVERE_NACK_RATIO of the packets are asked again. A link that carries the last video tier still shows
+# single bad turns: at T0 (~20 video packets a second, ~70 with audio) a Chromium room behind 256 kbps with 10 %
+# bursty loss read 10-12 % asked again, or 33-50 % lost in a receiver report, on one turn in five (its reports cover
+# few packets: loss alone is never severe). One that does not carry it (under ~100 kbps) shows them on every turn.
+LAST_PERSIST_S = 2.0
+SEVERE_NACK_RATIO = 0.25
 HOLD_S = 8.0  # "about 10 s": two steps up (T0 -> full) stay within 20 s of a link recovering
 HOLD_MAX_S = 40.0
 PROBE_S = 5.0
@@ -79,6 +87,7 @@ class TierState:
     remb_reached: bool = False  # a REMB came at or above the tier's rate (REMB grows slowly from start)
     remb_low_since: float | None = None  # since then the REMB has been under REMB_FALL of the tier's rate
     pinned: str | None = None
+    bad_since: float | None = None  # every turn since then has shown a bad sign (at the last video tier)
 
 
 def rate_of(tier: str, measure: Measure) -> float | None:
@@ -112,6 +121,10 @@ def _losing(measure: Measure) -> bool:
     """Some loss: what makes a low REMB a sign (a busy receiver's delay-based estimate falls on a clean link too)."""
     ratio = measure.nack_per_s / measure.packets_per_s if measure.packets_per_s > 0 else 0.0
     return ratio > REMB_LOSS_RATIO or measure.loss_pct > REMB_LOSS_RATIO * 100
+
+
+def _severe(measure: Measure) -> bool:
+    return measure.packets_per_s > 0 and measure.nack_per_s / measure.packets_per_s > SEVERE_NACK_RATIO
 
 
 def _good(measure: Measure) -> bool:
@@ -156,13 +169,22 @@ def decide(state: TierState, measure: Measure, now: float) -> TierState:
     if low != (state.remb_low_since is not None):
         state = replace(state, remb_low_since=now if low else None)
     sign = bad_sign(state, measure, now)
-    if sign == REASON_REMB and state.tier == steps[1]:
+    last = state.tier == steps[1]  # the last video tier: the next step down is audio only
+    stepped_down = state.reason not in (REASON_RECOVERED, REASON_START, REASON_PINNED)
+    if sign is None:
+        if state.bad_since is not None:
+            state = replace(state, bad_since=None)
+    elif last and state.bad_since is None and (not stepped_down or now - state.changed_at >= DOWN_GAP_S):
+        state = replace(state, bad_since=now)  # (the turns just after a step down still show the tier above)
+    if sign == REASON_REMB and last:
         # Audio only on losses, not on a delay-based estimate alone: a busy receiver's REMB swings under a
         # cap (bench/weaklink.py: a room at T0 behind 256 kbps went to audio only on it, run to run).
         return replace(state, good_since=now)
     if sign is not None:
-        stepped_down = state.reason not in (REASON_RECOVERED, REASON_START, REASON_PINNED)
         if state.tier == AUDIO or (stepped_down and now - state.changed_at < DOWN_GAP_S):
+            return replace(state, good_since=now)
+        if last and not _severe(measure) and (state.bad_since is None or now - state.bad_since < LAST_PERSIST_S):
+            # one bad turn at T0 took a Chromium room behind 256 kbps (T0 and audio fit) to audio only (issue 15)
             return replace(state, good_since=now)
         hold = min(state.hold_s * 2, HOLD_MAX_S) if now < state.probe_until else state.hold_s
         return TierState(
@@ -193,7 +215,7 @@ def decide(state: TierState, measure: Measure, now: float) -> TierState:
 def pin(state: TierState, tier: str | None, now: float) -> TierState:
     """The chair pins the room to `tier`, or lets the loop decide again (None: from the pinned tier)."""
     if tier is None:
-        return replace(state, pinned=None, reason=REASON_RECOVERED, good_since=now, changed_at=now)
+        return replace(state, pinned=None, reason=REASON_RECOVERED, good_since=now, changed_at=now, bad_since=None)
     if tier not in MAX_TID:
         raise ValueError(tier)
     return replace(state, pinned=tier, tier=tier, reason=REASON_PINNED, changed_at=now, good_since=now)

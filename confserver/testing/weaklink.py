@@ -104,6 +104,7 @@ class TierWatch:
     relay: object
     changes: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     reasons: dict[str, list[str]] = field(default_factory=dict)  # why, for each change
+    turns: dict[str, list[dict]] = field(default_factory=dict)  # what each turn of the room's loop read (`turn`)
 
     def sample(self) -> None:
         now = time.monotonic()
@@ -112,6 +113,26 @@ class TierWatch:
             if not seen or seen[-1][1] != stats.tier:
                 seen.append((now, stats.tier))
                 self.reasons.setdefault(peer_id, []).append(stats.tier_reason)
+        for peer_id, peer in list(getattr(self.relay, "_peers", {}).items()):
+            tiering = getattr(peer, "tiering", None)
+            rows = self.turns.setdefault(peer_id, [])
+            if tiering is not None and tiering.last is not None and (not rows or rows[-1]["at"] < tiering.last_at):
+                rows.append(turn(peer))
+                del rows[:-600]
+
+    def trace(self, peer_id: str, start: float, end: float = float("inf")) -> str:
+        """The room's turns over [start, end] as lines, times relative to `start` (test output on a failure)."""
+        head = "t tier/reason remb loss% nack% pps sent t0 full pace | dropped queued rtx_no fast resent pli key"
+        lines = [head]
+        for row in self.turns.get(peer_id, []):
+            if start <= row["at"] <= end:
+                lines.append(
+                    f"{row['at'] - start:5.1f} {row['tier']}/{row['reason']} {row['remb']} {row['loss']} "
+                    f"{row['nack']} {row['pps']} {row['sent']} {row['t0']} {row['full']} {row['pace']} | "
+                    f"{row['dropped']} {row['queued']} {row['rtx_refused']} {row['fast_starts']} "
+                    f"{row['resent']} {row['plis']} {row['keys']}"
+                )
+        return "\n".join(lines)
 
     async def run(self, period: float = 0.1) -> None:
         while True:
@@ -135,3 +156,34 @@ class TierWatch:
     def tier(self, peer_id: str) -> str | None:
         seen = self.changes.get(peer_id)
         return seen[-1][1] if seen else None
+
+
+def turn(peer) -> dict:
+    """One turn of a room's tier loop as the relay saw it (media/adapt.py): what it measured (rates in kbps),
+    where it went, and the room's pacer, retransmission and keyframe counts so far."""
+    tiering = peer.tiering
+    m, pacer = tiering.last, tiering.pacer
+    video = [s for s in peer.slots["video"] if hasattr(s, "sender")]
+    feed = next((s.current for s in video if s.current is not None), None)
+    feed = (feed.main or feed) if feed is not None else None
+    rates = m.rates_bps or (0.0, 0.0, 0.0, 0.0)
+    return {
+        "at": tiering.last_at,
+        "tier": tiering.state.tier,
+        "reason": tiering.state.reason,
+        "remb": round(m.remb_bps / 1000) if m.remb_bps is not None else None,
+        "loss": round(m.loss_pct, 1),
+        "nack": round(100 * m.nack_per_s / m.packets_per_s, 1) if m.packets_per_s else 0.0,
+        "pps": round(m.packets_per_s),
+        "sent": round(m.sent_bps / 1000),
+        "t0": round(rates[1] / 1000),
+        "full": round(rates[3] / 1000),
+        "pace": round(pacer.bps / 1000),
+        "dropped": pacer.frames_dropped,
+        "queued": pacer.queued,
+        "rtx_refused": pacer.rtx_refused,
+        "fast_starts": sum(s.fast_starts for s in video),
+        "resent": sum(s.retransmitted for s in video),
+        "plis": feed.plis_sent if feed is not None else 0,
+        "keys": feed.keyframes if feed is not None else 0,
+    }

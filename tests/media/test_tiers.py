@@ -180,3 +180,57 @@ async def test_the_pacers_queue_drops_whole_old_frames_and_caps_retransmissions(
     allowed = sum(pacer.allow_rtx(1000) for _ in range(20))
     assert allowed == 5 and pacer.rtx_refused == 15
     pacer.close()
+
+
+# At T0 a Chromium room behind 256 kbps (T0 + audio fit) with 10 % bursty loss shows bad signs on single turns:
+# ~20 video packets a second, so a few lost to one burst are over 8 % of the turn's packets, and a receiver report
+# over them may read 50 % lost. Audio only needs every turn bad for LAST_PERSIST_S, or a severe sign (issue 15).
+BURST = Measure(nack_per_s=7, packets_per_s=70, sent_bps=220_000, rates_bps=RATES)  # 10 % asked again
+QUIET = Measure(nack_per_s=1, packets_per_s=70, sent_bps=220_000, rates_bps=RATES)
+
+
+def test_at_t0_a_burst_of_nacks_on_single_turns_keeps_the_video():
+    state = TierState(tier=T0, reason=tiers.REASON_NACK, changed_at=0.0, good_since=0.0)
+    for t in range(10, 40, 2):  # every other turn bad, for 30 s
+        state = decide(state, BURST, float(t))
+        assert state.tier == T0, t
+        state = decide(state, QUIET, t + 1.0)
+    assert state.tier == T0 and state.bad_since is None
+
+
+def test_at_t0_nacks_on_every_turn_for_two_seconds_go_to_audio_only():
+    state = TierState(tier=T0, reason=tiers.REASON_NACK, changed_at=0.0, good_since=0.0)
+    state = decide(state, BURST, 10.0)
+    assert state.tier == T0 and state.bad_since == 10.0
+    state = decide(state, BURST, 11.0)
+    assert state.tier == T0
+    state = decide(state, BURST, 10.0 + tiers.LAST_PERSIST_S)
+    assert (state.tier, state.reason) == (AUDIO, tiers.REASON_NACK)
+    # the turns just after the step down to T0 (the reports still show the tier above) do not count
+    state = TierState(tier=T0, reason=tiers.REASON_NACK, changed_at=0.0, good_since=0.0)
+    for t in (1.0, 2.0, 3.0, 4.0):
+        state = decide(state, BURST, t)
+    assert state.tier == T0 and state.bad_since == 3.0
+
+
+def test_at_t0_a_severe_sign_goes_to_audio_only_at_once_a_high_loss_report_alone_is_not_one():
+    state = TierState(tier=T0, reason=tiers.REASON_NACK, changed_at=0.0, good_since=0.0)
+    asked = Measure(nack_per_s=20, packets_per_s=70, sent_bps=220_000, rates_bps=RATES)  # 29 % asked again
+    assert decide(state, asked, 10.0).tier == AUDIO
+    # a receiver report over ~20 packets read 50 % lost once behind 256 kbps with 10 % bursty loss
+    lost = Measure(loss_pct=60.0, nack_per_s=3, packets_per_s=70, sent_bps=220_000, rates_bps=RATES)
+    state = decide(state, lost, 10.0)
+    assert state.tier == T0
+    assert decide(state, lost, 10.0 + tiers.LAST_PERSIST_S).tier == AUDIO  # on every turn: the link is too thin
+
+
+def test_back_from_audio_only_one_bad_turn_does_not_take_the_video_away_again():
+    # tests/media/test_weaklink_netns.py's under-100k test: audio only again 0.9 s after the video came back
+    state = TierState(tier=AUDIO, reason=tiers.REASON_NACK, changed_at=0.0, good_since=0.0)
+    state = decide(state, Measure(packets_per_s=50, sent_bps=40_000, rates_bps=RATES), tiers.HOLD_S)
+    assert (state.tier, state.reason) == (T0, tiers.REASON_RECOVERED)
+    state = decide(state, BURST, tiers.HOLD_S + 0.9)
+    assert state.tier == T0
+    state = decide(state, BURST, tiers.HOLD_S + 1.9)
+    state = decide(state, BURST, tiers.HOLD_S + 0.9 + tiers.LAST_PERSIST_S)
+    assert state.tier == AUDIO  # a link that still does not carry T0: back to audio only

@@ -8,7 +8,9 @@ server): the product's room page needs a daphne server, a database, a meeting an
 inside the namespace reaches only the relay's veth address. What is under test is the relay's tier loop against
 a real browser's feedback (REMB, receiver reports, NACKs) and what that browser then plays.
 
-Bounds are loose on purpose (two cores shared by many runs); the figures are printed.
+Asserted, as issue 15 asks of a room: during the cap W keeps a video tier (T0 and audio fit 256 kbps) and Chromium
+decodes >= 5 frames a second over the cap's second half, its sound goes on, and W is back to full within 20 s of the
+lift. The other bounds are loose (two cores shared by many runs); the figures and the tier loop's turns are printed.
 """
 
 import asyncio
@@ -216,7 +218,9 @@ async def test_a_chromium_room_keeps_its_sound_drops_a_tier_at_256k_with_loss_an
     samples = await page.evaluate("window.samples")
     end_wall = samples[-1]["t"]
 
-    tiers = [tier for at, tier in watch.changes["W"] if cap_at <= at <= lift_at]
+    # W's tiers from the cap to the lift (the one it was on when the cap came, then every change)
+    tiers = [tier for at, tier in watch.changes["W"] if at <= cap_at][-1:]
+    tiers += [tier for at, tier in watch.changes["W"] if cap_at < at <= lift_at]
     steady = cap_wall + 3
     audio, audio_s = _grew(samples, steady, lift_wall, "audio", "packets")
     stall_s = _longest_stall_s(samples, steady, lift_wall)
@@ -224,12 +228,13 @@ async def test_a_chromium_room_keeps_its_sound_drops_a_tier_at_256k_with_loss_an
     concealed, _ = _grew(samples, steady, lift_wall, "audio", "concealed")
     received, _ = _grew(samples, steady, lift_wall, "audio", "samples")
     nacks, plis, keys = (_grew(samples, cap_wall, lift_wall, "video", key)[0] for key in ("nacks", "plis", "keys"))
-    fps_clean, fps_5pct, fps_weak, fps_back = (
+    half_wall = (cap_wall + lift_wall) / 2
+    fps_clean, fps_5pct, fps_half, fps_back = (
         f / max(s, 1e-3)
         for f, s in (
             _grew(samples, clean_from, cap_wall, "video", "frames"),
             _grew(samples, cap_wall + 3, cap_wall + 8, "video", "frames"),
-            _grew(samples, lift_wall - 8, lift_wall, "video", "frames"),
+            _grew(samples, half_wall, lift_wall, "video", "frames"),
             _grew(samples, max(full_wall, end_wall - 4), end_wall, "video", "frames"),
         )
     )
@@ -240,14 +245,22 @@ async def test_a_chromium_room_keeps_its_sound_drops_a_tier_at_256k_with_loss_an
         f"audio during the cap {audio / max(audio_s, 1e-3):.1f} packets/s (min {min(audio_rates, default=0):.0f} "
         f"over 250 ms), longest stall {stall_s * 1000:.0f} ms, concealed {concealed:.0f}/{received:.0f} samples; "
         f"video fps clean {fps_clean:.1f}, at 256 kbps 5 % loss (3-8 s) {fps_5pct:.1f}, "
-        f"cap's last 8 s {fps_weak:.1f}, after the lift at full {fps_back:.1f}; during the cap Chromium sent "
-        f"{nacks:.0f} NACKs, {plis:.0f} PLIs, decoded {keys:.0f} keyframes; the relay resent {resent}, not {skipped}"
+        f"second half of the cap (10 % loss) {fps_half:.1f}, after the lift at full {fps_back:.1f}; "
+        f"during the cap Chromium sent {nacks:.0f} NACKs, {plis:.0f} PLIs, decoded {keys:.0f} keyframes; "
+        f"the relay resent {resent}, not {skipped}"
     )
-    assert down_s <= 10 and tiers and tiers[0] != "audio", (down_s, watch.changes["W"])
+    trace = "W's tier loop, each turn from 5 s before the cap:\n" + watch.trace("W", cap_at - 5)
+    print(trace)
+    assert down_s <= 10 and tiers and tiers[0] == "full" and tiers[1] != "audio", (down_s, watch.changes["W"], trace)
+    # at 256 kbps W keeps a video tier (T0 + audio fit) and Chromium plays it: >= 5 of T0's 7.5 frames a second
+    # over the cap's second half (10 % bursty loss), and the full picture comes back within 20 s of the lift
+    assert "audio" not in tiers, (watch.changes["W"], watch.reasons["W"], trace)
+    assert fps_half >= 5, (fps_half, trace)
+    assert up_s <= 20, (up_s, watch.changes["W"], trace)
     # the sound went on in Chromium: about 50 packets a second less what was lost, none missing for long
     assert audio_s >= 0.8 * (lift_wall - steady - 1), (audio_s, len(samples))
     assert audio >= 0.5 * 50 * audio_s, (audio, audio_s, watch.changes["W"], watch.reasons["W"])
     assert stall_s <= 1.0, stall_s
     assert received > 0 and concealed <= 0.3 * received, (concealed, received)  # played, mostly not made up
     # and the full picture came back: Chromium decodes about as many frames a second as before the cap
-    assert fps_back >= 0.6 * fps_clean, (fps_clean, fps_weak, fps_back)
+    assert fps_back >= 0.6 * fps_clean, (fps_clean, fps_half, fps_back)

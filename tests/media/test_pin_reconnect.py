@@ -2,19 +2,12 @@
 media (a new peer under the same id, as the room page's re-offer makes) is pinned again, and each new connection of
 a room is told its tier at the first turn of its loop (its page starts afresh with every connection)."""
 
-import asyncio
-
 from confserver.testing.layered import LayeredPublisher, encode_clip
 
 from .conftest import join, until
+from .test_tiers_loopback import fps_over
 
 GREEN = (30, 200, 60)
-
-
-async def fps_over(bot, seconds: float) -> float:
-    start = bot.video[0].frames
-    await asyncio.sleep(seconds)
-    return (bot.video[0].frames - start) / seconds
 
 
 async def test_a_pinned_room_that_reconnects_is_pinned_again_and_told(relay, make_bot):

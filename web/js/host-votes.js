@@ -107,12 +107,23 @@ function renderVotes() {
     const live = V.live || {};
     const left = Math.max(0, v.closes_at - serverNow());
     const split = v.secret ? " (bỏ phiếu kín: chỉ hiện số đã bỏ phiếu)" : ` — tán thành ${live.yes ?? 0}, không tán thành ${live.no ?? 0}, không biểu quyết ${live.abstain ?? 0}`;
+    const count = `Đã biểu quyết ${live.voters ?? 0}/${live.present ?? "?"} đại biểu có mặt${split}`;
+    const remaining = `Còn ${fmtDuration(Math.ceil(left))}`;
+    if (box.dataset.vote === String(v.id)) {
+      // The same vote, polled each second: only its words change. The close button stays the same element, so a
+      // tap that lands while the count refreshes is not lost on a button just replaced.
+      $("#vt-live").textContent = count;
+      $("#vt-left").textContent = remaining;
+      return;
+    }
+    box.dataset.vote = String(v.id);
     box.replaceChildren(el("div", { class: "vote-question" }, v.question),
-      el("div", { class: "vt-live", id: "vt-live" }, `Đã biểu quyết ${live.voters ?? 0}/${live.present ?? "?"} đại biểu có mặt${split}`),
-      el("div", { class: "vt-live", id: "vt-left" }, `Còn ${fmtDuration(Math.ceil(left))}`),
+      el("div", { class: "vt-live", id: "vt-live" }, count),
+      el("div", { class: "vt-live", id: "vt-left" }, remaining),
       el("button", { class: "btn btn-sm btn-danger", id: "vt-close", onclick: () => closeVote(v.id) }, "Kết thúc biểu quyết"));
     return;
   }
+  delete box.dataset.vote;
   const last = V.votes[0];
   const form = el("form", { class: "vt-form", id: "vt-form", onsubmit: startVote },
     el("label", { for: "vt-question" }, "Nội dung biểu quyết"),
@@ -156,7 +167,7 @@ async function loadVotes() {
   try {
     out = await api(`${base}/votes`);
     hall = await api(`${base}/hall`).catch(() => null);
-  } catch (e) { if (mine === votesSeq) $("#vt-votes").textContent = errorText(e, "tải biểu quyết"); return; }
+  } catch (e) { if (mine === votesSeq) { delete $("#vt-votes").dataset.vote; $("#vt-votes").textContent = errorText(e, "tải biểu quyết"); } return; }
   if (mine !== votesSeq) return;
   noteServerTime(out.server_time);
   V.votes = out.votes; V.live = out.live;

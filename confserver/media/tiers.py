@@ -10,8 +10,9 @@ tier's rate staying under it while the room loses some packets; then to the best
 (its goodput; LOW and audio only one step at a time from T0), at least one step, at most once per DOWN_GAP_S
 after a step down (the next reports must show the change first); a step up that goes bad comes back at once.
 From the last video tier to audio only on a severe sign, or on one that every turn shows for LAST_PERSIST_S.
-Up one tier at a time after HOLD_S without any such sign, when the REMB does not rule it out; a step up that
-goes bad within PROBE_S doubles the hold (up to HOLD_MAX_S). The chair may pin a room to a tier: the loop
+Up one tier at a time after HOLD_S without any such sign, when the REMB does not rule it out; a step up is on
+trial for PROBE_S: one that goes bad doubles the hold (up to HOLD_MAX_S), one whose every turn was good is followed
+by the next step at once (the trial was its hold). The chair may pin a room to a tier: the loop
 then only watches.
 """
 
@@ -196,9 +197,14 @@ def decide(state: TierState, measure: Measure, now: float) -> TierState:
         )
     if not _good(measure):
         return replace(state, good_since=now)
+    climbing = False
     if state.probe_until and now >= state.probe_until:
-        state = replace(state, probe_until=0.0, hold_s=HOLD_S)  # the last step up held
-    if state.tier == FULL or now - state.good_since < state.hold_s:
+        # The last step up held. When every turn of its trial was good, that trial was the hold for the next step:
+        # a link that came back is not made to wait HOLD_S again at each tier (audio only -> full in ~HOLD_S +
+        # 2 PROBE_S, not 3 HOLD_S: bench/weaklink.py took 23.6 s from T0 through the low layer's tier).
+        climbing = now - state.good_since >= PROBE_S
+        state = replace(state, probe_until=0.0, hold_s=HOLD_S)
+    if state.tier == FULL or (not climbing and now - state.good_since < state.hold_s):
         return state
     up = steps[steps.index(state.tier) + 1]
     up_rate = rate_of(up, measure)

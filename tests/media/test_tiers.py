@@ -76,19 +76,32 @@ def test_a_low_remb_alone_never_takes_a_room_to_audio_only():
     assert decide(state, lossy, 30).tier == AUDIO
 
 
-def test_up_one_tier_at_a_time_after_the_hold():
-    hold = tiers.HOLD_S
+def test_up_one_tier_at_a_time_after_the_hold_then_after_each_clean_trial():
+    hold, trial = tiers.HOLD_S, tiers.PROBE_S
     state = TierState(tier=AUDIO, changed_at=0, good_since=0)
     quiet = Measure(packets_per_s=50, sent_bps=40_000, rates_bps=RATES)
     state = decide(state, quiet, hold - 1)
     assert state.tier == AUDIO
     state = decide(state, quiet, hold)
     assert (state.tier, state.reason) == (T0, tiers.REASON_RECOVERED)
-    assert decide(state, quiet, 2 * hold - 1).tier == T0
-    state = decide(state, quiet, 2 * hold)
+    assert decide(state, quiet, hold + trial - 1).tier == T0  # one step at a time: T0 is on trial
+    state = decide(state, quiet, hold + trial)  # every turn of the trial good: it was the next step's hold
     assert state.tier == T0T1
-    assert decide(state, quiet, 3 * hold - 1).tier == T0T1
-    assert decide(state, quiet, 3 * hold).tier == FULL
+    assert decide(state, quiet, hold + 2 * trial - 1).tier == T0T1
+    assert decide(state, quiet, hold + 2 * trial).tier == FULL
+
+
+def test_a_trial_with_a_turn_not_quite_good_is_followed_by_a_full_hold():
+    hold, trial = tiers.HOLD_S, tiers.PROBE_S
+    state = decide(TierState(tier=T0, changed_at=0, good_since=0), Measure(packets_per_s=50, rates_bps=RATES), hold)
+    assert state.tier == T0T1
+    meh = Measure(loss_pct=5.0, packets_per_s=50, sent_bps=300_000, rates_bps=RATES)  # not good, not bad
+    state = decide(state, meh, hold + 2)
+    quiet = Measure(packets_per_s=50, sent_bps=300_000, rates_bps=RATES)
+    state, _ = run(state, quiet, hold + 3, trial)
+    assert state.tier == T0T1  # the trial passed, but not clean: the next step waits its hold from the bad turn
+    assert decide(state, quiet, hold + 2 + hold - 0.5).tier == T0T1
+    assert decide(state, quiet, hold + 2 + hold).tier == FULL
 
 
 def test_a_link_that_is_not_quite_good_does_not_count_for_the_hold():

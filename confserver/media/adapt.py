@@ -1,7 +1,7 @@
 """Each room's tier loop in the relay (issue 15): once a second, measure the room's downlink
 (media/feedback.py), decide its tier (media/tiers.py), and apply it: the temporal layers its video
 slots forward (media/temporal.py) and the rate its sending is paced at (media/pacing.py).
-The relay calls `step` from its rate sampler; routing.PeerSlot reads `peer.tiering` on its send path.
+The relay calls `step` from its rate sampler; peerslot.PeerSlot reads `peer.tiering` on its send path.
 """
 
 import time

@@ -17,7 +17,7 @@ switch happens once, at the root, at the source's keyframe, and every level down
 continuous stream. Keyframe requests from below reach a down track's `Feed`, which coalesces them
 (<= 1 per PLI_INTERVAL) into one request up the link, where the parent's slot passes it to its
 source's feed, coalesced again. Retransmissions are answered per hop: each relay's slots keep their
-own history (routing.PeerSlot) and each link's receiving end asks for what it missed (NACK). A muted
+own history (peerslot.PeerSlot) and each link's receiving end asks for what it missed (NACK). A muted
 room's sound never reaches its feed's slots (routing.Feed), so it is cut at the relay it sits on.
 
 Tiers (issue 15, item 4): the rooms on a leaf take their tiers there, as on the root (the VP8 descriptor the
@@ -40,7 +40,8 @@ from aiortc import RTCSessionDescription
 
 from confserver.errors import DomainError, NotFound
 
-from .routing import Feed, PeerSlot, Slot
+from .peerslot import PeerSlot
+from .routing import Feed, Slot
 from .temporal import NO_VIDEO
 from .tiers import AUDIO, FULL, MAX_TID, ORDER
 from .transport import apply_ice_config, new_peer_connection, offer_relay_codecs, take_receiver, take_sender

@@ -34,8 +34,9 @@ from .config import IceConfig
 from .feedback import downlink
 from .frames import Frame
 from .links import Cascade
+from .peerslot import PeerSlot
 from .recorder import ProgramRecorder
-from .routing import Feed, PeerSlot, Slot
+from .routing import Feed, Slot
 from .stats import PeerStats
 from .transport import (
     ForwardingSender,
@@ -272,6 +273,8 @@ class Relay(Cascade):
             for slot in peer.slots[kind]:
                 slot._drop_pending()
                 slot._detach_current()
+                if isinstance(slot, PeerSlot):
+                    slot.cancel_key_request()
         for feed in peer.feeds.values():
             feed.close()
         if getattr(peer, "tiering", None) is not None:

@@ -5,7 +5,7 @@ A publisher sending `scalabilityMode: "L1T3"` marks each frame's temporal layer 
 sync bit (Y: the frame references only the base layer) in the VP8 payload descriptor (RFC 7741 4.2).
 Frames of the upper layers are referenced only by frames of their own or a higher layer, so a room
 can be sent T0 (a quarter of the frames), T0+T1 (half) or all of them with no re-encoding and no
-keyframe: the slot writes its own sequence numbers and picture IDs (routing.PeerSlot), so the room
+keyframe: the slot writes its own sequence numbers and picture IDs (peerslot.PeerSlot), so the room
 sees one continuous stream at a lower frame rate. Going down is possible at any frame; going up
 only at a layer-sync frame of the layer to add, or at a keyframe. Plain Python, no aiortc.
 """

@@ -70,7 +70,8 @@ from .config import IceConfig
 from .feedback import SenderFeedback, echoed_loss
 
 if TYPE_CHECKING:
-    from .routing import Feed, PeerSlot
+    from .peerslot import PeerSlot
+    from .routing import Feed
 
 log = logging.getLogger("confserver.media.relay")
 
@@ -397,9 +398,9 @@ class PassthroughReceiver(RTCRtpReceiver):
 
 
 class ForwardingSender(RTCRtpSender):
-    """RTCRtpSender whose frames are pushed by the relay (see `routing.PeerSlot`)."""
+    """RTCRtpSender whose frames are pushed by the relay (see `peerslot.PeerSlot`)."""
 
-    _slot: "PeerSlot"  # routing.PeerSlot
+    _slot: "PeerSlot"  # peerslot.PeerSlot
     feedback: SenderFeedback  # what the subscriber reports about this stream
 
     @property

@@ -38,7 +38,7 @@ class _Losses:
 def install(path: str, losses: "_Losses | None" = None):
     """Patch the relay's send path to read `path` (or ask `losses`, testing/burstyrelay.py); returns a function
     that takes the patch off again."""
-    from confserver.media import routing
+    from confserver.media import peerslot
     from confserver.media.transport import Link
 
     losses = losses if losses is not None else _Losses(path)
@@ -50,7 +50,7 @@ def install(path: str, losses: "_Losses | None" = None):
             if random.random() >= losses.of(self.peer_id):
                 Link.send(self, packet)
 
-    original = routing.PeerSlot._output
+    original = peerslot.PeerSlot._output
 
     def _output(self):
         send = original(self)
@@ -64,10 +64,10 @@ def install(path: str, losses: "_Losses | None" = None):
         self.link = lossy
         return lossy.send
 
-    routing.PeerSlot._output = _output
+    peerslot.PeerSlot._output = _output
 
     def uninstall() -> None:
-        routing.PeerSlot._output = original
+        peerslot.PeerSlot._output = original
 
     return uninstall
 

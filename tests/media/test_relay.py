@@ -48,6 +48,32 @@ async def test_keyframe_requests_reach_the_publisher_coalesced(relay, make_bot):
     assert relay.stats()["A"].keyframe_requests_out >= 1
 
 
+async def test_a_room_asking_again_and_again_gets_keyframes_every_2_s_not_every_half_second(relay, make_bot):
+    a, s1, s2 = make_bot("A", RED), make_bot("S1", BLUE), make_bot("S2", GREEN)
+    await join(relay, a, s1, s2)
+    relay.set_program("A", ["A"])
+    await until(lambda: s1.video[0].frames >= 5 and s2.video[0].frames >= 5, 6, "pictures")
+    await asyncio.sleep(2.2)  # past the keyframe asked for when they connected, and past S1's own interval
+    asked = a.keyframe_requests
+
+    # S1 cannot decode and asks ten times a second for 4.5 s: once at once, then once per 2 s (not 9 times).
+    start = asyncio.get_running_loop().time()
+    await s1.request_keyframe()
+    await until(lambda: a.keyframe_requests > asked, 1, "S1's first request at the publisher at once")
+    while asyncio.get_running_loop().time() - start < 4.5:
+        await s1.request_keyframe()
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    assert a.keyframe_requests - asked == 3, a.keyframe_requests - asked  # at ~0, ~2 and ~4 s
+    assert relay._peers["S1"].slots["video"][0].key_requests_held >= 30
+
+    # S2 has its own interval: its first request goes at once (the feed's half-second coalescing aside).
+    await asyncio.sleep(0.6)
+    asked = a.keyframe_requests
+    await s2.request_keyframe()
+    await until(lambda: a.keyframe_requests > asked, 1, "S2's request at the publisher")
+
+
 async def test_muted_room_is_not_heard_until_unmuted(relay, make_bot):
     a, s = make_bot("A", RED), make_bot("S", BLUE)
     await join(relay, a, s)

@@ -9,6 +9,7 @@ child relay, dialled by the child (`ParentLink`), answered by the parent as a pe
   audio sendrecv  down: audio slot 0 (the chair)         up: the source's sound (else the chair's)
   audio recvonly  down: audio slot 1 (the source)
   video recvonly  down: the chair for the source room, while the source is below this child
+  video recvonly  down: the program's shared low layer (media/lowlayer.py), while a room here may take it
 
 so on the parent a link is a peer whose slots follow the program (even a source behind that link:
 the child's other rooms watch it through the parent) and whose feeds are sources like a room's.
@@ -26,6 +27,11 @@ only the layers of the best tier among what follows that track here (`down_tiers
 watch, applied by `set_link_tier` to the parent's slots of that link): a weak subtree never carries the full
 rate, and a track nothing here follows (the floor room's own picture, when it is alone on its leaf) carries no
 video. Going up, the parent's slot takes the upper layers again at their next layer-sync frame, as a room's does.
+The program's shared low layer comes down a track of its own (the fifth m-line; the down feed is the `low` of the
+program's down feed, as a publisher's is of its camera), only while a room or child here is at T0 or below (the
+next step down is the low layer, which a room takes only once it comes) or on it: a leaf's weak rooms get the
+320x180 picture without the link carrying it for the others. Only the low layer of a source at the root comes down
+(the chair's; a floor room below does not send its own up).
 
 The relay's side of this (`Cascade`, mixed into `Relay`): which child link each room below sits
 behind (reported up by each child: `subtree_rooms`), the program's resolution over the tree, and
@@ -43,13 +49,20 @@ from confserver.errors import DomainError, NotFound
 from .peerslot import PeerSlot
 from .routing import Feed, Slot
 from .temporal import NO_VIDEO
-from .tiers import AUDIO, FULL, MAX_TID, ORDER
+from .tiers import AUDIO, FULL, LOW, MAX_TID, ORDER, T0
 from .transport import apply_ice_config, new_peer_connection, offer_relay_codecs, take_receiver, take_sender
 
 log = logging.getLogger(__name__)
 
 # The child's offer, m-line by m-line: (kind, direction). Slots number per kind in this order.
-M_LINES = (("video", "sendrecv"), ("audio", "sendrecv"), ("audio", "recvonly"), ("video", "recvonly"))
+M_LINES = (
+    ("video", "sendrecv"),
+    ("audio", "sendrecv"),
+    ("audio", "recvonly"),
+    ("video", "recvonly"),
+    ("video", "recvonly"),
+)
+LOW_TRACK = 2  # the video track (down) and the parent's video slot of a link that carry the program's low layer
 KINDS = ("video", "audio")
 CONNECT_TIMEOUT_S = 10.0
 LINK_PREFIX = "link:"  # a link's peer id on the parent: never a room's ("room-N")
@@ -159,6 +172,10 @@ class Cascade:
                             rank = ORDER.index(tier) if tier in ORDER else len(ORDER) - 1
                             if rank > best[index]:
                                 best[index] = rank
+                            if index == 0 and rank <= ORDER.index(T0) and len(best) > LOW_TRACK:
+                                best[LOW_TRACK] = max(best[LOW_TRACK], ORDER.index(LOW))  # it may step down to it
+        if len(best) > LOW_TRACK:
+            best[LOW_TRACK] = min(best[LOW_TRACK], ORDER.index(LOW))  # the low layer is one tier whatever takes it
         return [ORDER[rank] if rank >= 0 else AUDIO for rank in best]
 
     def set_link_tier(self, link_id: str, tiers: "list[str] | str") -> None:
@@ -200,6 +217,9 @@ class Cascade:
         if len(slots) > 1:
             below = video_source is not None and self._via.get(video_source) == peer.id
             self._follow_program(slots[1], source_view if below and source_view != video_source else None)
+        if len(slots) > LOW_TRACK:
+            slots[LOW_TRACK].low_only = True  # the source's low layer, never its camera (none when it sends none)
+            self._follow_program(slots[LOW_TRACK], video_source)
         for index, source in enumerate(audio_sources[: len(peer.slots["audio"])]):
             self._follow_program(peer.slots["audio"][index], source)
 
@@ -242,7 +262,9 @@ class ParentLink:
             if direction == "sendrecv":
                 take_sender(transceiver.sender, lambda sender, kind=kind: PeerSlot(relay, self, kind, 0, sender))
                 self.slots[kind].append(transceiver.sender._slot)
-        self.tiers = [FULL] * len(self.down["video"])  # what the parent was told (a link it opens starts full)
+        video = self.down["video"]
+        video[LOW_TRACK].main, video[0].low = video[0], video[LOW_TRACK]  # as lowlayer.new_feed ties a publisher's
+        self.tiers = [FULL] * len(video)  # what the parent was told (a link it opens starts full)
         self.pc.on("connectionstatechange", self._state_changed)
 
     async def offer(self) -> str:
@@ -297,7 +319,7 @@ class ParentLink:
             self.tiers = want
             self.tier_reports += 1
             for feed, tier in zip(self.down["video"], want):
-                if feed.layers is not None:
+                if feed.layers is not None and feed.main is None:  # (the low layer's tier is its size, not layers)
                     feed.layers.hold(max(MAX_TID[tier], NO_VIDEO))
 
     def route_up(self, video: Feed | None, audio: Feed | None) -> None:

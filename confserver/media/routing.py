@@ -167,6 +167,7 @@ class Slot:
         self.layers = TemporalFilter() if kind == "video" else None
         self.no_fast_start = False  # the next start waits for a new keyframe (the pacer dropped a frame)
         self.wants_low = False  # the room's tier is LOW: take a source's low layer when it sends one (lowlayer.py)
+        self.low_only = False  # a link's low-layer slot: a source's low layer or nothing (media/links.py)
 
     # routing
 
@@ -196,9 +197,11 @@ class Slot:
             feed.slots.append(self)
             feed.request_keyframe()
 
-    def _variant(self, feed: "Feed") -> "Feed":
+    def _variant(self, feed: "Feed") -> "Feed | None":
         main = feed.main or feed
         low = main.low
+        if self.low_only:
+            return low
         if self.wants_low and low is not None and time.monotonic() - low.last_frame_at < LOW_LIVE_S:
             return low
         return main

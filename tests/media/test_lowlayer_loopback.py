@@ -1,12 +1,15 @@
 """Issue 15, the shared low layer on loopback: a publisher that sends its camera (640x360, L1T3) and a 320x180
 low layer on a second m-line (as web/js/media.js does); a room pinned to LOW decodes the 320x180 layer, switches
-to it and back at keyframes with no freeze over a second, and a room on the full tier sees none of it."""
+to it and back at keyframes with no freeze over a second, and a room on the full tier sees none of it; the same
+for a room on a leaf relay, with the low layer coming down the link only while a room there may take it."""
 
 import asyncio
 import time
 
-from confserver.media import lowlayer
+from confserver.media import links, lowlayer
 from confserver.media.bot import decode_errors
+from confserver.media.config import IceConfig
+from confserver.media.relay import Relay
 from confserver.media.tiers import LOW
 from confserver.testing.layered import encode_clip
 from confserver.testing.lowpub import LowLayerPublisher, SizedBot
@@ -80,3 +83,66 @@ async def test_a_room_pinned_low_decodes_the_320x180_layer_and_switches_at_keyfr
     finally:
         for peer in (s, f, publisher):
             await asyncio.wait_for(peer.close(), 10)
+
+
+async def test_the_low_layer_comes_down_a_link_only_while_a_room_below_may_take_it(relay):
+    """Issue 15 with the cascade (media/links.py): the chair publishes on the root; rooms sit on a leaf. The leaf's
+    link carries the low layer only while one of its rooms is at T0 or below (or on it); a room there pinned to LOW
+    decodes the 320x180 picture, its neighbour on the full tier the camera."""
+    root = relay
+    leaf = Relay(IceConfig.loopback())
+    main_clip = encode_clip(size=FULL_SIZE, fps=15, kbps=400)
+    low_clip = encode_clip(size=LOW_SIZE, fps=15, kbps=150)
+    publisher = LowLayerPublisher("P", main_clip, low_clip, fps=15)
+    w, f = SizedBot("W", BLUE), SizedBot("F", RED)
+    pid = links.link_peer("leaf")
+
+    async def tell_tiers(tiers: list[str]) -> None:
+        root.set_link_tier(pid, tiers)
+
+    def low_octets() -> int:
+        return root.link_stats()[pid]["octets_out"].get(f"video{links.LOW_TRACK}", 0)
+
+    try:
+        await publisher.accept(await root.open_peer("P", await publisher.offer()))
+        await publisher.wait_connected(10)
+        await links.dial(leaf, "leaf", lambda offer: root.open_link(pid, offer, ["W", "F"]), report_tier=tell_tiers)
+        await join(leaf, w, f)
+        root.set_program("P", ["P"])
+        leaf.set_program("P", ["P"])
+        leaf.pin_tier("F", "full")
+        await until(lambda: w.video[0].frames >= 10 and f.video[0].frames >= 10, 15, "W and F to decode P")
+        await until(lambda: lowlayer.live(root._peers["P"].feeds[lowlayer.KEY]), 5, "the low layer at the root")
+
+        # both rooms full: the link's low track carries nothing
+        await asyncio.sleep(1.0)
+        before = low_octets()
+        await asyncio.sleep(2.0)
+        assert low_octets() == before, "the low layer came down with no room below needing it"
+        assert root.link_stats()[pid]["tiers"][links.LOW_TRACK] == "audio"
+
+        # W pinned to the low layer: it comes down, W shows it; F goes on with the camera
+        leaf.pin_tier("W", LOW)
+        await until(lambda: w.sizes[0] and w.sizes[0][-1][1:3] == LOW_SIZE, 15, "W on the low layer")
+        assert root.link_stats()[pid]["tiers"][links.LOW_TRACK] == LOW
+        mark, f_mark = low_octets(), len(f.sizes[0])
+        await asyncio.sleep(2.0)
+        assert low_octets() > mark + 10_000  # ~150 kbps for 2 s
+        assert {size[1:3] for size in w.sizes[0][-10:]} == {LOW_SIZE}
+        assert {size[1:3] for size in f.sizes[0][f_mark:]} == {FULL_SIZE}
+        assert lowlayer.rate(leaf._peers["W"].slots["video"][0].current.main) is not None  # on W's ladder below
+
+        # W at T0: the low layer keeps coming (the next step down); back at full, the link stops carrying it
+        leaf.pin_tier("W", "t0")
+        await until(lambda: w.sizes[0][-1][1:3] == FULL_SIZE, 15, "W on the camera's base layer")
+        assert root.link_stats()[pid]["tiers"][links.LOW_TRACK] == LOW
+        leaf.pin_tier("W", "full")
+        await until(lambda: root.link_stats()[pid]["tiers"][links.LOW_TRACK] == "audio", 5, "the low track idle")
+        await asyncio.sleep(0.5)
+        mark = low_octets()
+        await asyncio.sleep(2.0)
+        assert low_octets() == mark
+    finally:
+        for peer in (w, f, publisher):
+            await asyncio.wait_for(peer.close(), 10)
+        await asyncio.wait_for(leaf.close(), 10)

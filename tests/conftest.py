@@ -9,6 +9,20 @@ from django.utils import timezone
 DATA = Path(__file__).resolve().parent.parent / "confserver" / "rooms" / "data"
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item (`item.report_call`...), for fixtures that keep pictures of a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request) -> bool:
+    """Did the test using this fixture fail (its setup or its body)? For fixtures' teardown."""
+    node = request.node
+    return any(getattr(getattr(node, f"report_{when}", None), "failed", False) for when in ("setup", "call"))
+
+
 @pytest.fixture(autouse=True)
 def recordings_stay_in_the_test(settings, monkeypatch, tmp_path_factory):
     """Every meeting that goes live records (RECORDING_DEFAULT_ON), here in the in-process relay: a test's

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from tests.conftest import failed
+
 from .conftest import ARTIFACTS, open_console
 
 pytestmark = pytest.mark.browser
@@ -69,10 +71,12 @@ def new_page(browser, width=1280, height=720):
 
 
 @pytest.fixture
-def shots():
+def shots(request):
     """Pages to photograph into test-artifacts/ if the test fails."""
     pages = {}
     yield pages
+    if not failed(request):
+        return
     for name, page in pages.items():
         try:
             (ARTIFACTS / f"failed-{name}.log").write_text("\n".join(page.console_lines + page.js_errors))

@@ -146,7 +146,9 @@ async def test_the_floor_rooms_own_picture_does_not_come_back_down_to_a_leaf_whe
     # watch it on the leaf, so the root does not send it back down.
     for relay in (root, leaf):
         relay.set_program("floor", ["chair", "floor"], "chair")
-    await until(lambda: leaf.link_stats()["parent"]["tiers"] == ["audio", "full", "audio"], 5, "track 0 to carry no video")
+    await until(
+        lambda: leaf.link_stats()["parent"]["tiers"] == ["audio", "full", "audio"], 5, "track 0 to carry no video"
+    )
     seen = chair.video[0].frames
     await until(lambda: chair.video[0].frames >= seen + 10, 10, "the chair to see the floor room")
     await asyncio.sleep(0.5)  # what was on the way
@@ -160,6 +162,8 @@ async def test_the_floor_rooms_own_picture_does_not_come_back_down_to_a_leaf_whe
     # The floor back to the chair: track 0 carries the chair again, the leaf's room sees it.
     for relay in (root, leaf):
         relay.set_program("chair", ["chair", None], "chair")
-    await until(lambda: leaf.link_stats()["parent"]["tiers"] == ["full", "audio", "audio"], 5, "track 0 to carry video again")
+    await until(
+        lambda: leaf.link_stats()["parent"]["tiers"] == ["full", "audio", "audio"], 5, "track 0 to carry video again"
+    )
     seen = floor.video[0].frames
     await until(lambda: floor.video[0].frames >= seen + 10, 10, "the leaf's room to see the chair again")

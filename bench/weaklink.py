@@ -5,8 +5,9 @@ room a decoding aiortc process. Needs root (`ip netns add`). Progress lines go t
 is one JSON object.
 
 Schedule for the weak room W (its neighbours N1..Nk stay on clean 2 Mbps links throughout):
-  CPU: program off (baseline), then plain passthrough (the tier loop, layer filter and pacer off for
-  every room) and layered (all on), twice alternating, `--cpu-window` seconds each, rooms clean;
+  CPU: after `--settle-s`, program off (baseline), plain passthrough (the tier loop, layer filter and pacer off
+  for every room), layered (all on), layered, passthrough, baseline (`--cpu-rounds` times), `--cpu-window` seconds
+  each, rooms clean;
   2 Mbps clean -> 256 kbps with 5 % bursty loss (`--weak-s`) -> 2 Mbps clean until W is back to full
   (at most `--up-max-s`); then 80 kbps clean until W is on audio only -> 2 Mbps until it has video again.
 
@@ -101,22 +102,30 @@ async def run(args) -> dict:
         watch = TierWatch(relay)
         watcher = asyncio.ensure_future(watch.run())
 
-        # CPU: baseline (program off), then passthrough and layered twice, alternating (same rooms, same run)
-        await asyncio.sleep(6)  # ICE checks of the candidates a room cannot reach end first
-        cpu_base = await cpu_phase(args.cpu_window, rooms)
+        # CPU, in the order baseline (program off), passthrough, layered, layered, passthrough, baseline: a drift of
+        # the process's cost over the run (the ICE checks of the candidates a room cannot reach run on for ~40 s
+        # after it connects, so the cost falls) weighs on each mode alike. Before, the one baseline came first and
+        # passthrough before layered: the drift made layered look dearer (1.3-1.8x) than it is.
+        await asyncio.sleep(args.settle_s)
+        base, plain, layered = [], [], []
+        for mode in ("base", "plain", "layered", "layered", "plain", "base") * args.cpu_rounds:
+            if mode == "base":
+                relay.set_program(None, [None])  # no picture, no sound to any room
+            else:
+                for room in rooms:
+                    (adapt.disable if mode == "plain" else adapt.enable)(relay._peers[room.peer_id])
+                if relay._program is None or relay._program[0] is None:
+                    relay.set_program("P", ["P"])
+            await asyncio.sleep(2)  # the rooms take the program up again from a keyframe
+            {"base": base, "plain": plain, "layered": layered}[mode].append(await cpu_phase(args.cpu_window, rooms))
         relay.set_program("P", ["P"])
-        await asyncio.sleep(3)
-        plain, layered = [], []
-        for _ in range(2):
-            for room in rooms:
-                adapt.disable(relay._peers[room.peer_id])
-            plain.append(await cpu_phase(args.cpu_window, rooms))
-            for room in rooms:
-                adapt.enable(relay._peers[room.peer_id])
-            layered.append(await cpu_phase(args.cpu_window, rooms))
+        for room in rooms:
+            adapt.enable(relay._peers[room.peer_id])  # the tier loop on for what follows
+        await asyncio.sleep(2)
+        cpu_base = sum(base) / len(base)
         cpu_plain, cpu_layered = sum(plain) / len(plain), sum(layered) / len(layered)
         per_room = lambda cpu: round(max(cpu - cpu_base, 0.0) / len(rooms), 2)  # noqa: E731
-        say(f"cpu % of a core: baseline {cpu_base:.1f}, passthrough {plain}, layered {layered}")
+        say(f"cpu % of a core: baseline {base}, passthrough {plain}, layered {layered}")
 
         # clean, then 256 kbps with 5 % bursty loss
         await collect(rooms)
@@ -131,6 +140,10 @@ async def run(args) -> dict:
         lift_at = time.monotonic()
         await collect(rooms)
         say(f"W: tier down after {down} s, tiers {watch.changes.get('W')}")
+        if args.debug:
+            say("W's link during the cap:", " ".join(weak_net.qdisc_stats().split()))
+            for room in rooms:  # a gap every room shows at once is the relay's (or the machine's), not W's link
+                say(f"{room.peer_id}: longest audio gaps (s after the cap, ms)", top_gaps(room.audio, cap_at, lift_at))
         weak_net.cap_kbps(CLEAN_KBPS)
         await weak.shim()
         up = await wait_for(lambda: watch.tier("W") == "full", args.up_max_s)
@@ -166,7 +179,7 @@ async def run(args) -> dict:
             "cpu_pct_per_room_layered": per_room(cpu_layered),
             "cpu_pct_per_room_passthrough": per_room(cpu_plain),
             "cpu_pct_process": {
-                "baseline": round(cpu_base, 1),
+                "baseline": [round(c, 1) for c in base],
                 "passthrough": [round(c, 1) for c in plain],
                 "layered": [round(c, 1) for c in layered],
             },
@@ -210,6 +223,12 @@ async def run(args) -> dict:
             await asyncio.wait_for(relay.close(), 20)
         for net in nets:
             net.close()
+
+
+def top_gaps(times: list[float], start: float, end: float, count: int = 4) -> list[tuple[float, float]]:
+    inside = sorted(t for t in times if start <= t < end)
+    gaps = sorted(((b - a, a) for a, b in zip(inside, inside[1:])), reverse=True)[:count]
+    return [(round(at - start, 2), round(gap * 1000)) for gap, at in gaps]
 
 
 def _state_said(args):
@@ -269,7 +288,9 @@ def main() -> None:
     parser.add_argument("--clean-s", type=float, default=10.0)
     parser.add_argument("--weak-s", type=float, default=24.0)
     parser.add_argument("--up-max-s", type=float, default=45.0)
-    parser.add_argument("--cpu-window", type=float, default=12.0)
+    parser.add_argument("--cpu-window", type=float, default=10.0)
+    parser.add_argument("--cpu-rounds", type=int, default=2, help="rounds of the six CPU windows")
+    parser.add_argument("--settle-s", type=float, default=30.0, help="after the rooms connect, before the CPU phases")
     parser.add_argument("--low-kbps", type=int, default=100, help="the low layer clip's rate (0: no low layer)")
     parser.add_argument("--low-cap-kbps", type=int, default=200, help="W's cap in the low layer's phase")
     parser.add_argument("--low-s", type=float, default=8.0, help="seconds measured on the low layer")

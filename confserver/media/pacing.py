@@ -17,10 +17,13 @@ from collections.abc import Callable
 PACE_FACTOR = 1.5  # the bucket's rate, times the tier's video rate
 QUEUE_S = 0.6  # video waits at most about this long; older frames are dropped
 QUEUE_MIN_BYTES = 48_000  # a keyframe of a small picture always fits
-BURST_S = 0.1  # what the bucket may send at once: 100 ms of its rate (a busy event loop wakes late)
-BURST_MIN_BYTES = 4_000
+# What the buckets may send at once. Everything sent at once waits in the thin link's queue, and the sound with
+# it: behind 256 kbps the old floors (4 KB of video and 5 KB of retransmissions at once, ~280 ms of that link) were
+# the room's longest audio gaps (bench/weaklink.py: 220-320 ms; the cap's queue dropped 23 packets in all).
+BURST_S = 0.05  # 50 ms of the bucket's rate (a busy event loop wakes late: it sends what it owes then)
+BURST_MIN_BYTES = 1_200  # one full packet: a packet goes whenever the bucket is not in debt
 RTX_SHARE = 0.25  # retransmissions: at most this share of the rate
-RTX_BURST_BYTES = 5_000
+RTX_BURST_BYTES = 2_400
 RTX_UNPACED_BPS = 1_000_000  # their cap while the room is not paced (its tier rate not known yet)
 
 

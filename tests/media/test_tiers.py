@@ -165,7 +165,7 @@ async def test_the_pacer_sends_audio_at_once_and_video_at_its_rate():
     while pacer.queue:
         await asyncio.sleep(0.01)
     took = sent[-1][1] - start
-    assert 0.4 <= took <= 1.2, took  # (30 KB - the 4 KB burst) at 50 KB/s: about 0.5 s
+    assert 0.4 <= took <= 1.2, took  # (30 KB - the 2.5 KB burst) at 50 KB/s: about 0.55 s
     assert owner.dropped == 0
     pacer.close()
 
@@ -189,9 +189,10 @@ async def test_the_pacers_queue_drops_whole_old_frames_and_caps_retransmissions(
     assert owner.dropped == pacer.frames_dropped > 0
     stamps = [entry[1][4:8] for entry in pacer.queue]
     assert all(stamps.count(s) == 2 for s in stamps)  # whole frames only
-    # retransmissions: a quarter of 100 kbps, about 3 KB/s, 5 KB at once (a NACK of a burst of losses)
+    # retransmissions: a quarter of 100 kbps, about 3 KB/s, 2.4 KB at once (two packets of a burst of losses: more
+    # at once would wait in a thin link's queue, the sound behind them)
     allowed = sum(pacer.allow_rtx(1000) for _ in range(20))
-    assert allowed == 5 and pacer.rtx_refused == 15
+    assert allowed == 2 and pacer.rtx_refused == 18
     pacer.close()
 
 

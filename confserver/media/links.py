@@ -28,8 +28,8 @@ watch, applied by `set_link_tier` to the parent's slots of that link): a weak su
 rate, and a track nothing here follows (the floor room's own picture, when it is alone on its leaf) carries no
 video. Going up, the parent's slot takes the upper layers again at their next layer-sync frame, as a room's does.
 The program's shared low layer comes down a track of its own (the fifth m-line; the down feed is the `low` of the
-program's down feed, as a publisher's is of its camera), only while a room or child here is at T0 or below (the
-next step down is the low layer, which a room takes only once it comes) or on it: a leaf's weak rooms get the
+program's down feed, as a publisher's is of its camera), only while a room or child here is at T0 (the next
+step down is the low layer, which a room takes only once it comes) or on it: a leaf's weak rooms get the
 320x180 picture without the link carrying it for the others. Only the low layer of a source at the root comes down
 (the chair's; a floor room below does not send its own up).
 
@@ -172,7 +172,7 @@ class Cascade:
                             rank = ORDER.index(tier) if tier in ORDER else len(ORDER) - 1
                             if rank > best[index]:
                                 best[index] = rank
-                            if index == 0 and rank <= ORDER.index(T0) and len(best) > LOW_TRACK:
+                            if index == 0 and tier in (T0, LOW) and len(best) > LOW_TRACK:
                                 best[LOW_TRACK] = max(best[LOW_TRACK], ORDER.index(LOW))  # it may step down to it
         if len(best) > LOW_TRACK:
             best[LOW_TRACK] = min(best[LOW_TRACK], ORDER.index(LOW))  # the low layer is one tier whatever takes it

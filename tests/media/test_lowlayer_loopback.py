@@ -87,7 +87,7 @@ async def test_a_room_pinned_low_decodes_the_320x180_layer_and_switches_at_keyfr
 
 async def test_the_low_layer_comes_down_a_link_only_while_a_room_below_may_take_it(relay):
     """Issue 15 with the cascade (media/links.py): the chair publishes on the root; rooms sit on a leaf. The leaf's
-    link carries the low layer only while one of its rooms is at T0 or below (or on it); a room there pinned to LOW
+    link carries the low layer only while one of its rooms is at T0 (or on it); a room there pinned to LOW
     decodes the 320x180 picture, its neighbour on the full tier the camera."""
     root = relay
     leaf = Relay(IceConfig.loopback())

@@ -11,7 +11,8 @@ tier's rate staying under it while the room loses some packets; then to the best
 after a step down (the next reports must show the change first); a step up that goes bad comes back at once.
 From the last video tier to audio only on a severe sign, or on one that every turn shows for LAST_PERSIST_S.
 Up one tier at a time after HOLD_S without any such sign, when the REMB does not rule it out; a step up is on
-trial for PROBE_S: one that goes bad doubles the hold (up to HOLD_MAX_S), one whose every turn was good is followed
+trial for PROBE_S: one that goes bad makes the hold HOLD_BACKOFF times longer (up to HOLD_MAX_S), one whose every
+turn was good is followed
 by the next step at once (the trial was its hold). The chair may pin a room to a tier: the loop
 then only watches.
 """
@@ -43,6 +44,9 @@ LAST_PERSIST_S = 2.0
 SEVERE_NACK_RATIO = 0.25
 HOLD_S = 8.0  # "about 10 s": two steps up (T0 -> full) stay within 20 s of a link recovering
 HOLD_MAX_S = 40.0
+# A step up that failed: the next hold is this many times longer. Doubling, a probe that failed just before a cap
+# was lifted kept a room at T0 for 16 s after it (bench/weaklink.py: back to full in 21.4 s; goal 20).
+HOLD_BACKOFF = 1.5
 PROBE_S = 5.0
 REMB_PROBE = 1.05  # a REMB this much above what the room receives lets it step up (see decide)
 HEADROOM = 1.15  # a tier fits a link whose goodput is this much above its rate
@@ -187,7 +191,7 @@ def decide(state: TierState, measure: Measure, now: float) -> TierState:
         if last and not _severe(measure) and (state.bad_since is None or now - state.bad_since < LAST_PERSIST_S):
             # one bad turn at T0 took a Chromium room behind 256 kbps (T0 and audio fit) to audio only (issue 15)
             return replace(state, good_since=now)
-        hold = min(state.hold_s * 2, HOLD_MAX_S) if now < state.probe_until else state.hold_s
+        hold = min(state.hold_s * HOLD_BACKOFF, HOLD_MAX_S) if now < state.probe_until else state.hold_s
         return TierState(
             tier=_fitting(state.tier, measure, state.remb_reached),
             reason=sign,

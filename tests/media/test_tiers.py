@@ -111,7 +111,7 @@ def test_a_link_that_is_not_quite_good_does_not_count_for_the_hold():
     assert state.tier == T0
 
 
-def test_a_failed_step_up_doubles_the_hold():
+def test_a_failed_step_up_makes_the_hold_longer():
     hold = tiers.HOLD_S
     state = TierState(tier=T0, changed_at=0, good_since=0)
     quiet = Measure(packets_per_s=50, sent_bps=200_000, rates_bps=RATES)
@@ -119,9 +119,13 @@ def test_a_failed_step_up_doubles_the_hold():
     assert state.tier == T0T1 and state.probe_until == hold + tiers.PROBE_S
     bad = Measure(nack_per_s=10, packets_per_s=50, sent_bps=350_000, rates_bps=RATES)  # 20 % asked again
     state = decide(state, bad, hold + 2)
-    assert state.tier == T0 and state.hold_s == 2 * hold
-    assert decide(state, quiet, 3 * hold + 1).tier == T0
-    assert decide(state, quiet, 3 * hold + 2).tier == T0T1
+    longer = tiers.HOLD_BACKOFF * hold
+    assert state.tier == T0 and state.hold_s == longer > hold
+    assert decide(state, quiet, hold + 2 + longer - 1).tier == T0
+    state = decide(state, quiet, hold + 2 + longer)
+    assert state.tier == T0T1
+    state = decide(state, bad, hold + 2 + longer + 1)  # failed again: longer again, up to HOLD_MAX_S
+    assert state.tier == T0 and state.hold_s == min(tiers.HOLD_BACKOFF * longer, tiers.HOLD_MAX_S)
 
 
 def test_a_remb_at_what_we_send_holds_the_step_up_one_well_above_it_does_not():

@@ -131,9 +131,12 @@ def test_a_failed_step_up_makes_the_hold_longer():
 def test_a_remb_at_what_we_send_holds_the_step_up_one_well_above_it_does_not():
     state = TierState(tier=T0, changed_at=0, good_since=0, remb_reached=True)
     limited = Measure(remb_bps=205_000, packets_per_s=50, sent_bps=200_000, rates_bps=RATES)
-    assert decide(state, limited, 20.0).tier == T0  # the link's limit: T0T1 (300 k) would not fit
+    assert decide(state, limited, tiers.HOLD_S + 1).tier == T0  # the link's limit: T0T1 (300 k) would not fit
     growing = Measure(remb_bps=230_000, packets_per_s=50, sent_bps=200_000, rates_bps=RATES)
-    assert decide(state, growing, 20.0).tier == T0T1  # 1.15x what we send: the estimate is only catching up
+    assert decide(state, growing, tiers.HOLD_S + 1).tier == T0T1  # 1.15x what we send: only catching up
+    # an estimate that stays under what we send while the link is clean holds the step for one more hold at most
+    assert decide(state, limited, 2 * tiers.HOLD_S - 0.5).tier == T0
+    assert decide(state, limited, 2 * tiers.HOLD_S).tier == T0T1
 
 
 def test_the_chair_pins_a_room():

@@ -72,7 +72,12 @@ async def test_256k_with_bursty_loss_keeps_the_sound_drops_a_tier_and_comes_back
     await n.collect()
     net.cap_kbps(CLEAN)
     await w.shim()
-    up_s = await until(lambda: watch.tier("W") == "full", 45, "W back to full")
+    try:
+        up_s = await until(lambda: watch.tier("W") == "full", 45, "W back to full")
+    except AssertionError:
+        print(f"W's tiers {watch.changes['W']} ({watch.reasons['W']}); each turn from 5 s before the cap:")
+        print(watch.trace("W", cap_at - 5))
+        raise
 
     tiers = [tier for at, tier in watch.changes["W"] if cap_at <= at <= lift_at]
     assert down_s <= 10 and tiers[0] in ("t0t1", "t0"), (down_s, watch.changes["W"])

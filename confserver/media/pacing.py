@@ -85,15 +85,25 @@ class Pacer:
 
     # the send path
 
-    def video(self, send: Callable[[bytes], None], owner, packet: bytes) -> None:
+    def admit(self, size: int) -> bool:
+        """May a video packet of `size` bytes go now, ahead of nothing? Charged if so (the caller sends it);
+        if not, the caller hands it to `video`, which queues it."""
         bucket = self.bucket
         if bucket is None:
-            send(packet)
-            return
+            return True  # not pacing (set_rate(0) sent what waited)
         if not self.queue and bucket.refill(time.monotonic()) > 0:
-            bucket.tokens -= len(packet)
+            bucket.tokens -= size
+            return True
+        return False
+
+    def video(self, send: Callable[[bytes], None], owner, packet: bytes) -> None:
+        if self.admit(len(packet)):
             send(packet)
-            return
+        else:
+            self.enqueue(owner, packet, send)
+
+    def enqueue(self, owner, packet: bytes, send: Callable[[bytes], None]) -> None:
+        """Queue a video packet behind the others (`admit` said no): it goes when the bucket allows."""
         self.queue.append((owner, packet, send, time.monotonic()))
         self.queued += len(packet)
         if self.queued > self.max_queued:

@@ -209,35 +209,28 @@ class PeerSlot(Slot):
             pt = self.pt
             first_byte = self.first_byte
             pacer = self.pacer
-            if pacer is not None:
-                for i, chunk in enumerate(chunks):  # numbered as they leave the pacer (_emit)
-                    pacer.video(
-                        self._emit,
-                        self,
-                        b"".join(
-                            (
-                                _SEQ_HEAD.pack(first_byte, pt | 0x80 if i == last else pt, 0),
-                                head_tail,
-                                descriptor,
-                                chunk,
-                            )
-                        ),
-                    )
-                    if i == 0:
-                        descriptor = rest
-                seq = self.seq
             history, sent_at, sent = self.history, self.sent_at, time.monotonic()
-            for i, chunk in enumerate(chunks if pacer is None else ()):
-                packet = b"".join(
-                    (_SEQ_HEAD.pack(first_byte, pt | 0x80 if i == last else pt, seq), head_tail, descriptor, chunk)
-                )
-                history[seq & (HISTORY - 1)] = packet
-                sent_at[seq & (HISTORY - 1)] = sent
-                send(packet)
-                seq = (seq + 1) & 0xFFFF
+            now: list[bytes] = []  # numbered and sent at once (what the pacer lets go now)
+            head_size = 4 + len(head_tail) + len(descriptor)  # `rest` is as long as `descriptor`
+            for i, chunk in enumerate(chunks):
+                mark = pt | 0x80 if i == last else pt
+                if pacer is None or pacer.admit(head_size + len(chunk)):
+                    packet = b"".join((_SEQ_HEAD.pack(first_byte, mark, seq), head_tail, descriptor, chunk))
+                    history[seq & (HISTORY - 1)] = packet
+                    sent_at[seq & (HISTORY - 1)] = sent
+                    now.append(packet)
+                    seq = (seq + 1) & 0xFFFF
+                else:  # the rest of the frame waits in the pacer, numbered as it leaves (_emit)
+                    packet = b"".join((_SEQ_HEAD.pack(first_byte, mark, 0), head_tail, descriptor, chunk))
+                    pacer.enqueue(self, packet, self._emit)
                 if i == 0:
                     descriptor = rest
             self.seq = seq
+            if len(now) > 1 and self.link is not None and send == self.link.send:
+                self.link.send_frame(now)  # one system call for the frame (UDP GSO)
+            else:
+                for packet in now:
+                    send(packet)
             count = last + 1
             octets = len(frame.data) + 4 * count
         else:

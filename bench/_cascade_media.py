@@ -112,7 +112,7 @@ async def _relay(conn) -> None:
             return out
         if command == "cpu":
             times = os.times()
-            return times.user + times.system
+            return times.user, times.system
         if command == "waited":  # seconds its threads waited on a run queue for a core (schedstat's run_delay)
             return (
                 sum(
@@ -413,7 +413,9 @@ async def run(
         "relay_priority": priority,
         "bot_priority": bot_priority,
         "per_level": per_level,
-        "relay_cpu_pct": [round((b - a) / seconds * 100, 1) for a, b in zip(cpu_before, cpu_after)],
+        "relay_cpu_pct": [round((sum(b) - sum(a)) / seconds * 100, 1) for a, b in zip(cpu_before, cpu_after)],
+        # of which in the kernel (on loopback a sendto also runs the receiving side's UDP path)
+        "relay_cpu_system_pct": [round((b[1] - a[1]) / seconds * 100, 1) for a, b in zip(cpu_before, cpu_after)],
         # ms a second each relay was ready to run but waited for a core (4 relays and the subscribers on 2 cores)
         "relay_waited_ms_per_s": [round((b - a) / seconds * 1000, 1) for a, b in zip(waited_before, waited_after)],
         "hop_p50_p95_ms_per_relay": per_relay,

@@ -19,7 +19,7 @@ from aiortc.rtp import RtcpReceiverInfo, RtcpSenderInfo, RtcpSrPacket
 from . import red
 from .frames import Frame, split
 from .routing import Slot
-from .transport import ForwardingSender, Link, link_of
+from .transport import CONNECTED, ForwardingSender, Link, link_of
 
 if TYPE_CHECKING:
     from .relay import Relay, _Peer
@@ -31,6 +31,7 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 _SEQ_HEAD = struct.Struct("!BBH")
 _TS_SSRC = struct.Struct("!II")
+_HEAD = struct.Struct("!BBHII")  # the fixed RTP header: first byte, marker and type, sequence, timestamp, SSRC
 _SSRC = struct.Struct("!I")
 _SEQ = struct.Struct("!H")
 _DESC = struct.Struct("!BBH")
@@ -126,7 +127,7 @@ class PeerSlot(Slot):
 
     def _output(self):
         link = self.link
-        if link is None or not link.connected():
+        if link is None or link.dtls._state is not CONNECTED:  # Link.connected, inline: once a packet a room
             link = self.link = link_of(self.sender.transport)
             if link is None:
                 return None
@@ -234,18 +235,18 @@ class PeerSlot(Slot):
             count = last + 1
             octets = len(frame.data) + 4 * count
         else:
-            level = frame.level
-            if level is not None and self.level_pre is not None:
-                ext = self.level_pre + bytes(((0x80 if level[0] else 0) | (level[1] & 0x7F),)) + self.level_post
-            else:
-                ext = self.ext_plain
             data, pt = frame.data, self.pt
             if self.red_pt is not None:  # a room on a low tier gets each packet twice (media/red.py)
                 tiering = getattr(self.peer, "tiering", None)
                 if tiering is not None and red.wanted(tiering.state.tier):
                     data, pt = red.payload(self.pt, data, ts, self.red_prev), self.red_pt
                 self.red_prev = (ts, frame.data)
-            send(b"".join((_SEQ_HEAD.pack(self.first_byte, pt, self.seq), _TS_SSRC.pack(ts, self.ssrc), ext, data)))
+            head = _HEAD.pack(self.first_byte, pt, self.seq, ts, self.ssrc)
+            level = frame.level_byte
+            if level is not None and self.level_pre is not None:
+                send(b"".join((head, self.level_pre, level, self.level_post, data)))
+            else:
+                send(b"".join((head, self.ext_plain, data)))
             self.seq = (self.seq + 1) & 0xFFFF
             count = 1
             octets = len(frame.data)

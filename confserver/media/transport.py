@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from .routing import Feed
 
 log = logging.getLogger("confserver.media.relay")
+CONNECTED = DtlsState.CONNECTED  # a DTLS transport's `_state` once it can carry SRTP
 
 SOCKET_BUFFER = 4 * 1024 * 1024  # avoids kernel drops under load
 CODEC = {"video": "video/vp8", "audio": "audio/opus"}
@@ -227,13 +228,13 @@ class Link:
 
     def connected(self) -> bool:
         """False once the DTLS session is gone (the peer reconnected or closed)."""
-        return self.dtls._state is DtlsState.CONNECTED
+        return self.dtls._state is CONNECTED
 
     def send(self, packet: bytes) -> None:
         self._put(self.protect(packet))
 
     def _put(self, data: bytes) -> None:
-        if self.transport.get_write_buffer_size():
+        if self.transport._buffer_size:  # get_write_buffer_size(), without the call: once a packet a room
             self.transport.sendto(data, self.addr)  # keep order behind what asyncio holds
             return
         try:
@@ -247,7 +248,7 @@ class Link:
         """A frame's packets, in order: protected, then one `sendmsg` with UDP_SEGMENT of the first one's size
         (`frames.split` makes every chunk but the last the same size; a smaller last one is allowed). One
         `send` a packet where that does not hold, while asyncio holds earlier packets, or once refused."""
-        if len(packets) < 2 or not _gso["on"] or self.transport.get_write_buffer_size():
+        if len(packets) < 2 or not _gso["on"] or self.transport._buffer_size:
             for packet in packets:
                 self.send(packet)
             return
@@ -283,7 +284,7 @@ class Link:
 
 def link_of(dtls) -> "Link | None":
     """A link on `dtls` (a sender's or receiver's transport), or None while it is not connected."""
-    if dtls._state is not DtlsState.CONNECTED:
+    if dtls._state is not CONNECTED:
         return None
     pair = dtls.transport._connection._nominated.get(1)
     return Link(dtls, pair) if pair is not None else None

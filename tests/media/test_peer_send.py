@@ -1,17 +1,24 @@
-"""A video frame's packets to one room in one system call (media/transport.py `Link.send_frame`, UDP GSO): the
-room receives the same datagrams, in order, as from one `sendto` each; sizes the kernel cannot cut that way, and a
-socket on which the kernel refuses segmentation, fall back to one `sendto` a packet. Real sockets on loopback."""
+"""What a room is sent, on real sockets (media/peerslot.py, transport.py). A video frame's packets to one room go
+in one system call (`Link.send_frame`, UDP GSO): the room receives the same datagrams, in order, as from one
+`sendto` each; sizes the kernel cannot cut that way, and a socket on which the kernel refuses segmentation, fall
+back to one `sendto` a packet. A paced room's numbering; the sound's header extensions."""
 
 import asyncio
 import socket
 from types import SimpleNamespace
 
 import pytest
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from confserver.media import transport
 from confserver.media.frames import Frame, split
 from confserver.media.pacing import Pacer
-from confserver.media.peerslot import PeerSlot
+from confserver.media.peerslot import AUDIO_LEVEL_URI, MID_URI, PeerSlot
 from confserver.media.transport import Link
 
 
@@ -115,3 +122,28 @@ async def test_a_paced_room_gets_what_the_pacer_allows_at_once_and_the_rest_late
     assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(5)]
     assert [p[1] & 0x80 for p in packets] == [0, 0, 0, 0, 0x80]
     pacer.close()
+
+
+async def test_audio_goes_with_its_mid_and_the_publishers_level(pair):
+    """The sound's RTP as a room parses it: MID and the publisher's voice activity and level (RFC 6464), or the MID
+    alone when the publisher sent no level."""
+    link, receiver = pair
+    slot = PeerSlot(
+        None, SimpleNamespace(link=False), "audio", 0, SimpleNamespace(ssrc=77, rtx_ssrc=None, transport=None)
+    )
+    extensions = [
+        RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI),
+        RTCRtpHeaderExtensionParameters(id=3, uri=AUDIO_LEVEL_URI),
+    ]
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+    slot.start(RTCRtpParameters(codecs=[opus], headerExtensions=extensions, muxId="1"))
+    slot.link = link
+    ids = HeaderExtensionsMap()
+    ids.configure(RTCRtpParameters(headerExtensions=extensions))
+    slot._send(link.send, Frame(4800, b"opus-one", True, (True, 30)), 4800, 0, b"")
+    slot._send(link.send, Frame(5760, b"opus-two", True), 5760, 0, b"")
+    one, two = (RtpPacket.parse(p[:-16], ids) for p in received(receiver, 2))
+    assert (one.payload_type, one.ssrc, one.timestamp, one.payload) == (111, 77, 4800, b"opus-one")
+    assert one.extensions.mid == "1" and one.extensions.audio_level == (True, 30)
+    assert two.extensions.mid == "1" and two.extensions.audio_level is None and two.payload == b"opus-two"
+    assert two.sequence_number == (one.sequence_number + 1) & 0xFFFF

@@ -113,32 +113,48 @@ def clips(tmp_path_factory):
     return out
 
 
+class Chromiums:
+    """Debian's Chromium under Playwright (sync API): `launch(clip)` starts one whose fake camera is that clip (or
+    the default test pattern), `close()` closes every one started and Playwright. Skips the test where Chromium is
+    not installed."""
+
+    def __init__(self):
+        if not Path(CHROMIUM).exists():
+            pytest.skip("Debian's chromium is not installed (bin/setup --tests)")
+        from playwright.sync_api import sync_playwright
+
+        self.pw = sync_playwright().start()
+        self.browsers: list = []
+
+    def launch(self, clip: "Clip | None" = None):
+        camera = [f"--use-file-for-fake-video-capture={clip.path}"] if clip is not None else []
+        browser = self.pw.chromium.launch(executable_path=CHROMIUM, timeout=30000, args=CHROMIUM_FLAGS + camera)
+        self.browsers.append(browser)
+        return browser
+
+    def close(self) -> None:
+        for browser in self.browsers:
+            try:
+                browser.close()
+            except Exception:
+                pass
+        self.pw.stop()
+
+
 @pytest.fixture
 def launch():
     """launch(clip) -> a Chromium whose camera is that clip; all are closed at the end."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (bin/setup --tests)")
-    from playwright.sync_api import sync_playwright
+    chromiums = Chromiums()
+    yield chromiums.launch
+    chromiums.close()
 
-    pw = sync_playwright().start()
-    browsers = []
 
-    def start(clip: Clip):
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            timeout=30000,
-            args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clip.path}"],
-        )
-        browsers.append(b)
-        return b
-
-    yield start
-    for b in browsers:
-        try:
-            b.close()
-        except Exception:
-            pass
-    pw.stop()
+@pytest.fixture
+def browser():
+    """One Chromium for the test (no camera clip of its own)."""
+    chromiums = Chromiums()
+    yield chromiums.launch()
+    chromiums.close()
 
 
 def open_console(host, base: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 from confserver.agenda.testing.pdfgen import make_pdf, vietnamese_pages
 
 from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER
-from .test_delegate_page_browser import chromium, image_page, page_of, read_qr  # noqa: F401
+from .test_delegate_page_browser import image_page, page_of, read_qr
 from .test_meeting_browser import poll
 
 pytestmark = pytest.mark.browser
@@ -21,10 +21,10 @@ CLOCK = """(sel) => { const c = document.querySelector(sel); return c ? {state: 
     elapsed: Number(c.dataset.elapsed ?? -1), hidden: c.hidden} : null; }"""
 
 
-def test_delegate_speaks_and_votes_and_the_hall_shows_the_result(e2e_server, chromium):  # noqa: F811
+def test_delegate_speaks_and_votes_and_the_hall_shows_the_result(e2e_server, browser):
     pages = {}
     try:
-        _run(e2e_server.base_url, chromium, pages)
+        _run(e2e_server.base_url, browser, pages)
     except BaseException:
         for name, p in pages.items():
             try:
@@ -35,7 +35,7 @@ def test_delegate_speaks_and_votes_and_the_hall_shows_the_result(e2e_server, chr
         raise
 
 
-def _run(base, chromium, pages):  # noqa: F811
+def _run(base, chromium, pages):
     # The chair's operator signs in and prepares the meeting over the HTTP API.
     host = page_of(chromium, 1366, 900, pages, "host")
     host.goto(f"{base}/login/")

@@ -16,25 +16,10 @@ import pytest
 
 from confserver.agenda.testing.pdfgen import make_pdf, vietnamese_pages
 
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, HOST_PASSWORD, HOST_USER
+from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER
 from .test_meeting_browser import poll
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chromium():
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (bin/setup --tests)")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, timeout=30000, args=CHROMIUM_FLAGS)
-    yield browser
-    browser.close()
-    pw.stop()
 
 
 def page_of(browser, width, height, pages, name):
@@ -66,11 +51,11 @@ def image_page(page) -> dict:
                 label: document.querySelector('#page-label').textContent}; }""")
 
 
-def test_delegate_checks_in_reads_and_keeps_a_private_note(e2e_server, chromium):
+def test_delegate_checks_in_reads_and_keeps_a_private_note(e2e_server, browser):
     base = e2e_server.base_url
     pages = {}
     try:
-        _run(base, chromium, pages)
+        _run(base, browser, pages)
     except BaseException:
         for name, p in pages.items():
             try:

@@ -14,14 +14,13 @@ test-artifacts/: meetings-page.png (the form with its count), meetings-page-390.
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from confserver.testing import live
 from tests.accounts.english import english_in
 
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, HOST_PASSWORD, HOST_USER, ROOT
+from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER, ROOT
 from .test_signin_browser import VISIBLE_TEXT
 
 pytestmark = pytest.mark.browser
@@ -52,18 +51,6 @@ def server(tmp_path_factory):
         live.manage(env, "load_demo", "--structure", "pre2025")
         with live.daphne(env, port, ARTIFACTS / "e2e-meetings-server.log"):
             yield origin
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (bin/setup --tests)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, timeout=30000, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 def no_sideways_scroll(page, what):

@@ -107,20 +107,6 @@ def minutes_server(tmp_path_factory):
             yield {"base": origin, "meeting": int(meeting_id), "ca_der": ident.ca_der}
 
 
-@pytest.fixture
-def browser():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (bin/setup --tests)")
-    from playwright.sync_api import sync_playwright
-
-    from .conftest import CHROMIUM, CHROMIUM_FLAGS
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=30000)
-        yield b
-        b.close()
-
-
 def sign_in(page, base, url, user, password):
     page.goto(f"{base}/login/?next={url}")
     page.fill("#id_username", user)

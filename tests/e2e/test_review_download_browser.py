@@ -14,7 +14,7 @@ import pytest
 
 from confserver.testing import live
 
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
+from .conftest import ARTIFACTS, CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWER, PASSWORD = "xemlai-hue", "demo12345"
@@ -93,51 +93,44 @@ def _run(env, code):
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_download_builds_one_file_and_the_player_seeks_it_at_absolute_times(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_download_builds_one_file_and_the_player_seeks_it_at_absolute_times(server, tmp_path, browser):
     base, made = server
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=30000)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-            page.set_default_timeout(30000)
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/web/review.html?meeting={made['meeting']}")
-            page.wait_for_url(re.compile(r"/login/"))
-            page.fill("#id_username", REVIEWER)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(re.compile(r"/web/review\.html"))
-            page.wait_for_function("() => document.querySelector('#rv-export').textContent.length > 0")
-            # not built yet: the segments play, and the page says so
-            assert "/api/recordings/segments/" in page.eval_on_selector("#rv-video", "v => v.src")
-            assert page.text_content("#rv-export") == "Chưa dựng tệp gộp (một tệp cho cả cuộc họp)."
-            assert page.text_content("#rv-download") == "Tải về (một tệp)"
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page.set_default_timeout(30000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/web/review.html?meeting={made['meeting']}")
+    page.wait_for_url(re.compile(r"/login/"))
+    page.fill("#id_username", REVIEWER)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/web/review\.html"))
+    page.wait_for_function("() => document.querySelector('#rv-export').textContent.length > 0")
+    # not built yet: the segments play, and the page says so
+    assert "/api/recordings/segments/" in page.eval_on_selector("#rv-video", "v => v.src")
+    assert page.text_content("#rv-export") == "Chưa dựng tệp gộp (một tệp cho cả cuộc họp)."
+    assert page.text_content("#rv-download") == "Tải về (một tệp)"
 
-            with page.expect_download(timeout=180000) as dl:
-                page.click("#rv-download")
-                page.wait_for_function(
-                    "() => /Đang (chờ dựng|dựng) tệp gộp/.test(document.querySelector('#rv-export').textContent)"
-                )
-            saved = tmp_path / "cuoc-hop.webm"
-            dl.value.save_as(saved)
-            assert dl.value.suggested_filename == f"cuoc-hop-{made['meeting']}.webm"
-            page.wait_for_function("() => document.querySelector('#rv-video').src.endsWith('/video')")
-            assert page.text_content("#rv-segment") == "Tệp gộp của cả cuộc họp"
-            assert page.text_content("#rv-export").startswith("Tệp gộp đã sẵn sàng.")
-            page.wait_for_function("() => document.querySelector('#rv-video').readyState >= 1")
-            duration = page.eval_on_selector("#rv-video", "v => v.duration")
-            assert abs(duration - 14) <= 1.0  # the whole meeting, the gap included
+    with page.expect_download(timeout=180000) as dl:
+        page.click("#rv-download")
+        page.wait_for_function(
+            "() => /Đang (chờ dựng|dựng) tệp gộp/.test(document.querySelector('#rv-export').textContent)"
+        )
+    saved = tmp_path / "cuoc-hop.webm"
+    dl.value.save_as(saved)
+    assert dl.value.suggested_filename == f"cuoc-hop-{made['meeting']}.webm"
+    page.wait_for_function("() => document.querySelector('#rv-video').src.endsWith('/video')")
+    assert page.text_content("#rv-segment") == "Tệp gộp của cả cuộc họp"
+    assert page.text_content("#rv-export").startswith("Tệp gộp đã sẵn sàng.")
+    page.wait_for_function("() => document.querySelector('#rv-video').readyState >= 1")
+    duration = page.eval_on_selector("#rv-video", "v => v.duration")
+    assert abs(duration - 14) <= 1.0  # the whole meeting, the gap included
 
-            page.click(f"#rv-chapters li:has-text('{made['room']}')")
-            page.wait_for_function("() => Math.abs(document.querySelector('#rv-video').currentTime - 12) < 0.3")
-            page.wait_for_function("() => document.querySelector('#rv-pos').textContent === '00:12'")
-            page.screenshot(path=str(ARTIFACTS / "review-one-file.png"), full_page=True)
-            assert errors == []
-        finally:
-            browser.close()
+    page.click(f"#rv-chapters li:has-text('{made['room']}')")
+    page.wait_for_function("() => Math.abs(document.querySelector('#rv-video').currentTime - 12) < 0.3")
+    page.wait_for_function("() => document.querySelector('#rv-pos').textContent === '00:12'")
+    page.screenshot(path=str(ARTIFACTS / "review-one-file.png"), full_page=True)
+    assert errors == []
 
     with av.open(str(saved)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
@@ -175,54 +168,47 @@ LAYOUT = """() => {
 }"""
 
 
-def test_the_page_explains_itself_on_a_tablet(server):
+def test_the_page_explains_itself_on_a_tablet(server, browser):
     """The list and a meeting at 768x1024 and 1024x768: the status texts readable on the dark theme, the
     roll call, who left and why, and the timeline in Vietnamese (no codes), nothing off screen or covered."""
-    from playwright.sync_api import sync_playwright
-
     base, made = server
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=30000)
-        try:
-            page = browser.new_page(viewport={"width": 768, "height": 1024})
-            page.set_default_timeout(30000)
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/web/review.html")
-            page.wait_for_url(re.compile(r"/login/"))
-            page.fill("#id_username", REVIEWER)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(re.compile(r"/web/review\.html"))
-            for width, height in ((768, 1024), (1024, 768)):
-                page.set_viewport_size({"width": width, "height": height})
-                page.goto(f"{base}/web/review.html")
-                row = page.wait_for_selector(f"tr[data-id='{made['meeting']}'] .rv-ok")
-                assert "toàn vẹn" in row.text_content()
-                assert page.evaluate(CONTRAST, f"tr[data-id='{made['meeting']}'] .rv-ok") >= 4.5
-                assert page.evaluate(LAYOUT) == [], width
+    page = browser.new_page(viewport={"width": 768, "height": 1024})
+    page.set_default_timeout(30000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/web/review.html")
+    page.wait_for_url(re.compile(r"/login/"))
+    page.fill("#id_username", REVIEWER)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/web/review\.html"))
+    for width, height in ((768, 1024), (1024, 768)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{base}/web/review.html")
+        row = page.wait_for_selector(f"tr[data-id='{made['meeting']}'] .rv-ok")
+        assert "toàn vẹn" in row.text_content()
+        assert page.evaluate(CONTRAST, f"tr[data-id='{made['meeting']}'] .rv-ok") >= 4.5
+        assert page.evaluate(LAYOUT) == [], width
 
-                page.goto(f"{base}/web/review.html?meeting={made['meeting']}")
-                page.wait_for_selector("#rv-timeline li:not(.muted)")  # not 'Đang tải diễn biến…' (load 10+)
-                roll = page.text_content("#rv-roll")
-                assert "Vắng mặt — Mất điện" in roll and "Có mặt (trực tuyến)" in roll and "Có mặt (trực tiếp)" in roll
-                attendance = page.text_content("#rv-attendance")
-                assert f"Rời: {made['other']} (mất kết nối)" in attendance
-                assert f"Rời: {made['third']} (bị chủ trì ngắt khỏi cuộc họp)" in attendance
-                timeline = page.text_content("#rv-timeline")
-                for text in (
-                    "Cuộc họp: Đang họp",
-                    f"{made['room']} được phát biểu",
-                    "Dừng ghi hình (chủ trì)",
-                    "Bắt đầu ghi hình (chủ trì)",
-                    "Cuộc họp: Đã kết thúc",
-                ):
-                    assert text in timeline, (text, timeline)
-                body = page.text_content("main#rv-meeting")
-                for code in ("connection_lost", "dropped", "recording_", "floor_granted", "undefined", "null"):
-                    assert code not in body, code
-                assert page.evaluate(LAYOUT) == [], width
-                page.screenshot(path=str(ARTIFACTS / f"review-page-{width}.png"), full_page=True)
-            assert errors == []
-        finally:
-            browser.close()
+        page.goto(f"{base}/web/review.html?meeting={made['meeting']}")
+        page.wait_for_selector("#rv-timeline li:not(.muted)")  # not 'Đang tải diễn biến…' (load 10+)
+        roll = page.text_content("#rv-roll")
+        assert "Vắng mặt — Mất điện" in roll and "Có mặt (trực tuyến)" in roll and "Có mặt (trực tiếp)" in roll
+        attendance = page.text_content("#rv-attendance")
+        assert f"Rời: {made['other']} (mất kết nối)" in attendance
+        assert f"Rời: {made['third']} (bị chủ trì ngắt khỏi cuộc họp)" in attendance
+        timeline = page.text_content("#rv-timeline")
+        for text in (
+            "Cuộc họp: Đang họp",
+            f"{made['room']} được phát biểu",
+            "Dừng ghi hình (chủ trì)",
+            "Bắt đầu ghi hình (chủ trì)",
+            "Cuộc họp: Đã kết thúc",
+        ):
+            assert text in timeline, (text, timeline)
+        body = page.text_content("main#rv-meeting")
+        for code in ("connection_lost", "dropped", "recording_", "floor_granted", "undefined", "null"):
+            assert code not in body, code
+        assert page.evaluate(LAYOUT) == [], width
+        page.screenshot(path=str(ARTIFACTS / f"review-page-{width}.png"), full_page=True)
+    assert errors == []

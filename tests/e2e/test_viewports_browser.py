@@ -22,7 +22,7 @@ import pytest
 
 from confserver.agenda.testing.pdfgen import make_pdf, vietnamese_pages
 
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, HOST_PASSWORD, HOST_USER
+from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER, Chromiums
 from .test_meeting_browser import WAIT_MS, poll
 
 pytestmark = pytest.mark.browser
@@ -86,30 +86,9 @@ def shot(page, name, w, h):
 @pytest.fixture(scope="module")
 def chromium(clips):
     """Two Chromiums for the module: the chair's (its camera the chair's clip) and the rooms' (room A's clip)."""
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (bin/setup --tests)")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    chair = pw.chromium.launch(
-        executable_path=CHROMIUM,
-        timeout=30000,
-        args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clips['chair'].path}"],
-    )
-    rooms = pw.chromium.launch(
-        executable_path=CHROMIUM,
-        timeout=30000,
-        args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clips['a'].path}"],
-    )
-    yield {"chair": chair, "rooms": rooms}
-    for b in (chair, rooms):
-        try:
-            b.close()
-        except Exception:
-            pass
-    pw.stop()
+    chromiums = Chromiums()
+    yield {"chair": chromiums.launch(clips["chair"]), "rooms": chromiums.launch(clips["a"])}
+    chromiums.close()
 
 
 class Meeting:

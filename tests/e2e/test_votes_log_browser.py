@@ -7,16 +7,16 @@ import re
 import pytest
 
 from .conftest import ARTIFACTS, HOST_PASSWORD, HOST_USER
-from .test_delegate_page_browser import chromium, page_of  # noqa: F401
+from .test_delegate_page_browser import page_of
 from .test_meeting_browser import poll
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_log_shows_speakers_and_votes_live_and_registration_per_item(e2e_server, chromium):  # noqa: F811
+def test_the_log_shows_speakers_and_votes_live_and_registration_per_item(e2e_server, browser):
     pages = {}
     try:
-        _run(e2e_server.base_url, chromium, pages)
+        _run(e2e_server.base_url, browser, pages)
         for name, p in pages.items():
             assert not p.js_errors, (name, p.js_errors)
     except BaseException:
@@ -29,7 +29,7 @@ def test_the_log_shows_speakers_and_votes_live_and_registration_per_item(e2e_ser
         raise
 
 
-def page(chromium, width, height, pages, name):  # noqa: F811
+def page(chromium, width, height, pages, name):
     p = page_of(chromium, width, height, pages, name)
     p.set_default_timeout(60000)  # a machine shared by several test runs (load 20-27) took > 20 s for a sign-in page
     return p
@@ -39,7 +39,7 @@ def log_text(console) -> str:
     return console.inner_text("#log")
 
 
-def _run(base, chromium, pages):  # noqa: F811
+def _run(base, chromium, pages):
     console = page(chromium, 1366, 900, pages, "console")
     console.goto(f"{base}/login/")
     console.fill("#id_username", HOST_USER)

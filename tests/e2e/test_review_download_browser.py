@@ -93,18 +93,24 @@ def _run(env, code):
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_download_builds_one_file_and_the_player_seeks_it_at_absolute_times(server, tmp_path, browser):
-    base, made = server
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+def reviewer_page(browser, url: str, width: int, height: int):
+    """A page of the review app at `url`, signed in as the reviewer on the way; its JavaScript errors are listed."""
+    page = browser.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
     page.set_default_timeout(30000)
-    errors = []
+    errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/web/review.html?meeting={made['meeting']}")
+    page.goto(url)
     page.wait_for_url(re.compile(r"/login/"))
     page.fill("#id_username", REVIEWER)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(re.compile(r"/web/review\.html"))
+    return page, errors
+
+
+def test_download_builds_one_file_and_the_player_seeks_it_at_absolute_times(server, tmp_path, browser):
+    base, made = server
+    page, errors = reviewer_page(browser, f"{base}/web/review.html?meeting={made['meeting']}", 1280, 800)
     page.wait_for_function("() => document.querySelector('#rv-export').textContent.length > 0")
     # not built yet: the segments play, and the page says so
     assert "/api/recordings/segments/" in page.eval_on_selector("#rv-video", "v => v.src")
@@ -172,16 +178,7 @@ def test_the_page_explains_itself_on_a_tablet(server, browser):
     """The list and a meeting at 768x1024 and 1024x768: the status texts readable on the dark theme, the
     roll call, who left and why, and the timeline in Vietnamese (no codes), nothing off screen or covered."""
     base, made = server
-    page = browser.new_page(viewport={"width": 768, "height": 1024})
-    page.set_default_timeout(30000)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/web/review.html")
-    page.wait_for_url(re.compile(r"/login/"))
-    page.fill("#id_username", REVIEWER)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r"/web/review\.html"))
+    page, errors = reviewer_page(browser, f"{base}/web/review.html", 768, 1024)
     for width, height in ((768, 1024), (1024, 768)):
         page.set_viewport_size({"width": width, "height": height})
         page.goto(f"{base}/web/review.html")

@@ -17,7 +17,9 @@ The issue's media case: --levels 2 --width 3 --subscribers 150 --bot-procs 3 (a 
 
 Last line: one JSON object (hop_added_p95_ms is the worst level's p95; the goal is <= 5 per level
 with 0 % loss). `hop_by_rank_p95_ms` beside it compares each room with the parent's room of the same rank in
-that frame's arrival order, not with the parent's median room (Arrivals.rank_delays).
+that frame's arrival order, not with the parent's median room (Arrivals.rank_delays). `--core-each` adds
+`hop_core_each_p95_ms`: a root and one leaf with as many subscribers each, measured after the main shape in the
+same run (on 2 cores, a core per relay).
 """
 
 import argparse
@@ -449,6 +451,12 @@ def main() -> None:
         default="nice",
         help="of the subscriber processes: 'nice' runs them at autogroup nice -10",
     )
+    parser.add_argument(
+        "--core-each",
+        action="store_true",
+        help="then measure a root and one leaf with as many subscribers each (a core per relay on 2 cores): "
+        "hop_core_each_p95_ms",
+    )
     args = parser.parse_args()
     if args.levels < 2:
         parser.error("--levels must be 2 or more")
@@ -457,6 +465,16 @@ def main() -> None:
         args.levels, args.subscribers, args.seconds, args.priority, args.width, args.bot_procs, args.bot_priority
     )
     result = asyncio.run(asyncio.wait_for(measuring, args.seconds + 900))
+    if args.core_each and os.cpu_count() and os.cpu_count() >= 2:
+        # the same link with a core for each relay (a root and one leaf, two relays on this machine's two cores):
+        # the figure of the product apart from four relays taking turns on two cores
+        pairing = run(2, args.subscribers, args.seconds, args.priority, 1, 2, args.bot_priority)
+        pair = asyncio.run(asyncio.wait_for(pairing, args.seconds + 900))
+        result["hop_core_each_p95_ms"] = pair["hop_added_p95_ms"]
+        result["core_each"] = {
+            key: pair[key]
+            for key in ("relays", "subscribers", "per_level", "relay_cpu_pct", "relay_waited_ms_per_s", "loss_pct")
+        }
     print(json.dumps(result))
 
 

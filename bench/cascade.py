@@ -10,6 +10,11 @@ stopping by itself:
         (batches of 4 per worker, make-before-break) → `drain_gap_max_ms`, the worst room's longest wait between two
         frames of the chair's video it could show around its move, timed at the kernel (decoded pictures and the
         bot processes' stalls beside it).
+- fanout (bench/_cascade_fanout.py): one chair event to 5,000 room sockets over 2 daphne workers and Redis →
+        `fanout_sockets`, `fanout_p99_ms`, `fanout_us_per_delivery` (worker CPU a delivery, to project from).
+- media (bench/_cascade_media.py): a root and 3 leaf relay processes linked as dial_link links them, 150 counting
+        subscribers on each (600) → `hop_added_p95_ms` (0 % loss asked), then a root and one leaf with 150 each,
+        a core per relay on this 2-core machine → `hop_core_each_p95_ms`.
 The aiortc cases run their bots in processes of their own (tests/media/botproc.py) and, like the media case's
 subscribers, at autogroup nice -10 (its relays under SCHED_FIFO): figures of the product, not of the wait for a core
 on a shared 2-core machine.
@@ -32,7 +37,21 @@ CASES = {
     "fanout": (["_cascade_fanout.py", "--sockets", "5000", "--events", "10"], 900),
     "failover": (["_cascade_failover.py", "--rooms", "12"], 600),
     "drain": (["_cascade_drain.py", "--rooms", "12", "--batch", "4"], 600),
-    "media": (["_cascade_media.py", "--levels", "2", "--width", "3", "--subscribers", "150", "--bot-procs", "3"], 1500),
+    "media": (
+        [
+            "_cascade_media.py",
+            "--levels",
+            "2",
+            "--width",
+            "3",
+            "--subscribers",
+            "150",
+            "--bot-procs",
+            "3",
+            "--core-each",
+        ],
+        1500,
+    ),
 }
 KEYS = (
     "rooms",

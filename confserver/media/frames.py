@@ -17,14 +17,14 @@ _EMPTY: list = []
 class Frame:
     """One encoded frame of one source: RTP timestamp, bytes, keyframe flag."""
 
-    __slots__ = ("ts", "data", "key", "level", "level_byte", "chunks", "tid", "sync")
+    __slots__ = ("ts", "data", "key", "level_byte", "chunks", "tid", "sync")
 
     def __init__(self, ts: int, data: bytes, key: bool, level=None, tid: int | None = None, sync: bool = False):
         self.ts = ts
         self.data = data
         self.key = key
-        self.level = level  # Opus: (voice activity, -dBov) from the publisher, if sent
-        # its one-byte header extension element (RFC 6464), made once for every room the frame goes to
+        # Opus: the publisher's (voice activity, -dBov), if sent, as its one-byte header extension element
+        # (RFC 6464), made once for every room the frame goes to
         self.level_byte = bytes(((0x80 if level[0] else 0) | (level[1] & 0x7F),)) if level is not None else None
         self.chunks: list[bytes] | None = None  # VP8 payload slices, made once
         self.tid = tid  # VP8 temporal layer (media/temporal.py), None if the publisher marks none

@@ -127,7 +127,7 @@ class PeerSlot(Slot):
 
     def _output(self):
         link = self.link
-        if link is None or link.dtls._state is not CONNECTED:  # Link.connected, inline: once a packet a room
+        if link is None or link.dtls._state is not CONNECTED:  # the DTLS session is gone: reconnected or closed
             link = self.link = link_of(self.sender.transport)
             if link is None:
                 return None

@@ -226,10 +226,6 @@ class Link:
         self.addr = pair.remote_addr
         self.gso_sends = 0
 
-    def connected(self) -> bool:
-        """False once the DTLS session is gone (the peer reconnected or closed)."""
-        return self.dtls._state is CONNECTED
-
     def send(self, packet: bytes) -> None:
         self._put(self.protect(packet))
 

@@ -44,6 +44,7 @@ async def main(n_rooms: int, batch: int, bot_procs: int) -> dict:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")  # as bench/_cascade_fanout.py
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=12)
     parser.add_argument("--batch", type=int, default=4)

@@ -122,6 +122,7 @@ async def main(n_rooms: int, bot_procs: int) -> dict:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")  # as bench/_cascade_fanout.py
     from _cascade_drain import ahead_of_the_machine
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

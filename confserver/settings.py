@@ -408,15 +408,16 @@ MINUTES_SIGNING_PASSWORD = env("MINUTES_SIGNING_PASSWORD", default="")
 # Relay cascade, control plane (issue 11; docs/cascade.md, confserver/media/registry.py, placement.py, plans.py,
 # monitor.py). Each `manage.py run_relay` registers in Redis with the address other hosts reach it at
 # (RELAY_ADVERTISE or --advertise; default: MEDIA_PUBLIC_ADDRESS, else the first MEDIA_ICE_HOSTS, else the host
-# name) and RELAY_CAPACITY rooms (or --capacity): 350, the largest step bench/relay.py measured with no loss and
-# full frame rate (the relay then at ~39 % of a core; the bench stops there, so this is a floor, not the limit).
+# name) and RELAY_CAPACITY rooms (or --capacity): 600, below the real limit bench/relay.py finds on one core of the
+# reference machine (it climbs by 50 rooms until the relay fails a step: capacity_rooms 650 twice, the relay then at
+# 87-93 % of a core; one run failed 650 on latency). Measure each relay machine and set it from its capacity_rooms.
 # Placement fills a relay to RELAY_FILL of it. A relay beats every RELAY_HEARTBEAT_S; one whose last beat is older
 # than RELAY_DEAD_AFTER_S is dead: the monitor, polling every RELAY_MONITOR_POLL_S, sees it within
 # RELAY_DEAD_AFTER_S + RELAY_MONITOR_POLL_S of the kill (1.3 s; the issue's bound is 1.5 s). One monitor acts at a
 # time, holding a lease of RELAY_MONITOR_LEASE_MS. Joins sent to one relay are capped at RELAY_JOIN_RATE per
 # second after a burst of RELAY_JOIN_BURST (300 aiortc peers connected at once in 1.9 s here).
 RELAY_ADVERTISE = env("RELAY_ADVERTISE", default="")
-RELAY_CAPACITY = env.int("RELAY_CAPACITY", default=350)
+RELAY_CAPACITY = env.int("RELAY_CAPACITY", default=600)
 RELAY_FILL = env.float("RELAY_FILL", default=0.8)
 RELAY_HEARTBEAT_S = env.float("RELAY_HEARTBEAT_S", default=0.25)
 RELAY_DEAD_AFTER_S = env.float("RELAY_DEAD_AFTER_S", default=1.2)

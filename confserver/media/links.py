@@ -9,7 +9,8 @@ child relay, dialled by the child (`ParentLink`), answered by the parent as a pe
   audio sendrecv  down: audio slot 0 (the chair)         up: the source's sound (else the chair's)
   audio recvonly  down: audio slot 1 (the source)
   video recvonly  down: the chair for the source room, while the source is below this child
-  video recvonly  down: the program's shared low layer (media/lowlayer.py), while a room here may take it
+  video sendrecv  down: the program's shared low layer (media/lowlayer.py), while a room here may take it
+                  up: the source's low layer, when the source is below and sends one
 
 so on the parent a link is a peer whose slots follow the program (even a source behind that link:
 the child's other rooms watch it through the parent) and whose feeds are sources like a room's.
@@ -30,8 +31,9 @@ video. Going up, the parent's slot takes the upper layers again at their next la
 The program's shared low layer comes down a track of its own (the fifth m-line; the down feed is the `low` of the
 program's down feed, as a publisher's is of its camera), only while a room or child here is at T0 (the next
 step down is the low layer, which a room takes only once it comes) or on it: a leaf's weak rooms get the
-320x180 picture without the link carrying it for the others. Only the low layer of a source at the root comes down
-(the chair's; a floor room below does not send its own up).
+320x180 picture without the link carrying it for the others. The low layer of a source below climbs the same
+m-line (the parent takes it as the `low` of the link's up feed, as a publisher's of its camera), so the floor room's
+low layer reaches the weak rooms of every relay, as the chair's does.
 
 The relay's side of this (`Cascade`, mixed into `Relay`): which child link each room below sits
 behind (reported up by each child: `subtree_rooms`), the program's resolution over the tree, and
@@ -60,9 +62,10 @@ M_LINES = (
     ("audio", "sendrecv"),
     ("audio", "recvonly"),
     ("video", "recvonly"),
-    ("video", "recvonly"),
+    ("video", "sendrecv"),
 )
 LOW_TRACK = 2  # the video track (down) and the parent's video slot of a link that carry the program's low layer
+UP_LOW = 1  # the child's video slot (on that m-line) that carries a source's low layer up
 KINDS = ("video", "audio")
 CONNECT_TIMEOUT_S = 10.0
 LINK_PREFIX = "link:"  # a link's peer id on the parent: never a room's ("room-N")
@@ -226,7 +229,7 @@ class Cascade:
 
 class ParentLink:
     """The child end of a link: a peer connection this relay offered to its parent. Its receivers
-    are `Feed`s the program slots here follow (`down_feed`); its two senders are `PeerSlot`s that
+    are `Feed`s the program slots here follow (`down_feed`); its three senders are `PeerSlot`s that
     forward the source when it is here or below (`route_up`). Looks like a peer to the relay's
     RTCP task (state, next_rtcp, feeds, slots, pc)."""
 
@@ -260,8 +263,10 @@ class ParentLink:
             self.feeds[f"{kind}{len(self.down[kind])}"] = feed
             self.down[kind].append(feed)
             if direction == "sendrecv":
-                take_sender(transceiver.sender, lambda sender, kind=kind: PeerSlot(relay, self, kind, 0, sender))
+                index = len(self.slots[kind])
+                take_sender(transceiver.sender, lambda sender, k=kind, i=index: PeerSlot(relay, self, k, i, sender))
                 self.slots[kind].append(transceiver.sender._slot)
+        self.slots["video"][UP_LOW].low_only = True  # a source's low layer or nothing, never its camera
         video = self.down["video"]
         video[LOW_TRACK].main, video[0].low = video[0], video[LOW_TRACK]  # as lowlayer.new_feed ties a publisher's
         self.tiers = [FULL] * len(video)  # what the parent was told (a link it opens starts full)
@@ -324,6 +329,7 @@ class ParentLink:
 
     def route_up(self, video: Feed | None, audio: Feed | None) -> None:
         self.slots["video"][0].route(video)
+        self.slots["video"][UP_LOW].route(video)  # low_only: `video`'s low layer (lowlayer.py), if it has one
         self.slots["audio"][0].route(audio)
 
     def rooms_changed(self) -> None:

@@ -194,7 +194,8 @@ class Relay(Cascade):
             slots.append(PeerSlot(self, peer, kind, len(slots), sender))
             return slots[-1]
 
-        adopt_transceivers(peer.pc, new_feed, new_slot, functools.partial(lowlayer.new_feed, self, peer))
+        low_feed = functools.partial(lowlayer.new_feed, self, peer)
+        adopt_transceivers(peer.pc, new_feed, new_slot, low_feed, low_both_ways=peer.link)
 
     def _link_new_peer(self, peer: _Peer) -> None:
         # slots that asked for this peer before it came, then the program

@@ -529,11 +529,14 @@ def adopt_transceivers(
     new_feed: Callable[[str, "PassthroughReceiver"], object],
     new_slot: Callable[[str, "ForwardingSender"], object],
     new_low_feed: Callable[["PassthroughReceiver"], object] | None = None,
+    low_both_ways: bool = False,
 ) -> None:
     """Take over the transceivers setRemoteDescription made from an offer: the first m-line of
     each kind the peer sends on becomes a feed (`new_feed(kind, receiver)`), every m-line it
     receives on an output slot (`new_slot(kind, sender)`); call before createAnswer. With
-    `new_low_feed`, a second video m-line the peer only sends on is its low layer (media/lowlayer.py)."""
+    `new_low_feed`, a second video m-line the peer only sends on is its low layer (media/lowlayer.py); with
+    `low_both_ways` (a child relay's link, media/links.py) also one it sends and receives on: the low layer of a
+    source below climbs on it while the program's comes down."""
     received: set[str] = set()
     main_video: RTCRtpReceiver | None = None
     for transceiver in pc.getTransceivers():
@@ -549,7 +552,12 @@ def adopt_transceivers(
         receives = offered in ("sendrecv", "recvonly") and kind not in received  # one track per kind
         sends = offered in ("sendrecv", "sendonly")
         low_feed = None
-        if new_low_feed is not None and kind == "video" and offered == "recvonly" and "video" in received:
+        if (
+            new_low_feed is not None
+            and kind == "video"
+            and "video" in received
+            and (offered == "recvonly" or (offered == "sendrecv" and low_both_ways))
+        ):
             receives, low_feed, new_low_feed = True, new_low_feed, None  # one low layer
         transceiver.direction = {
             (True, True): "sendrecv",

@@ -146,3 +146,48 @@ async def test_the_low_layer_comes_down_a_link_only_while_a_room_below_may_take_
         for peer in (w, f, publisher):
             await asyncio.wait_for(peer.close(), 10)
         await asyncio.wait_for(leaf.close(), 10)
+
+
+async def test_the_floor_rooms_low_layer_climbs_from_its_leaf_to_the_root_and_down_another_leaf(relay):
+    """The floor room publishes on leaf A, one room at LOW sits on the root and one on leaf B: the low layer climbs
+    A's link (its fifth m-line, both ways) and both rooms decode the 320x180 picture; a room back at full gets the
+    camera again. Before, only a source at the root had its low layer sent down."""
+    root = relay
+    leaf_a, leaf_b = Relay(IceConfig.loopback()), Relay(IceConfig.loopback())
+    publisher = LowLayerPublisher(
+        "P", encode_clip(size=FULL_SIZE, fps=15, kbps=400), encode_clip(size=LOW_SIZE, fps=15, kbps=150), fps=15
+    )
+    r, w = SizedBot("R", BLUE), SizedBot("W", RED)
+    pid_a, pid_b = links.link_peer("leaf-a"), links.link_peer("leaf-b")
+
+    async def tell_tiers_b(tiers: list[str]) -> None:
+        root.set_link_tier(pid_b, tiers)
+
+    try:
+        await links.dial(leaf_a, "leaf-a", lambda offer: root.open_link(pid_a, offer, ["P"]))
+        await links.dial(leaf_b, "leaf-b", lambda offer: root.open_link(pid_b, offer, ["W"]), report_tier=tell_tiers_b)
+        await publisher.accept(await leaf_a.open_peer("P", await publisher.offer()))
+        await publisher.wait_connected(10)
+        await join(root, r)
+        await join(leaf_b, w)
+        for each in (root, leaf_a, leaf_b):
+            each.set_program("P", ["P"])
+        root.pin_tier("R", LOW)
+        leaf_b.pin_tier("W", LOW)
+        climbed = root._peers[pid_a].feeds.get(lowlayer.KEY)
+        assert climbed is not None and climbed.main is root._peers[pid_a].feeds["video"]  # tied as a publisher's
+        await until(lambda: lowlayer.live(climbed), 15, "P's low layer at the root, up leaf A's link")
+        await until(lambda: r.sizes[0] and r.sizes[0][-1][1:3] == LOW_SIZE, 15, "R (root) on P's low layer")
+        await until(lambda: w.sizes[0] and w.sizes[0][-1][1:3] == LOW_SIZE, 15, "W (leaf B) on P's low layer")
+        assert leaf_a.link_stats()["parent"]["octets_out"].get(f"video{links.UP_LOW}", 0) > 10_000
+        mark = len(w.sizes[0])
+        await asyncio.sleep(1.5)
+        assert {size[1:3] for size in w.sizes[0][mark:]} == {LOW_SIZE}
+
+        root.pin_tier("R", "full")  # back on the camera, which climbs as before
+        await until(lambda: r.sizes[0][-1][1:3] == FULL_SIZE, 15, "R back on P's camera")
+    finally:
+        for peer in (r, w, publisher):
+            await asyncio.wait_for(peer.close(), 10)
+        for each in (leaf_a, leaf_b):
+            await asyncio.wait_for(each.close(), 10)

@@ -40,6 +40,11 @@ def recordings_stay_in_the_test(settings, monkeypatch, tmp_path_factory):
     # Relay-process clients are kept per event loop, by id(loop): a later test's loop may get a dead loop's id
     # and with it a client whose reply reader never runs (every call then times out as relay_unavailable).
     remote._clients.clear()
+    # A player's grants (recording/export_api.py) last PLAYER_GRANT_S per (user id, meeting id) in the process: on
+    # SQLite a rolled-back test's ids come again in the next one, whose reviewer was then served the last file.
+    from confserver.recording import export_api
+
+    export_api._grants.clear()
 
 
 @pytest.fixture(autouse=True)

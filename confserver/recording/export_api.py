@@ -29,6 +29,8 @@ STATE_TEXT = {
     ExportState.FAILED: "Dựng tệp gộp bị lỗi",
     ExportState.PRUNED: "Bản ghi đã bị xoá theo thời hạn lưu trữ.",
 }
+# the same state as "stale" for the page (build again), not the same reason: the recording did not change
+INTERRUPTED_TEXT = "Lần dựng tệp gộp trước bị gián đoạn (tiến trình dựng đã dừng): cần dựng lại."
 
 
 class SkippedOut(Schema):
@@ -56,6 +58,7 @@ class ExportOut(Schema):
 def export_status(meeting_id: int, row: RecordingExport | None) -> dict:
     segments = finalize.segments_of(meeting_id)
     state = "none" if row is None else row.state
+    message = None
     if row is not None and row.state == ExportState.READY and not finalize.up_to_date(row, segments):
         state = "stale"
     elif (
@@ -63,9 +66,9 @@ def export_status(meeting_id: int, row: RecordingExport | None) -> dict:
         and row.state in (ExportState.RUNNING, ExportState.QUEUED)
         and not finalize.alive(row, timezone.now())
     ):
-        state = "stale"  # its builder stopped beating; the next request starts another
+        state, message = "stale", INTERRUPTED_TEXT  # its builder stopped beating; the next request starts another
     ready = state == ExportState.READY
-    message = STATE_TEXT[state]
+    message = message or STATE_TEXT[state]
     if state == ExportState.RUNNING:
         message = f"{message}: {row.progress}% — {row.phase}"
     elif state == ExportState.FAILED:

@@ -204,7 +204,8 @@ def test_not_built_yet_answers_202_with_the_state_and_queues_one_build(world, dj
 
     assert finalize.run(meeting.id) is None  # that builder is alive: left alone
     RecordingExport.objects.filter(pk=row.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
-    assert c.get(url(meeting, "export")).json()["state"] == "stale"  # it went silent
+    out = c.get(url(meeting, "export")).json()
+    assert out["state"] == "stale" and "gián đoạn" in out["message"]  # it went silent: not "the recording changed"
     assert finalize.run(meeting.id).state == ExportState.READY  # and is replaced
     out = c.get(url(meeting, "export")).json()
     assert out["state"] == "ready" and out["ready"] and out["message"].startswith("Tệp gộp đã sẵn sàng.")
@@ -231,7 +232,8 @@ def test_stale_after_the_segments_change_and_no_recording_at_all(built, hue2025)
     meeting, users, root, row = built
     c = client_for(users["reviewer"])
     record(meeting, meeting.started_at + timedelta(seconds=20), 20_000, 2)
-    assert c.get(url(meeting, "export")).json()["state"] == "stale"
+    out = c.get(url(meeting, "export")).json()
+    assert out["state"] == "stale" and out["message"].startswith("Bản ghi đã thay đổi")
     assert c.get(url(meeting, "video")).json()["code"] == "export_not_ready"
     empty = Meeting.objects.create(
         host_unit=hue2025,

@@ -17,6 +17,19 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def needs_postgresql(reason: str) -> None:
+    """Skip the calling test on the embedded default (SQLite): `reason` says what only PostgreSQL has."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip(reason)
+
+
+# Django never closes an in-memory SQLite database's connection (that would drop the test database): what the tests
+# that check a connection is handed back guard is PostgreSQL's pool.
+KEPT_OPEN = "the in-memory SQLite test database keeps its connection open (Django ignores close() there)"
+
+
 def failed(request) -> bool:
     """Did the test using this fixture fail (its setup or its body)? For fixtures' teardown."""
     node = request.node

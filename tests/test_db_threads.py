@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.conftest import KEPT_OPEN, needs_postgresql
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -23,6 +25,7 @@ async def _connection_left_in(executor) -> bool:
 @pytest.fixture
 async def one_thread():
     """The loop's default executor (where thread_sensitive=False work runs) is one thread we can ask."""
+    needs_postgresql(KEPT_OPEN)
     executor = ThreadPoolExecutor(1, thread_name_prefix="probe")
     asyncio.get_running_loop().set_default_executor(executor)
     yield executor

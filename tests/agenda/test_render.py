@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from confserver.agenda import pdf, publish, render, sandbox, storage
+from tests.conftest import KEPT_OPEN, needs_postgresql
 
 from .conftest import make_pdf
 
@@ -126,6 +127,7 @@ def test_no_database_connection_held_while_a_pdf_worker_checks_or_renders(host_c
 
     from confserver.agenda.models import DocumentVersion
 
+    needs_postgresql(KEPT_OPEN)
     held = []
     real_check, real_render = sandbox.check, sandbox.render
 

@@ -68,9 +68,10 @@ def clean(meeting: Meeting, data: dict, *, rooms: dict | None = None) -> dict:
 def _conflict(exc: IntegrityError) -> DomainError:
     # PostgreSQL names the constraint; SQLite (the embedded default) names its columns instead
     text = str(exc)
-    if "delegate_unique_phone" in text or "delegates_delegate.phone" in text:
+    sqlite_unique = "UNIQUE constraint failed" in text  # not a NOT NULL failure on the same column
+    if "delegate_unique_phone" in text or sqlite_unique and "delegates_delegate.phone" in text:
         return Conflict("delegate_duplicate", "Số điện thoại này đã có đại biểu khác trong cuộc họp.")
-    if "delegate_unique_email" in text or "delegates_delegate.email" in text:
+    if "delegate_unique_email" in text or sqlite_unique and "delegates_delegate.email" in text:
         return Conflict("delegate_duplicate", "Thư điện tử này đã có đại biểu khác trong cuộc họp.")
     raise exc
 

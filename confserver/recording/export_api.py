@@ -31,6 +31,7 @@ STATE_TEXT = {
 }
 # the same state as "stale" for the page (build again), not the same reason: the recording did not change
 INTERRUPTED_TEXT = "Lần dựng tệp gộp trước bị gián đoạn (tiến trình dựng đã dừng): cần dựng lại."
+NOT_STARTED_TEXT = "Yêu cầu dựng tệp gộp trước chưa được tiến trình nào nhận: cần dựng lại."
 
 
 class SkippedOut(Schema):
@@ -66,7 +67,8 @@ def export_status(meeting_id: int, row: RecordingExport | None) -> dict:
         and row.state in (ExportState.RUNNING, ExportState.QUEUED)
         and not finalize.alive(row, timezone.now())
     ):
-        state, message = "stale", INTERRUPTED_TEXT  # its builder stopped beating; the next request starts another
+        # its builder stopped beating (or none ever took the queued row); the next request starts another
+        state, message = "stale", INTERRUPTED_TEXT if row.state == ExportState.RUNNING else NOT_STARTED_TEXT
     ready = state == ExportState.READY
     message = message or STATE_TEXT[state]
     if state == ExportState.RUNNING:

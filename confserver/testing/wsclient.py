@@ -68,11 +68,11 @@ class MeetingClient:
                 self.relay_moves.put_nowait((at, msg))
 
     async def request(self, type, timeout=10, **fields):
+        if self.ws.closed:  # say why, not just "cannot write to closing transport"
+            raise ConnectionError(f"{type}: the server closed this socket (code {self.ws.close_code})")
         rid = next(self.ids)
         fut = asyncio.get_running_loop().create_future()
         self.pending[rid] = fut
-        if self.ws.closed:  # say why, not just "cannot write to closing transport"
-            raise ConnectionError(f"{type}: the server closed this socket (code {self.ws.close_code})")
         await self.ws.send_str(json.dumps({"type": type, "id": rid, **fields}))
         return await asyncio.wait_for(fut, timeout)
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from confserver.media import links, lowlayer
-from confserver.media.bot import decode_errors
+from confserver.media.bot import close_to, decode_errors
 from confserver.media.config import IceConfig
 from confserver.media.relay import Relay
 from confserver.media.tiers import LOW
@@ -186,6 +186,19 @@ async def test_the_floor_rooms_low_layer_climbs_from_its_leaf_to_the_root_and_do
 
         root.pin_tier("R", "full")  # back on the camera, which climbs as before
         await until(lambda: r.sizes[0][-1][1:3] == FULL_SIZE, 15, "R back on P's camera")
+
+        # The floor leaves leaf A for R on the root, which sends no low layer: nothing climbs A's link any more,
+        # and W, still at LOW on leaf B, falls back to R's camera instead of freezing on the silent low layer.
+        for each in (root, leaf_a, leaf_b):
+            each.set_program("R", ["R"])
+
+        def up_low_octets() -> int:
+            return leaf_a.link_stats()["parent"]["octets_out"].get(f"video{links.UP_LOW}", 0)
+
+        await until(lambda: w.video[0].pictures and close_to(w.video[0].pictures[-1].colour, BLUE), 15, "W on R")
+        mark = up_low_octets()
+        await asyncio.sleep(1.0)
+        assert up_low_octets() == mark
     finally:
         for peer in (r, w, publisher):
             await asyncio.wait_for(peer.close(), 10)

@@ -192,6 +192,9 @@ def test_not_built_yet_answers_202_with_the_state_and_queues_one_build(world, dj
     assert not RecordingAccess.objects.exists()  # nothing was downloaded
 
     row = RecordingExport.objects.get(meeting=meeting)
+    RecordingExport.objects.filter(pk=row.pk).update(requested_at=timezone.now() - timedelta(minutes=10))
+    out = c.get(url(meeting, "export")).json()
+    assert out["state"] == "stale" and "chưa được tiến trình nào nhận" in out["message"]  # queued, never taken
     RecordingExport.objects.filter(pk=row.pk).update(
         state=ExportState.RUNNING,
         progress=40,

@@ -248,8 +248,9 @@ def test_a_close_racing_with_ballots_counts_every_acknowledged_one(hall):
 
     from tests.conftest import needs_postgresql
 
-    # SQLite takes one writer at a time and fails the others ("database is locked"); the embedded default's server
-    # sends all its database work through one thread, so it never writes concurrently
+    # The test database on SQLite is in memory, shared by every thread through one connection, which cannot take
+    # concurrent writers. The embedded default's file database can: IMMEDIATE transactions with a 20 s busy
+    # timeout queue them (settings.py).
     needs_postgresql("concurrent writers from many threads")
 
     from django.db import connections
